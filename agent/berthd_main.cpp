@@ -1,0 +1,163 @@
+// berthd: the berth node agent daemon.
+#include <grpcpp/grpcpp.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <filesystem>
+#include <spdlog/spdlog.h>
+
+#include "agent/api_server.h"
+#include "agent/config.h"
+#include "runtime/manifest.h"
+
+namespace {
+
+constexpr const char* kVersion = "0.1.0";
+
+std::string beside_self(const std::string& name) {
+  std::error_code ec;
+  auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  return ec ? name : (self.parent_path() / name).string();
+}
+
+int run(berth::agent::AgentConfig config) {
+  using namespace berth;
+  spdlog::set_level(spdlog::level::from_str(config.log_level));
+  if (config.logger_path.empty()) config.logger_path = beside_self("berth-logger");
+  if (::access(config.logger_path.c_str(), X_OK) != 0) {
+    spdlog::critical("berth-logger '{}' is not an executable file", config.logger_path);
+    return 1;
+  }
+
+  std::error_code ec;
+  for (const auto& dir : {config.root, config.state, config.log_dir(),
+                          std::filesystem::path(config.socket).parent_path().string()}) {
+    std::filesystem::create_directories(dir, ec);
+    if (ec) {
+      spdlog::critical("create directory '{}': {}", dir, ec.message());
+      return 1;
+    }
+  }
+  ::chmod(config.root.c_str(), 0700);
+
+  auto registry = config.registry_config();
+  if (!registry) {
+    spdlog::critical("{}", registry.error().message());
+    return 1;
+  }
+  auto containerd = runtime::Containerd::connect(config.containerd_address, config.ns,
+                                                 std::chrono::seconds(10));
+  if (!containerd) {
+    spdlog::critical("{}", containerd.error().message());
+    return 1;
+  }
+  spdlog::info("connected to containerd {} at '{}', namespace '{}'", (*containerd)->version().version,
+               config.containerd_address, config.ns);
+
+  runtime::ImageService images(**containerd, *registry, runtime::host_platform());
+  runtime::ContainerService containers(
+      **containerd, {config.logger_path, config.log_dir(), config.state});
+  runtime::EventMonitor events(**containerd, containers, [](const runtime::TaskEvent& event) {
+    if (event.kind == runtime::TaskEvent::Kind::kOom) {
+      spdlog::warn("container '{}' was killed for lack of memory", event.container_id);
+    } else {
+      spdlog::debug("container '{}'{} exited with {}", event.container_id,
+                    event.exec_id.empty() ? "" : " exec '" + event.exec_id + "'", event.exit_status);
+    }
+  });
+  events.start();
+  agent::ApiService service(**containerd, images, containers, events, kVersion);
+
+  std::filesystem::remove(config.socket, ec);
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort("unix://" + config.socket, grpc::InsecureServerCredentials());
+  builder.RegisterService(&service);
+  builder.SetMaxReceiveMessageSize(16 << 20);
+  // The socket is created 0600 from the first moment: only root may drive berth.
+  mode_t old_umask = ::umask(0077);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  ::umask(old_umask);
+  if (!server) {
+    spdlog::critical("cannot listen on '{}'", config.socket);
+    return 1;
+  }
+  ::chmod(config.socket.c_str(), 0600);
+  spdlog::info("berthd {} listening on '{}'", kVersion, config.socket);
+  sd_notify(0, "READY=1");
+
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  int signal = 0;
+  sigwait(&signals, &signal);
+  spdlog::info("received {}, shutting down", strsignal(signal));
+  sd_notify(0, "STOPPING=1");
+  // Running foreground calls are cancelled; their containers are stopped.
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(15));
+  events.stop();
+  std::filesystem::remove(config.socket, ec);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // Block the shutdown signals in every thread; main waits for them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+
+  berth::agent::AgentConfig config;
+  CLI::App app{"berthd: the berth node agent"};
+  std::string config_file;
+  app.add_option("--config", config_file, "TOML configuration file (flags win)");
+  auto* address = app.add_option("--containerd-address", config.containerd_address,
+                                 "containerd's gRPC socket");
+  auto* ns = app.add_option("--namespace", config.ns, "containerd namespace for berth's work");
+  auto* root = app.add_option("--root", config.root, "persistent state directory");
+  auto* state = app.add_option("--state", config.state, "runtime state directory");
+  auto* socket = app.add_option("--socket", config.socket, "API socket (mode 0600)");
+  auto* insecure = app.add_option("--insecure-registry", config.insecure_registries,
+                                  "HOST:PORT reachable over plain HTTP (repeatable)");
+  auto* mirrors = app.add_option("--registry-mirror", config.registry_mirrors,
+                                 "REGISTRY=ENDPOINT, e.g. docker.io=http://127.0.0.1:5000 (repeatable)");
+  auto* auth = app.add_option("--registry-auth", config.credentials_file,
+                              "docker config.json-style file with registry credentials");
+  auto* logger = app.add_option("--logger-path", config.logger_path, "berth-logger binary");
+  auto* level = app.add_option("--log-level", config.log_level, "trace|debug|info|warn|error");
+  CLI11_PARSE(app, argc, argv);
+
+  if (!config_file.empty()) {
+    // The file sets the base; flags given on the command line win.
+    berth::agent::AgentConfig from_file;
+    if (auto applied = berth::agent::apply_toml_file(config_file, from_file); !applied) {
+      spdlog::critical("{}", applied.error().message());
+      return 2;
+    }
+    auto take = [](CLI::Option* opt, auto& flag_value, const auto& file_value) {
+      if (opt->count() == 0) flag_value = file_value;
+    };
+    take(address, config.containerd_address, from_file.containerd_address);
+    take(ns, config.ns, from_file.ns);
+    take(root, config.root, from_file.root);
+    take(state, config.state, from_file.state);
+    take(socket, config.socket, from_file.socket);
+    take(insecure, config.insecure_registries, from_file.insecure_registries);
+    take(mirrors, config.registry_mirrors, from_file.registry_mirrors);
+    take(auth, config.credentials_file, from_file.credentials_file);
+    take(logger, config.logger_path, from_file.logger_path);
+    take(level, config.log_level, from_file.log_level);
+  }
+  if (auto valid = berth::agent::validate(config); !valid) {
+    spdlog::critical("{}", valid.error().message());
+    return 2;
+  }
+  return run(std::move(config));
+}

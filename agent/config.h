@@ -1,0 +1,42 @@
+// berthd's configuration: defaults, then a TOML file (--config), then flags.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/error.h"
+#include "runtime/registry.h"
+
+namespace berth::agent {
+
+struct AgentConfig {
+  std::string containerd_address = "/run/containerd/containerd.sock";
+  std::string ns = "berth";
+  std::string root = "/var/lib/berth";  // persistent: logs, checkpoints
+  std::string state = "/run/berth";     // runtime: scratch mounts
+  std::string socket = "/run/berth/berth.sock";
+  std::vector<std::string> insecure_registries;  // host:port
+  std::vector<std::string> registry_mirrors;     // REGISTRY=ENDPOINT
+  std::string credentials_file;  // docker config.json; "" = <root>/registry-auth.json
+  std::string logger_path;       // "" = berth-logger beside berthd
+  std::string log_level = "info";
+
+  std::string log_dir() const { return root + "/logs"; }
+  std::string effective_credentials_file() const {
+    return credentials_file.empty() ? root + "/registry-auth.json" : credentials_file;
+  }
+  // Mirrors and insecure registries as the image service wants them.
+  Result<runtime::RegistryConfig> registry_config() const;
+};
+
+// Applies the settings of a TOML document to `config`. Unknown keys and
+// values of the wrong type are errors that name the key.
+Status apply_toml(std::string_view toml_text, std::string_view source_name, AgentConfig& config);
+Status apply_toml_file(const std::string& path, AgentConfig& config);
+
+// Checks values that every entry point must agree on (absolute paths,
+// a known log level, well-formed mirrors).
+Status validate(const AgentConfig& config);
+
+}  // namespace berth::agent

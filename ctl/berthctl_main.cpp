@@ -1,0 +1,294 @@
+// berthctl: berth's command line, a client of berthd's local API.
+#include <grpcpp/grpcpp.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <ctime>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "berth/v1/berth.grpc.pb.h"
+
+namespace {
+
+// Exit status for errors of berthctl or berthd themselves (as `docker run`).
+constexpr int kRunFailed = 125;
+
+int report(const grpc::Status& status, std::string_view what) {
+  std::string message = status.error_message();
+  if (status.error_code() == grpc::StatusCode::UNAVAILABLE && message.find("connect") != std::string::npos) {
+    message += " (is berthd running? set --socket or BERTH_SOCKET)";
+  }
+  std::cerr << "berthctl: " << what << ": " << message << "\n";
+  return 1;
+}
+
+std::string human_bytes(int64_t bytes) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double value = static_cast<double>(bytes);
+  int unit = 0;
+  while (value >= 1024 && unit < 4) value /= 1024, ++unit;
+  char buf[32];
+  std::snprintf(buf, sizeof buf, unit == 0 ? "%.0f %s" : "%.1f %s", value, units[unit]);
+  return buf;
+}
+
+std::string short_digest(const std::string& digest) {
+  auto colon = digest.find(':');
+  return colon == std::string::npos ? digest : digest.substr(colon + 1, 12);
+}
+
+std::string age(int64_t unix_seconds) {
+  if (unix_seconds <= 0) return "-";
+  int64_t seconds = std::time(nullptr) - unix_seconds;
+  if (seconds < 60) return std::to_string(seconds) + "s";
+  if (seconds < 3600) return std::to_string(seconds / 60) + "m";
+  if (seconds < 86400) return std::to_string(seconds / 3600) + "h";
+  return std::to_string(seconds / 86400) + "d";
+}
+
+nlohmann::json image_json(const berth::v1::Image& image) {
+  return {{"name", image.name()},     {"digest", image.digest()},
+          {"mediaType", image.media_type()}, {"size", image.size()},
+          {"created", image.created_unix()}};
+}
+
+// Cancels a call when SIGINT or SIGTERM arrives, so berthd stops what the
+// call started.
+void cancel_on_signal(grpc::ClientContext* ctx) {
+  std::thread([ctx] {
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGTERM);
+    int signal = 0;
+    sigwait(&signals, &signal);
+    ctx->TryCancel();
+  }).detach();
+}
+
+int image_pull(berth::v1::Berth::Stub& stub, const std::string& ref, bool json) {
+  grpc::ClientContext ctx;
+  cancel_on_signal(&ctx);
+  berth::v1::PullImageRequest request;
+  request.set_reference(ref);
+  auto stream = stub.PullImage(&ctx, request);
+  berth::v1::PullImageProgress progress;
+  berth::v1::Image image;
+  bool tty = isatty(STDERR_FILENO) && !json;
+  while (stream->Read(&progress)) {
+    if (progress.has_image()) {
+      image = progress.image();
+    } else if (tty) {
+      std::fprintf(stderr, "\r%s: %s / %s   ", ref.c_str(), human_bytes(progress.done_bytes()).c_str(),
+                   human_bytes(progress.total_bytes()).c_str());
+    }
+  }
+  if (tty) std::fprintf(stderr, "\n");
+  auto status = stream->Finish();
+  if (!status.ok()) return report(status, "pull '" + ref + "'");
+  if (json) std::cout << image_json(image).dump(2) << "\n";
+  else std::cout << image.name() << " " << image.digest() << "\n";
+  return 0;
+}
+
+int image_import(berth::v1::Berth::Stub& stub, const std::string& file, const std::string& name,
+                 bool json) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) {
+    std::cerr << "berthctl: import: cannot open '" << file << "': " << std::strerror(errno) << "\n";
+    return 1;
+  }
+  grpc::ClientContext ctx;
+  berth::v1::ImportImageResponse response;
+  auto stream = stub.ImportImage(&ctx, &response);
+  std::vector<char> buf(1 << 20);
+  bool first = true;
+  do {
+    in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+    berth::v1::ImportImageChunk chunk;
+    if (first) chunk.set_name(name);
+    first = false;
+    chunk.set_data(buf.data(), static_cast<size_t>(in.gcount()));
+    if (!stream->Write(chunk)) break;
+  } while (in);
+  stream->WritesDone();
+  auto status = stream->Finish();
+  if (!status.ok()) return report(status, "import '" + file + "'");
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& image : response.images()) {
+    if (json) out.push_back(image_json(image));
+    else std::cout << image.name() << " " << image.digest() << "\n";
+  }
+  if (json) std::cout << out.dump(2) << "\n";
+  return 0;
+}
+
+int image_ls(berth::v1::Berth::Stub& stub, bool json) {
+  grpc::ClientContext ctx;
+  berth::v1::ListImagesResponse response;
+  auto status = stub.ListImages(&ctx, {}, &response);
+  if (!status.ok()) return report(status, "list images");
+  if (json) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& image : response.images()) out.push_back(image_json(image));
+    std::cout << out.dump(2) << "\n";
+    return 0;
+  }
+  std::printf("%-60s %-14s %-10s %s\n", "IMAGE", "DIGEST", "SIZE", "AGE");
+  for (const auto& image : response.images()) {
+    std::printf("%-60s %-14s %-10s %s\n", image.name().c_str(), short_digest(image.digest()).c_str(),
+                human_bytes(image.size()).c_str(), age(image.created_unix()).c_str());
+  }
+  return 0;
+}
+
+int image_rm(berth::v1::Berth::Stub& stub, const std::vector<std::string>& refs) {
+  int rc = 0;
+  for (const auto& ref : refs) {
+    grpc::ClientContext ctx;
+    berth::v1::RemoveImageRequest request;
+    request.set_reference(ref);
+    berth::v1::RemoveImageResponse response;
+    auto status = stub.RemoveImage(&ctx, request, &response);
+    if (!status.ok()) rc = report(status, "remove '" + ref + "'");
+    else std::cout << ref << "\n";
+  }
+  return rc;
+}
+
+int run(berth::v1::Berth::Stub& stub, berth::v1::RunContainerRequest request) {
+  grpc::ClientContext ctx;
+  cancel_on_signal(&ctx);
+  auto stream = stub.RunContainer(&ctx, request);
+  berth::v1::RunContainerOutput out;
+  std::optional<int> exit_code;
+  while (stream->Read(&out)) {
+    switch (out.kind_case()) {
+      case berth::v1::RunContainerOutput::kStdout:
+        std::fwrite(out.stdout().data(), 1, out.stdout().size(), stdout);
+        std::fflush(stdout);
+        break;
+      case berth::v1::RunContainerOutput::kStderr:
+        std::fwrite(out.stderr().data(), 1, out.stderr().size(), stderr);
+        break;
+      case berth::v1::RunContainerOutput::kExitCode: exit_code = out.exit_code(); break;
+      default: break;
+    }
+  }
+  auto status = stream->Finish();
+  if (!status.ok()) {
+    report(status, "run '" + request.image() + "'");
+    return kRunFailed;
+  }
+  if (!exit_code) {
+    std::cerr << "berthctl: run '" << request.image() << "': no exit status received\n";
+    return kRunFailed;
+  }
+  return *exit_code < 0 ? kRunFailed : *exit_code;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // Signals are taken by a thread (see cancel_on_signal), never by surprise.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  CLI::App app{"berthctl: drive the berth node agent"};
+  app.require_subcommand(1);
+  const char* env_socket = std::getenv("BERTH_SOCKET");
+  std::string socket = env_socket && *env_socket ? env_socket : "/run/berth/berth.sock";
+  app.add_option("--socket", socket, "berthd's API socket (or BERTH_SOCKET)");
+  std::string output;
+  app.add_option("-o,--output", output, "output format: json")->check(CLI::IsMember({"", "json"}));
+
+  auto* version = app.add_subcommand("version", "show berth and containerd versions");
+  auto* image = app.add_subcommand("image", "manage images");
+  image->require_subcommand(1);
+  std::string ref;
+  auto* pull = image->add_subcommand("pull", "pull an image from a registry");
+  pull->add_option("REF", ref, "image reference")->required();
+  std::string file;
+  std::string import_name;
+  auto* import = image->add_subcommand("import", "import an OCI image-layout tarball");
+  import->add_option("FILE", file, "tarball")->required()->check(CLI::ExistingFile);
+  import->add_option("--name", import_name, "name for an image whose layout names none");
+  auto* ls = image->add_subcommand("ls", "list images");
+  std::vector<std::string> refs;
+  auto* rm = image->add_subcommand("rm", "remove images");
+  rm->add_option("REF", refs, "image references")->required();
+
+  berth::v1::RunContainerRequest run_request;
+  auto* run_cmd = app.add_subcommand("run", "run a container in the foreground");
+  std::string run_image;
+  std::vector<std::string> command;
+  std::vector<std::string> env;
+  std::string entrypoint;
+  bool remove = false, pull_missing = false;
+  std::string name, workdir, user;
+  unsigned stop_timeout = 0;
+  run_cmd->add_flag("--rm", remove, "remove the container and its snapshot when it exits");
+  run_cmd->add_flag("--pull", pull_missing, "pull the image if it is not present");
+  run_cmd->add_option("--name", name, "container id");
+  auto* entrypoint_opt = run_cmd->add_option("--entrypoint", entrypoint, "override the image's entrypoint");
+  run_cmd->add_option("-e,--env", env, "KEY=VALUE (repeatable)");
+  run_cmd->add_option("-w,--workdir", workdir, "working directory");
+  run_cmd->add_option("-u,--user", user, "user[:group]");
+  run_cmd->add_option("--stop-timeout", stop_timeout, "seconds between SIGTERM and SIGKILL on cancel");
+  run_cmd->add_option("IMAGE", run_image, "image")->required();
+  run_cmd->add_option("CMD", command, "command and arguments (after --)");
+  run_cmd->positionals_at_end();
+
+  CLI11_PARSE(app, argc, argv);
+
+  auto channel = grpc::CreateChannel("unix://" + socket, grpc::InsecureChannelCredentials());
+  auto stub = berth::v1::Berth::NewStub(channel);
+  bool json = output == "json";
+
+  if (*version) {
+    grpc::ClientContext ctx;
+    berth::v1::VersionResponse response;
+    auto status = stub->Version(&ctx, {}, &response);
+    if (!status.ok()) return report(status, "version");
+    if (json) {
+      std::cout << nlohmann::json{{"berth", response.berth_version()},
+                                  {"containerd", response.containerd_version()},
+                                  {"namespace", response.namespace_()}}.dump(2) << "\n";
+    } else {
+      std::cout << "berth " << response.berth_version() << "\ncontainerd " << response.containerd_version()
+                << " (" << response.containerd_revision() << ")\nnamespace " << response.namespace_() << "\n";
+    }
+    return 0;
+  }
+  if (*pull) return image_pull(*stub, ref, json);
+  if (*import) return image_import(*stub, file, import_name, json);
+  if (*ls) return image_ls(*stub, json);
+  if (*rm) return image_rm(*stub, refs);
+  if (*run_cmd) {
+    run_request.set_image(run_image);
+    // CLI11 2.1 keeps the "--" that separates the container's command.
+    if (!command.empty() && command.front() == "--") command.erase(command.begin());
+    for (const auto& arg : command) run_request.add_command(arg);
+    if (entrypoint_opt->count() > 0) {
+      run_request.set_entrypoint_set(true);
+      if (!entrypoint.empty()) run_request.add_entrypoint(entrypoint);
+    }
+    for (const auto& e : env) run_request.add_env(e);
+    run_request.set_working_dir(workdir);
+    run_request.set_user(user);
+    run_request.set_name(name);
+    run_request.set_remove(remove);
+    run_request.set_pull(pull_missing);
+    run_request.set_stop_timeout_seconds(stop_timeout);
+    return run(*stub, run_request);
+  }
+  return 0;
+}

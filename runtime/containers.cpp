@@ -1,0 +1,304 @@
+#include "runtime/containers.h"
+
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/mount.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <regex>
+
+namespace berth::runtime {
+
+namespace {
+
+constexpr std::string_view kSpecTypeUrl = "types.containerd.io/opencontainers/runtime-spec/1/Spec";
+
+// containerd's identifier rule (identifiers/validate.go).
+Status validate_id(const std::string& id) {
+  static const std::regex kId("^[A-Za-z0-9]+([._-][A-Za-z0-9]+)*$");
+  if (id.empty() || id.size() > 76 || !std::regex_match(id, kId)) {
+    return fail(ErrorCode::kInvalidArgument,
+                "container id '" + id +
+                    "' is invalid: 1-76 letters and digits, separated by single '.', '_' or '-'");
+  }
+  return {};
+}
+
+Rlimit agent_nofile_limit() {
+  struct rlimit lim {};
+  getrlimit(RLIMIT_NOFILE, &lim);
+  return Rlimit{"RLIMIT_NOFILE", lim.rlim_cur, lim.rlim_max};
+}
+
+// Reads a file inside `root` without letting symlinks in the image escape it.
+Result<std::string> read_in_root(const std::string& root, const char* path) {
+  int root_fd = ::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (root_fd < 0) return fail_errno("open '" + root + "'");
+  struct open_how how {};
+  how.flags = O_RDONLY | O_CLOEXEC;
+  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+  int fd = static_cast<int>(::syscall(SYS_openat2, root_fd, path, &how, sizeof how));
+  int saved = errno;
+  ::close(root_fd);
+  if (fd < 0) {
+    if (saved == ENOENT) return std::string();
+    return fail_errno(std::string("open image file '") + path + "'", saved);
+  }
+  std::string data;
+  char buf[8192];
+  ssize_t n;
+  while ((n = ::read(fd, buf, sizeof buf)) > 0 && data.size() < (4u << 20)) data.append(buf, n);
+  ::close(fd);
+  return data;
+}
+
+Status mount_snapshot(const google::protobuf::RepeatedPtrField<containerd::types::Mount>& mounts,
+                      const std::string& target) {
+  if (mounts.size() != 1) {
+    return fail(ErrorCode::kInternal, "expected one mount for an image view, got " +
+                                          std::to_string(mounts.size()));
+  }
+  const auto& m = mounts[0];
+  unsigned long flags = 0;
+  std::string data;
+  for (const auto& opt : m.options()) {
+    if (opt == "ro") flags |= MS_RDONLY;
+    else if (opt == "rbind") flags |= MS_BIND | MS_REC;
+    else if (opt == "bind") flags |= MS_BIND;
+    else if (opt == "rw") continue;
+    else data += (data.empty() ? "" : ",") + opt;
+  }
+  if (::mount(m.source().c_str(), target.c_str(), m.type().c_str(), flags,
+              data.empty() ? nullptr : data.c_str()) != 0) {
+    return fail_errno("mount image view (" + m.type() + ") at '" + target + "'");
+  }
+  return {};
+}
+
+}  // namespace
+
+bool user_needs_lookup(std::string_view user) {
+  for (char c : user) {
+    if (c != ':' && (c < '0' || c > '9')) return true;
+  }
+  return false;
+}
+
+ContainerService::ContainerService(Containerd& containerd, ContainerRuntimeConfig config)
+    : containerd_(containerd), config_(std::move(config)) {}
+
+std::string ContainerService::log_path(const std::string& id) const {
+  return config_.log_dir + "/" + id + ".log";
+}
+
+Result<std::pair<std::string, std::string>> ContainerService::read_passwd_group(
+    const ResolvedImage& image, const std::string& id) {
+  auto lease = BERTH_TRY(Lease::create(containerd_, "view"));
+  std::string key = "berth-view-" + id;
+  cd_snapshots::ViewSnapshotRequest view;
+  view.set_snapshotter(std::string(kSnapshotter));
+  view.set_key(key);
+  view.set_parent(image.top_chain_id);
+  cd_snapshots::ViewSnapshotResponse viewed;
+  auto ctx = containerd_.context(std::chrono::seconds(60), lease.id());
+  auto status = containerd_.snapshots().View(ctx.get(), view, &viewed);
+  if (!status.ok()) return fail(grpc_error(status, "view image '" + image.name + "'"));
+
+  std::string target = config_.run_dir + "/view-" + id;
+  std::error_code ec;
+  std::filesystem::create_directories(target, ec);
+  std::pair<std::string, std::string> files;
+  Status read_status = mount_snapshot(viewed.mounts(), target);
+  if (read_status) {
+    auto passwd = read_in_root(target, "etc/passwd");
+    auto group = read_in_root(target, "etc/group");
+    ::umount2(target.c_str(), MNT_DETACH);
+    if (!passwd) read_status = fail(passwd.error());
+    else if (!group) read_status = fail(group.error());
+    else files = {*passwd, *group};
+  }
+  std::filesystem::remove(target, ec);
+  (void)remove_snapshot(key);
+  if (!read_status) return fail(read_status.error());
+  return files;
+}
+
+Result<uint32_t> ContainerService::create(const CreateContainerRequest& request) {
+  const std::string& id = request.id;
+  BERTH_TRY(validate_id(id));
+  SpecInputs inputs;
+  inputs.image = BERTH_TRY_CTX(parse_image_config(request.image.config_json),
+                               "image '" + request.image.name + "'");
+  inputs.overrides = request.overrides;
+  inputs.cgroups_path = "/" + containerd_.ns() + "/" + id;
+  inputs.netns_path = request.netns_path;
+  inputs.agent_nofile_limit = agent_nofile_limit();
+  std::string user = request.overrides.user.value_or(inputs.image.user);
+  if (user_needs_lookup(user)) {
+    std::tie(inputs.etc_passwd, inputs.etc_group) =
+        BERTH_TRY_CTX(read_passwd_group(request.image, id), "resolve user '" + user + "'");
+  }
+  auto spec = BERTH_TRY(build_spec(inputs));
+
+  auto lease = BERTH_TRY(Lease::create(containerd_, "container"));
+  cd_snapshots::PrepareSnapshotRequest prepare;
+  prepare.set_snapshotter(std::string(kSnapshotter));
+  prepare.set_key(id);
+  prepare.set_parent(request.image.top_chain_id);
+  cd_snapshots::PrepareSnapshotResponse prepared;
+  auto ctx = containerd_.context(std::chrono::seconds(60), lease.id());
+  auto status = containerd_.snapshots().Prepare(ctx.get(), prepare, &prepared);
+  if (status.error_code() == grpc::StatusCode::ALREADY_EXISTS) {
+    return fail(ErrorCode::kAlreadyExists, "container '" + id + "' already exists");
+  }
+  if (!status.ok()) return fail(grpc_error(status, "prepare rootfs of '" + id + "'"));
+
+  // From here on, a failure must undo what was made.
+  auto undo = [&](Error error) -> Result<uint32_t> {
+    (void)delete_container_record(id);
+    (void)remove_snapshot(id);
+    return fail(std::move(error));
+  };
+
+  cd_containers::CreateContainerRequest create;
+  auto* container = create.mutable_container();
+  container->set_id(id);
+  container->set_image(request.image.name);
+  for (const auto& [k, v] : request.labels) (*container->mutable_labels())[k] = v;
+  container->mutable_runtime()->set_name(std::string(kRuntimeName));
+  container->mutable_spec()->set_type_url(std::string(kSpecTypeUrl));
+  container->mutable_spec()->set_value(spec.dump());
+  container->set_snapshotter(std::string(kSnapshotter));
+  container->set_snapshot_key(id);
+  cd_containers::CreateContainerResponse created;
+  auto cctx = containerd_.context(std::chrono::seconds(60), lease.id());
+  status = containerd_.containers().Create(cctx.get(), create, &created);
+  if (!status.ok()) return undo(grpc_error(status, "create container '" + id + "'"));
+  // The container record now holds the snapshot.
+  if (auto released = lease.release(); !released) return undo(released.error());
+
+  std::error_code ec;
+  std::filesystem::create_directories(config_.log_dir, ec);
+  if (ec) return undo(Error(ErrorCode::kInternal, "create log directory '" + config_.log_dir + "': " + ec.message()));
+  std::string log_uri = "binary://" + config_.logger_path + "?path=" + log_path(id);
+  cd_tasks::CreateTaskRequest task;
+  task.set_container_id(id);
+  *task.mutable_rootfs() = prepared.mounts();
+  task.set_stdout(log_uri);
+  task.set_stderr(log_uri);
+  cd_tasks::CreateTaskResponse task_created;
+  // Task creation starts a shim and runc; allow for a loaded host.
+  auto tctx = containerd_.context(std::chrono::seconds(120));
+  status = containerd_.tasks().Create(tctx.get(), task, &task_created);
+  if (!status.ok()) {
+    // A failed or timed-out Create may still have left a task record.
+    cd_tasks::DeleteTaskRequest del;
+    del.set_container_id(id);
+    cd_tasks::DeleteResponse deleted;
+    auto dctx = containerd_.context(std::chrono::seconds(60));
+    (void)containerd_.tasks().Delete(dctx.get(), del, &deleted);
+    std::filesystem::remove(log_path(id), ec);
+    return undo(grpc_error(status, "create task of '" + id + "'"));
+  }
+  return task_created.pid();
+}
+
+Result<uint32_t> ContainerService::start(const std::string& id) {
+  cd_tasks::StartRequest request;
+  request.set_container_id(id);
+  cd_tasks::StartResponse response;
+  auto ctx = containerd_.context(std::chrono::seconds(60));
+  auto status = containerd_.tasks().Start(ctx.get(), request, &response);
+  if (!status.ok()) return fail(grpc_error(status, "start '" + id + "'"));
+  return response.pid();
+}
+
+Status ContainerService::kill(const std::string& id, int signal, bool all) {
+  cd_tasks::KillRequest request;
+  request.set_container_id(id);
+  request.set_signal(static_cast<uint32_t>(signal));
+  request.set_all(all);
+  google::protobuf::Empty response;
+  auto ctx = containerd_.context(std::chrono::seconds(30));
+  auto status = containerd_.tasks().Kill(ctx.get(), request, &response);
+  if (!status.ok()) return fail(grpc_error(status, "signal " + std::to_string(signal) + " to '" + id + "'"));
+  return {};
+}
+
+Result<std::pair<std::string, ExitStatus>> ContainerService::task_status(const std::string& id) {
+  cd_tasks::GetRequest request;
+  request.set_container_id(id);
+  cd_tasks::GetResponse response;
+  auto ctx = containerd_.context(std::chrono::seconds(30));
+  auto status = containerd_.tasks().Get(ctx.get(), request, &response);
+  if (!status.ok()) return fail(grpc_error(status, "task '" + id + "'"));
+  std::string name = containerd::v1::types::Status_Name(response.process().status());
+  for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  ExitStatus exit;
+  exit.code = response.process().exit_status();
+  const auto& at = response.process().exited_at();
+  exit.exited_at_unix_nanos = at.seconds() * 1000000000LL + at.nanos();
+  return std::pair{name, exit};
+}
+
+Result<ExitStatus> ContainerService::wait(const std::string& id) {
+  cd_tasks::WaitRequest request;
+  request.set_container_id(id);
+  cd_tasks::WaitResponse response;
+  auto ctx = containerd_.context(std::chrono::milliseconds(0));
+  auto status = containerd_.tasks().Wait(ctx.get(), request, &response);
+  if (!status.ok()) return fail(grpc_error(status, "wait for '" + id + "'"));
+  const auto& at = response.exited_at();
+  return ExitStatus{response.exit_status(), at.seconds() * 1000000000LL + at.nanos()};
+}
+
+Status ContainerService::remove_snapshot(const std::string& key) {
+  cd_snapshots::RemoveSnapshotRequest request;
+  request.set_snapshotter(std::string(kSnapshotter));
+  request.set_key(key);
+  google::protobuf::Empty response;
+  auto ctx = containerd_.context(std::chrono::seconds(60));
+  auto status = containerd_.snapshots().Remove(ctx.get(), request, &response);
+  if (!status.ok() && status.error_code() != grpc::StatusCode::NOT_FOUND) {
+    return fail(grpc_error(status, "remove snapshot '" + key + "'"));
+  }
+  return {};
+}
+
+Status ContainerService::delete_container_record(const std::string& id) {
+  cd_containers::DeleteContainerRequest request;
+  request.set_id(id);
+  google::protobuf::Empty response;
+  auto ctx = containerd_.context(std::chrono::seconds(60));
+  auto status = containerd_.containers().Delete(ctx.get(), request, &response);
+  if (!status.ok() && status.error_code() != grpc::StatusCode::NOT_FOUND) {
+    return fail(grpc_error(status, "delete container '" + id + "'"));
+  }
+  return {};
+}
+
+Result<std::optional<ExitStatus>> ContainerService::delete_task(const std::string& id) {
+  cd_tasks::DeleteTaskRequest request;
+  request.set_container_id(id);
+  cd_tasks::DeleteResponse response;
+  // Delete lets the shim exit; a timed-out Delete can leak it, so be patient.
+  auto ctx = containerd_.context(std::chrono::seconds(120));
+  auto status = containerd_.tasks().Delete(ctx.get(), request, &response);
+  if (status.error_code() == grpc::StatusCode::NOT_FOUND) return std::nullopt;
+  if (!status.ok()) return fail(grpc_error(status, "delete task of '" + id + "'"));
+  const auto& at = response.exited_at();
+  return ExitStatus{response.exit_status(), at.seconds() * 1000000000LL + at.nanos()};
+}
+
+Result<std::optional<ExitStatus>> ContainerService::remove(const std::string& id) {
+  auto exit = BERTH_TRY(delete_task(id));
+  BERTH_TRY(delete_container_record(id));
+  BERTH_TRY(remove_snapshot(id));
+  return exit;
+}
+
+}  // namespace berth::runtime

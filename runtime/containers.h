@@ -1,0 +1,78 @@
+// Containers and their tasks in containerd: create (rootfs snapshot, OCI
+// spec, container record, task with log files), start, signal, stop, delete.
+//
+// Output never flows through berthd: the shim starts berth-logger
+// (containerd's binary:// log URI), which appends both streams to a JSON-lines
+// file that keeps filling while berthd is down.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <optional>
+#include <string>
+
+#include "common/error.h"
+#include "runtime/containerd.h"
+#include "runtime/images.h"
+#include "runtime/oci_spec.h"
+
+namespace berth::runtime {
+
+struct ContainerRuntimeConfig {
+  std::string logger_path;  // absolute path of the berth-logger binary
+  std::string log_dir;      // per-container log files: <log_dir>/<id>.log
+  std::string run_dir;      // scratch space (image views)
+};
+
+struct CreateContainerRequest {
+  std::string id;
+  ResolvedImage image;
+  ContainerOverrides overrides;
+  std::map<std::string, std::string> labels;
+  std::string netns_path;  // empty: a new network namespace
+};
+
+struct ExitStatus {
+  uint32_t code = 0;
+  int64_t exited_at_unix_nanos = 0;
+};
+
+class ContainerService {
+ public:
+  ContainerService(Containerd& containerd, ContainerRuntimeConfig config);
+
+  // Creates the container and its task, ready to start. On failure nothing
+  // is left behind (no snapshot, container record, task or log file).
+  Result<uint32_t> create(const CreateContainerRequest& request);
+  Result<uint32_t> start(const std::string& id);
+  Status kill(const std::string& id, int signal, bool all = true);
+  // The task's status: "created", "running", "stopped", ...; kNotFound if
+  // there is no task.
+  Result<std::pair<std::string, ExitStatus>> task_status(const std::string& id);
+  // Blocks until the task exits (Tasks.Wait).
+  Result<ExitStatus> wait(const std::string& id);
+  // Deletes the task, which lets its shim (and logger) exit; the exit status
+  // when there was a task. Idempotent.
+  Result<std::optional<ExitStatus>> delete_task(const std::string& id);
+  // Deletes the task (if any), the container and its snapshot. Idempotent;
+  // returns the task's exit status when there was a task to delete.
+  Result<std::optional<ExitStatus>> remove(const std::string& id);
+
+  std::string log_path(const std::string& id) const;
+  const ContainerRuntimeConfig& config() const { return config_; }
+
+ private:
+  Result<std::pair<std::string, std::string>> read_passwd_group(const ResolvedImage& image,
+                                                                const std::string& id);
+  Status remove_snapshot(const std::string& key);
+  Status delete_container_record(const std::string& id);
+
+  Containerd& containerd_;
+  ContainerRuntimeConfig config_;
+};
+
+// True when `user` names a user or group that must be looked up in the
+// image's /etc/passwd or /etc/group.
+bool user_needs_lookup(std::string_view user);
+
+}  // namespace berth::runtime

@@ -125,9 +125,11 @@ int main(int argc, char** argv) {
   auto* state = app.add_option("--state", config.state, "runtime state directory");
   auto* socket = app.add_option("--socket", config.socket, "API socket (mode 0600)");
   auto* insecure = app.add_option("--insecure-registry", config.insecure_registries,
-                                  "HOST:PORT reachable over plain HTTP (repeatable)");
+                                  "HOST:PORT reachable over plain HTTP (repeatable)")
+                      ->allow_extra_args(false);
   auto* mirrors = app.add_option("--registry-mirror", config.registry_mirrors,
-                                 "REGISTRY=ENDPOINT, e.g. docker.io=http://127.0.0.1:5000 (repeatable)");
+                                 "REGISTRY=ENDPOINT, e.g. docker.io=http://127.0.0.1:5000 (repeatable)")
+                     ->allow_extra_args(false);
   auto* auth = app.add_option("--registry-auth", config.credentials_file,
                               "docker config.json-style file with registry credentials");
   auto* logger = app.add_option("--logger-path", config.logger_path, "berth-logger binary");

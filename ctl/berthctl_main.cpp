@@ -239,7 +239,7 @@ int main(int argc, char** argv) {
   run_cmd->add_flag("--pull", pull_missing, "pull the image if it is not present");
   run_cmd->add_option("--name", name, "container id");
   auto* entrypoint_opt = run_cmd->add_option("--entrypoint", entrypoint, "override the image's entrypoint");
-  run_cmd->add_option("-e,--env", env, "KEY=VALUE (repeatable)");
+  run_cmd->add_option("-e,--env", env, "KEY=VALUE (repeatable)")->allow_extra_args(false);
   run_cmd->add_option("-w,--workdir", workdir, "working directory");
   run_cmd->add_option("-u,--user", user, "user[:group]");
   run_cmd->add_option("--stop-timeout", stop_timeout, "seconds between SIGTERM and SIGKILL on cancel");

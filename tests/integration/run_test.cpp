@@ -1,0 +1,160 @@
+// Running containers through berthd: output, exit codes, log files, image
+// config overrides, cancellation, and surviving a containerd restart.
+#include <dirent.h>
+#include <signal.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "fixtures/integration_test.h"
+
+namespace berth::testing {
+namespace {
+
+class RunTest : public IntegrationTest {
+ protected:
+  void SetUp() override {
+    IntegrationTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
+    berthd_ = std::make_unique<Berthd>(std::vector<std::string>{"--insecure-registry", registry()});
+    ASSERT_TRUE(berthd_->ok()) << berthd_->log_text();
+    auto pulled = berthd_->ctl({"image", "pull", image()});
+    ASSERT_EQ(pulled.exit_code, 0) << pulled.err;
+  }
+  void TearDown() override {
+    if (berthd_) {
+      EXPECT_EQ(berthd_->leftovers(), "");
+    }
+    berthd_.reset();
+  }
+  std::unique_ptr<Berthd> berthd_;
+};
+
+// Every pid whose command line is exactly `argv`.
+std::vector<pid_t> pids_running(const std::vector<std::string>& argv) {
+  std::string wanted;
+  for (const auto& a : argv) wanted += a + '\0';
+  std::vector<pid_t> pids;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    std::string name = entry.path().filename();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream in(entry.path() / "cmdline");
+    std::string cmdline((std::istreambuf_iterator<char>(in)), {});
+    if (cmdline == wanted) pids.push_back(std::stoi(name));
+  }
+  return pids;
+}
+
+TEST_F(RunTest, StreamsStdoutAndStderrAndReturnsTheExitCode) {
+  auto run = berthd_->ctl({"run", "--rm", "--name", "streams", image(), "--", "sh", "-c",
+                           "echo out; echo err >&2; exit 3"});
+  EXPECT_EQ(run.exit_code, 3);
+  EXPECT_EQ(run.out, "out\n");
+  EXPECT_EQ(run.err, "err\n");
+  // The log file outlives the container and tags each line with its stream.
+  std::string log = read_file(berthd_->root() + "/logs/streams.log");
+  EXPECT_NE(log.find(R"({"log":"out\n","stream":"stdout")"), std::string::npos) << log;
+  EXPECT_NE(log.find(R"({"log":"err\n","stream":"stderr")"), std::string::npos) << log;
+}
+
+TEST_F(RunTest, ImageConfigAndOverrides) {
+  // The image's Cmd is sh and its PATH comes from the image config.
+  auto env = berthd_->ctl({"run", "--rm", "-e", "GREETING=hi", image(), "--", "sh", "-c", "echo $GREETING $PATH"});
+  EXPECT_EQ(env.exit_code, 0) << env.err;
+  EXPECT_EQ(env.out, "hi /usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n");
+
+  auto user = berthd_->ctl({"run", "--rm", "-u", "nobody", "-w", "/tmp", image(), "--", "sh", "-c", "id -u; id -g; pwd"});
+  EXPECT_EQ(user.exit_code, 0) << user.err;
+  EXPECT_EQ(user.out, "65534\n65534\n/tmp\n");
+
+  auto entrypoint = berthd_->ctl({"run", "--rm", "--entrypoint", "echo", image(), "--", "a", "b"});
+  EXPECT_EQ(entrypoint.exit_code, 0) << entrypoint.err;
+  EXPECT_EQ(entrypoint.out, "a b\n");
+
+  // Hardened defaults: no CAP_SYS_ADMIN (bit 21), a read-only /proc/sys.
+  auto caps = berthd_->ctl({"run", "--rm", image(), "--", "sh", "-c",
+                            "grep CapEff /proc/self/status; touch /proc/sys/kernel/hostname 2>/dev/null || echo ro"});
+  EXPECT_EQ(caps.out, "CapEff:\t00000000a80425fb\nro\n") << caps.err;
+
+  auto unknown_user = berthd_->ctl({"run", "--rm", "-u", "nosuchuser", image(), "--", "true"});
+  EXPECT_EQ(unknown_user.exit_code, 125);
+  EXPECT_NE(unknown_user.err.find("nosuchuser"), std::string::npos) << unknown_user.err;
+}
+
+TEST_F(RunTest, BadInputIsRefusedAndCreatesNothing) {
+  auto missing = berthd_->ctl({"run", "--rm", registry() + "/test/never-pulled:latest", "--", "true"});
+  EXPECT_EQ(missing.exit_code, 125);
+  EXPECT_NE(missing.err.find("is not present"), std::string::npos) << missing.err;
+
+  auto bad_name = berthd_->ctl({"run", "--rm", "--name", "bad/name", image(), "--", "true"});
+  EXPECT_EQ(bad_name.exit_code, 125);
+  EXPECT_NE(bad_name.err.find("'bad/name' is invalid"), std::string::npos) << bad_name.err;
+
+  auto no_binary = berthd_->ctl({"run", "--rm", image(), "--", "/no/such/binary"});
+  EXPECT_EQ(no_binary.exit_code, 125);
+  EXPECT_NE(no_binary.err.find("/no/such/binary"), std::string::npos) << no_binary.err;
+}
+
+TEST_F(RunTest, WithoutRmTheContainerStaysButItsTaskIsGone) {
+  auto run = berthd_->ctl({"run", "--name", "kept", image(), "--", "true"});
+  EXPECT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_EQ(env().ctr(berthd_->ns(), {"containers", "ls", "-q"}).out, "kept\n");
+  EXPECT_EQ(env().ctr(berthd_->ns(), {"tasks", "ls", "-q"}).out, "");
+  // Clean up by hand so the leak check stays meaningful.
+  env().ctr(berthd_->ns(), {"containers", "rm", "kept"});
+}
+
+TEST_F(RunTest, CancellingTheClientStopsAndRemovesTheContainer) {
+  auto reader = LineReader::spawn(berthd_->ctl_argv(
+      {"run", "--rm", "--name", "cancelled", "--stop-timeout", "1", image(), "--", "sh", "-c",
+       "echo started; exec sleep 987001"}));
+  ASSERT_TRUE(reader);
+  ASSERT_EQ(reader->next_line(std::chrono::seconds(30)), "started");
+  ASSERT_EQ(pids_running({"sleep", "987001"}).size(), 1u);
+  kill(reader->pid(), SIGINT);
+  EXPECT_EQ(reader->wait(), 125);
+  // sleep as pid 1 ignores SIGTERM: SIGKILL after the stop timeout ends it.
+  EXPECT_TRUE(wait_for_file_content(berthd_->log(), "container 'cancelled' exited with 137",
+                                    std::chrono::seconds(30)))
+      << berthd_->log_text();
+  EXPECT_TRUE(pids_running({"sleep", "987001"}).empty());
+}
+
+TEST_F(RunTest, AnExitWhileContainerdIsDownIsReportedAfterItReturns) {
+  auto reader = LineReader::spawn(
+      berthd_->ctl_argv({"run", "--rm", image(), "--", "sh", "-c", "echo started; exec sleep 987002"}));
+  ASSERT_TRUE(reader);
+  ASSERT_EQ(reader->next_line(std::chrono::seconds(30)), "started");
+  auto pids = pids_running({"sleep", "987002"});
+  ASSERT_EQ(pids.size(), 1u);
+
+  // containerd goes away; the container dies while nobody can hear it.
+  ASSERT_TRUE(env().stop_containerd());
+  kill(pids[0], SIGKILL);
+  ASSERT_TRUE(env().start_containerd());
+
+  // berthd resubscribes, reconciles, and reports the exit.
+  EXPECT_EQ(reader->wait(), 137);
+  EXPECT_NE(berthd_->log_text().find("exited with 137"), std::string::npos);
+}
+
+TEST_F(RunTest, LogsKeepFillingWhileBerthdIsDown) {
+  const std::string script = "echo before; trap 'echo after; exit 0' USR1; while :; do sleep 1; done";
+  auto reader = LineReader::spawn(berthd_->ctl_argv({"run", "--name", "writer", image(), "--", "sh", "-c", script}));
+  ASSERT_TRUE(reader);
+  ASSERT_EQ(reader->next_line(std::chrono::seconds(30)), "before");
+  // berthd is not in the output path: kill it, then make the container write.
+  berthd_->kill(SIGKILL);
+  auto pids = pids_running({"sh", "-c", script});
+  ASSERT_EQ(pids.size(), 1u);
+  kill(pids[0], SIGUSR1);
+  std::string log_path = berthd_->root() + "/logs/writer.log";
+  EXPECT_TRUE(wait_for_file_content(log_path, R"({"log":"after\n","stream":"stdout")", std::chrono::seconds(30)))
+      << read_file(log_path);
+  // Adopting the orphaned container is the task engine's work; remove it here.
+  env().ctr(berthd_->ns(), {"tasks", "rm", "-f", "writer"});
+  env().ctr(berthd_->ns(), {"containers", "rm", "writer"});
+}
+
+}  // namespace
+}  // namespace berth::testing

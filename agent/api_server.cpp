@@ -1,11 +1,11 @@
 #include "agent/api_server.h"
 
 #include <poll.h>
+#include <spdlog/spdlog.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <csignal>
-#include <spdlog/spdlog.h>
 #include <thread>
 
 #include "agent/log_follower.h"
@@ -48,17 +48,38 @@ class Notifier {
 grpc::Status to_grpc(const Error& error) {
   grpc::StatusCode code = grpc::StatusCode::INTERNAL;
   switch (error.code()) {
-    case ErrorCode::kInvalidArgument: code = grpc::StatusCode::INVALID_ARGUMENT; break;
-    case ErrorCode::kNotFound: code = grpc::StatusCode::NOT_FOUND; break;
-    case ErrorCode::kAlreadyExists: code = grpc::StatusCode::ALREADY_EXISTS; break;
-    case ErrorCode::kUnavailable: code = grpc::StatusCode::UNAVAILABLE; break;
-    case ErrorCode::kUnauthenticated: code = grpc::StatusCode::UNAUTHENTICATED; break;
-    case ErrorCode::kPermissionDenied: code = grpc::StatusCode::PERMISSION_DENIED; break;
-    case ErrorCode::kDeadlineExceeded: code = grpc::StatusCode::DEADLINE_EXCEEDED; break;
-    case ErrorCode::kFailedPrecondition: code = grpc::StatusCode::FAILED_PRECONDITION; break;
-    case ErrorCode::kCancelled: code = grpc::StatusCode::CANCELLED; break;
-    case ErrorCode::kDataLoss: code = grpc::StatusCode::DATA_LOSS; break;
-    case ErrorCode::kInternal: break;
+    case ErrorCode::kInvalidArgument:
+      code = grpc::StatusCode::INVALID_ARGUMENT;
+      break;
+    case ErrorCode::kNotFound:
+      code = grpc::StatusCode::NOT_FOUND;
+      break;
+    case ErrorCode::kAlreadyExists:
+      code = grpc::StatusCode::ALREADY_EXISTS;
+      break;
+    case ErrorCode::kUnavailable:
+      code = grpc::StatusCode::UNAVAILABLE;
+      break;
+    case ErrorCode::kUnauthenticated:
+      code = grpc::StatusCode::UNAUTHENTICATED;
+      break;
+    case ErrorCode::kPermissionDenied:
+      code = grpc::StatusCode::PERMISSION_DENIED;
+      break;
+    case ErrorCode::kDeadlineExceeded:
+      code = grpc::StatusCode::DEADLINE_EXCEEDED;
+      break;
+    case ErrorCode::kFailedPrecondition:
+      code = grpc::StatusCode::FAILED_PRECONDITION;
+      break;
+    case ErrorCode::kCancelled:
+      code = grpc::StatusCode::CANCELLED;
+      break;
+    case ErrorCode::kDataLoss:
+      code = grpc::StatusCode::DATA_LOSS;
+      break;
+    case ErrorCode::kInternal:
+      break;
   }
   return grpc::Status(code, error.message());
 }
@@ -128,7 +149,7 @@ grpc::Status ApiService::ImportImage(grpc::ServerContext*,
       pending_pos = 0;
     }
     size_t n = std::min(len, pending.size() - pending_pos);
-    std::memcpy(buf, pending.data() + pending_pos, n);
+    std::copy_n(pending.data() + pending_pos, n, buf);
     pending_pos += n;
     return n;
   };
@@ -241,8 +262,10 @@ grpc::Status ApiService::RunContainer(grpc::ServerContext* ctx,
   bool client_gone = false;
   auto send = [&](const runtime::LogRecord& record) -> Status {
     v1::RunContainerOutput out;
-    if (record.stream == runtime::LogStream::kStderr) out.set_stderr(record.text);
-    else out.set_stdout(record.text);
+    if (record.stream == runtime::LogStream::kStderr)
+      out.set_stderr(record.text);
+    else
+      out.set_stdout(record.text);
     if (!client_gone && !writer->Write(out)) client_gone = true;
     return {};
   };

@@ -1,13 +1,13 @@
 // berthd: the berth node agent daemon.
 #include <grpcpp/grpcpp.h>
 #include <signal.h>
+#include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <filesystem>
-#include <spdlog/spdlog.h>
 
 #include "agent/api_server.h"
 #include "agent/config.h"
@@ -27,6 +27,11 @@ int run(berth::agent::AgentConfig config) {
   using namespace berth;
   spdlog::set_level(spdlog::level::from_str(config.log_level));
   if (config.logger_path.empty()) config.logger_path = beside_self("berth-logger");
+  spdlog::debug(
+      "configuration: containerd '{}', namespace '{}', root '{}', state '{}', socket '{}', "
+      "{} insecure registries, {} mirrors",
+      config.containerd_address, config.ns, config.root, config.state, config.socket,
+      config.insecure_registries.size(), config.registry_mirrors.size());
   if (::access(config.logger_path.c_str(), X_OK) != 0) {
     spdlog::critical("berth-logger '{}' is not an executable file", config.logger_path);
     return 1;
@@ -48,24 +53,25 @@ int run(berth::agent::AgentConfig config) {
     spdlog::critical("{}", registry.error().message());
     return 1;
   }
-  auto containerd = runtime::Containerd::connect(config.containerd_address, config.ns,
-                                                 std::chrono::seconds(10));
+  auto containerd =
+      runtime::Containerd::connect(config.containerd_address, config.ns, std::chrono::seconds(10));
   if (!containerd) {
     spdlog::critical("{}", containerd.error().message());
     return 1;
   }
-  spdlog::info("connected to containerd {} at '{}', namespace '{}'", (*containerd)->version().version,
-               config.containerd_address, config.ns);
+  spdlog::info("connected to containerd {} at '{}', namespace '{}'",
+               (*containerd)->version().version, config.containerd_address, config.ns);
 
   runtime::ImageService images(**containerd, *registry, runtime::host_platform());
-  runtime::ContainerService containers(
-      **containerd, {config.logger_path, config.log_dir(), config.state});
+  runtime::ContainerService containers(**containerd,
+                                       {config.logger_path, config.log_dir(), config.state});
   runtime::EventMonitor events(**containerd, containers, [](const runtime::TaskEvent& event) {
     if (event.kind == runtime::TaskEvent::Kind::kOom) {
       spdlog::warn("container '{}' was killed for lack of memory", event.container_id);
     } else {
       spdlog::debug("container '{}'{} exited with {}", event.container_id,
-                    event.exec_id.empty() ? "" : " exec '" + event.exec_id + "'", event.exit_status);
+                    event.exec_id.empty() ? "" : " exec '" + event.exec_id + "'",
+                    event.exit_status);
     }
   });
   events.start();
@@ -118,18 +124,19 @@ int main(int argc, char** argv) {
   CLI::App app{"berthd: the berth node agent"};
   std::string config_file;
   app.add_option("--config", config_file, "TOML configuration file (flags win)");
-  auto* address = app.add_option("--containerd-address", config.containerd_address,
-                                 "containerd's gRPC socket");
+  auto* address =
+      app.add_option("--containerd-address", config.containerd_address, "containerd's gRPC socket");
   auto* ns = app.add_option("--namespace", config.ns, "containerd namespace for berth's work");
   auto* root = app.add_option("--root", config.root, "persistent state directory");
   auto* state = app.add_option("--state", config.state, "runtime state directory");
   auto* socket = app.add_option("--socket", config.socket, "API socket (mode 0600)");
   auto* insecure = app.add_option("--insecure-registry", config.insecure_registries,
                                   "HOST:PORT reachable over plain HTTP (repeatable)")
-                      ->allow_extra_args(false);
-  auto* mirrors = app.add_option("--registry-mirror", config.registry_mirrors,
-                                 "REGISTRY=ENDPOINT, e.g. docker.io=http://127.0.0.1:5000 (repeatable)")
-                     ->allow_extra_args(false);
+                       ->allow_extra_args(false);
+  auto* mirrors =
+      app.add_option("--registry-mirror", config.registry_mirrors,
+                     "REGISTRY=ENDPOINT, e.g. docker.io=http://127.0.0.1:5000 (repeatable)")
+          ->allow_extra_args(false);
   auto* auth = app.add_option("--registry-auth", config.credentials_file,
                               "docker config.json-style file with registry credentials");
   auto* logger = app.add_option("--logger-path", config.logger_path, "berth-logger binary");

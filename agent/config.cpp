@@ -19,11 +19,13 @@ Status read_string(const toml::node& node, std::string_view key, std::string& ou
 Status read_string_array(const toml::node& node, std::string_view key,
                          std::vector<std::string>& out) {
   const auto* array = node.as_array();
-  if (!array) return fail(ErrorCode::kInvalidArgument, std::string(key) + ": must be an array of strings");
+  if (!array)
+    return fail(ErrorCode::kInvalidArgument, std::string(key) + ": must be an array of strings");
   out.clear();
   for (const auto& item : *array) {
     auto value = item.value<std::string>();
-    if (!value) return fail(ErrorCode::kInvalidArgument, std::string(key) + ": must be an array of strings");
+    if (!value)
+      return fail(ErrorCode::kInvalidArgument, std::string(key) + ": must be an array of strings");
     out.push_back(*value);
   }
   return {};
@@ -48,23 +50,34 @@ Status apply_toml(std::string_view toml_text, std::string_view source_name, Agen
     std::string key(raw_key.str());
     std::string ctx = std::string(source_name) + ": " + key;
     Status status;
-    if (key == "containerd_address") status = read_string(node, ctx, config.containerd_address);
-    else if (key == "namespace") status = read_string(node, ctx, config.ns);
-    else if (key == "root") status = read_string(node, ctx, config.root);
-    else if (key == "state") status = read_string(node, ctx, config.state);
-    else if (key == "socket") status = read_string(node, ctx, config.socket);
-    else if (key == "log_level") status = read_string(node, ctx, config.log_level);
-    else if (key == "logger_path") status = read_string(node, ctx, config.logger_path);
-    else if (key == "credentials_file") status = read_string(node, ctx, config.credentials_file);
-    else if (key == "insecure_registries") status = read_string_array(node, ctx, config.insecure_registries);
+    if (key == "containerd_address")
+      status = read_string(node, ctx, config.containerd_address);
+    else if (key == "namespace")
+      status = read_string(node, ctx, config.ns);
+    else if (key == "root")
+      status = read_string(node, ctx, config.root);
+    else if (key == "state")
+      status = read_string(node, ctx, config.state);
+    else if (key == "socket")
+      status = read_string(node, ctx, config.socket);
+    else if (key == "log_level")
+      status = read_string(node, ctx, config.log_level);
+    else if (key == "logger_path")
+      status = read_string(node, ctx, config.logger_path);
+    else if (key == "credentials_file")
+      status = read_string(node, ctx, config.credentials_file);
+    else if (key == "insecure_registries")
+      status = read_string_array(node, ctx, config.insecure_registries);
     else if (key == "registry_mirrors") {
       // Either ["docker.io=http://..."] or a table {"docker.io" = ["http://..."]}.
       if (const auto* mirrors = node.as_table()) {
         config.registry_mirrors.clear();
         for (const auto& [registry, endpoints] : *mirrors) {
           std::vector<std::string> list;
-          if (endpoints.is_string()) list.push_back(*endpoints.value<std::string>());
-          else status = read_string_array(endpoints, ctx + "." + std::string(registry.str()), list);
+          if (auto single = endpoints.value<std::string>())
+            list.push_back(*single);
+          else
+            status = read_string_array(endpoints, ctx + "." + std::string(registry.str()), list);
           if (!status) break;
           for (const auto& endpoint : list) {
             config.registry_mirrors.push_back(std::string(registry.str()) + "=" + endpoint);
@@ -114,10 +127,11 @@ Status validate(const AgentConfig& config) {
     return fail(ErrorCode::kInvalidArgument,
                 "logger-path: '" + config.logger_path + "' is not an absolute path");
   }
-  static const std::vector<std::string> kLevels = {"trace", "debug", "info", "warn", "error", "critical", "off"};
+  static const std::vector<std::string> kLevels = {"trace", "debug",    "info", "warn",
+                                                   "error", "critical", "off"};
   if (std::find(kLevels.begin(), kLevels.end(), config.log_level) == kLevels.end()) {
-    return fail(ErrorCode::kInvalidArgument,
-                "log-level: '" + config.log_level + "' is not one of trace, debug, info, warn, error");
+    return fail(ErrorCode::kInvalidArgument, "log-level: '" + config.log_level +
+                                                 "' is not one of trace, debug, info, warn, error");
   }
   if (config.ns.empty()) return fail(ErrorCode::kInvalidArgument, "namespace: must not be empty");
   for (const auto& insecure : config.insecure_registries) {

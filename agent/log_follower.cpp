@@ -10,7 +10,8 @@ Result<LogFollower> LogFollower::open(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return fail_errno("open log '" + path + "'");
   int inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-  if (inotify_fd < 0 || inotify_add_watch(inotify_fd, path.c_str(), IN_MODIFY | IN_CLOSE_WRITE) < 0) {
+  if (inotify_fd < 0 ||
+      inotify_add_watch(inotify_fd, path.c_str(), IN_MODIFY | IN_CLOSE_WRITE) < 0) {
     int saved = errno;
     ::close(fd);
     if (inotify_fd >= 0) ::close(inotify_fd);
@@ -23,7 +24,8 @@ LogFollower::LogFollower(LogFollower&& other) noexcept
     : fd_(std::exchange(other.fd_, -1)),
       inotify_fd_(std::exchange(other.inotify_fd_, -1)),
       path_(std::move(other.path_)),
-      partial_(std::move(other.partial_)) {}
+      partial_(std::move(other.partial_)),
+      skipped_(other.skipped_) {}
 
 LogFollower::~LogFollower() {
   if (fd_ >= 0) ::close(fd_);
@@ -51,7 +53,12 @@ Status LogFollower::drain(const std::function<Status(const runtime::LogRecord&)>
       std::string_view line(partial_.data() + start, nl - start);
       if (line.empty()) continue;
       auto record = runtime::parse_log_record(line);
-      if (!record) return fail(record.error().with_context("log '" + path_ + "'"));
+      // A line torn by a crash or a full disk is skipped, not fatal: the
+      // records after it are still good.
+      if (!record) {
+        ++skipped_;
+        continue;
+      }
       BERTH_TRY(sink(*record));
     }
     partial_.erase(0, start);

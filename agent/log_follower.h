@@ -24,6 +24,8 @@ class LogFollower {
   int wait_fd() const { return inotify_fd_; }
   // Consumes pending change notifications.
   void clear_notifications();
+  // Lines that were not valid records (torn writes) and were skipped.
+  size_t skipped() const { return skipped_; }
 
  private:
   LogFollower(int fd, int inotify_fd, std::string path)
@@ -32,6 +34,7 @@ class LogFollower {
   int inotify_fd_ = -1;
   std::string path_;
   std::string partial_;
+  size_t skipped_ = 0;
 };
 
 }  // namespace berth::agent

@@ -19,8 +19,8 @@ enum class ErrorCode {
   kInvalidArgument,  // the caller's input is wrong
   kNotFound,
   kAlreadyExists,
-  kUnavailable,       // a peer (containerd, a registry) cannot be reached
-  kUnauthenticated,   // credentials missing or refused
+  kUnavailable,      // a peer (containerd, a registry) cannot be reached
+  kUnauthenticated,  // credentials missing or refused
   kPermissionDenied,
   kDeadlineExceeded,
   kFailedPrecondition,  // e.g. containerd too old
@@ -39,14 +39,25 @@ class Error {
   static Error from_errno(std::string what, int sys_errno = errno) {
     ErrorCode code = ErrorCode::kInternal;
     switch (sys_errno) {
-      case ENOENT: code = ErrorCode::kNotFound; break;
-      case EEXIST: code = ErrorCode::kAlreadyExists; break;
+      case ENOENT:
+        code = ErrorCode::kNotFound;
+        break;
+      case EEXIST:
+        code = ErrorCode::kAlreadyExists;
+        break;
       case EACCES:
-      case EPERM: code = ErrorCode::kPermissionDenied; break;
-      case EINVAL: code = ErrorCode::kInvalidArgument; break;
+      case EPERM:
+        code = ErrorCode::kPermissionDenied;
+        break;
+      case EINVAL:
+        code = ErrorCode::kInvalidArgument;
+        break;
       case ECONNREFUSED:
-      case EAGAIN: code = ErrorCode::kUnavailable; break;
-      default: break;
+      case EAGAIN:
+        code = ErrorCode::kUnavailable;
+        break;
+      default:
+        break;
     }
     return Error(code, std::move(what) + ": " + std::strerror(sys_errno), sys_errno);
   }
@@ -91,16 +102,16 @@ inline std::unexpected<Error> fail(Error error) { return std::unexpected<Error>(
 
 // Propagates an error from an expression returning Result<T>/Status, adding
 // context; evaluates to the value on success (GCC statement expression).
-#define BERTH_TRY_CTX(expr, ctx)                                                   \
-  ({                                                                               \
-    auto&& berth_try_result_ = (expr);                                             \
+#define BERTH_TRY_CTX(expr, ctx)                                                               \
+  ({                                                                                           \
+    auto&& berth_try_result_ = (expr);                                                         \
     if (!berth_try_result_) return ::berth::fail(berth_try_result_.error().with_context(ctx)); \
-    std::move(berth_try_result_).value();                                          \
+    std::move(berth_try_result_).value();                                                      \
   })
 
-#define BERTH_TRY(expr)                                          \
-  ({                                                             \
-    auto&& berth_try_result_ = (expr);                           \
+#define BERTH_TRY(expr)                                                      \
+  ({                                                                         \
+    auto&& berth_try_result_ = (expr);                                       \
     if (!berth_try_result_) return ::berth::fail(berth_try_result_.error()); \
-    std::move(berth_try_result_).value();                        \
+    std::move(berth_try_result_).value();                                    \
   })

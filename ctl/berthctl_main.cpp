@@ -20,7 +20,8 @@ constexpr int kRunFailed = 125;
 
 int report(const grpc::Status& status, std::string_view what) {
   std::string message = status.error_message();
-  if (status.error_code() == grpc::StatusCode::UNAVAILABLE && message.find("connect") != std::string::npos) {
+  if (status.error_code() == grpc::StatusCode::UNAVAILABLE &&
+      message.find("connect") != std::string::npos) {
     message += " (is berthd running? set --socket or BERTH_SOCKET)";
   }
   std::cerr << "berthctl: " << what << ": " << message << "\n";
@@ -52,8 +53,10 @@ std::string age(int64_t unix_seconds) {
 }
 
 nlohmann::json image_json(const berth::v1::Image& image) {
-  return {{"name", image.name()},     {"digest", image.digest()},
-          {"mediaType", image.media_type()}, {"size", image.size()},
+  return {{"name", image.name()},
+          {"digest", image.digest()},
+          {"mediaType", image.media_type()},
+          {"size", image.size()},
           {"created", image.created_unix()}};
 }
 
@@ -84,15 +87,18 @@ int image_pull(berth::v1::Berth::Stub& stub, const std::string& ref, bool json) 
     if (progress.has_image()) {
       image = progress.image();
     } else if (tty) {
-      std::fprintf(stderr, "\r%s: %s / %s   ", ref.c_str(), human_bytes(progress.done_bytes()).c_str(),
+      std::fprintf(stderr, "\r%s: %s / %s   ", ref.c_str(),
+                   human_bytes(progress.done_bytes()).c_str(),
                    human_bytes(progress.total_bytes()).c_str());
     }
   }
   if (tty) std::fprintf(stderr, "\n");
   auto status = stream->Finish();
   if (!status.ok()) return report(status, "pull '" + ref + "'");
-  if (json) std::cout << image_json(image).dump(2) << "\n";
-  else std::cout << image.name() << " " << image.digest() << "\n";
+  if (json)
+    std::cout << image_json(image).dump(2) << "\n";
+  else
+    std::cout << image.name() << " " << image.digest() << "\n";
   return 0;
 }
 
@@ -121,8 +127,10 @@ int image_import(berth::v1::Berth::Stub& stub, const std::string& file, const st
   if (!status.ok()) return report(status, "import '" + file + "'");
   nlohmann::json out = nlohmann::json::array();
   for (const auto& image : response.images()) {
-    if (json) out.push_back(image_json(image));
-    else std::cout << image.name() << " " << image.digest() << "\n";
+    if (json)
+      out.push_back(image_json(image));
+    else
+      std::cout << image.name() << " " << image.digest() << "\n";
   }
   if (json) std::cout << out.dump(2) << "\n";
   return 0;
@@ -141,8 +149,9 @@ int image_ls(berth::v1::Berth::Stub& stub, bool json) {
   }
   std::printf("%-60s %-14s %-10s %s\n", "IMAGE", "DIGEST", "SIZE", "AGE");
   for (const auto& image : response.images()) {
-    std::printf("%-60s %-14s %-10s %s\n", image.name().c_str(), short_digest(image.digest()).c_str(),
-                human_bytes(image.size()).c_str(), age(image.created_unix()).c_str());
+    std::printf("%-60s %-14s %-10s %s\n", image.name().c_str(),
+                short_digest(image.digest()).c_str(), human_bytes(image.size()).c_str(),
+                age(image.created_unix()).c_str());
   }
   return 0;
 }
@@ -155,13 +164,15 @@ int image_rm(berth::v1::Berth::Stub& stub, const std::vector<std::string>& refs)
     request.set_reference(ref);
     berth::v1::RemoveImageResponse response;
     auto status = stub.RemoveImage(&ctx, request, &response);
-    if (!status.ok()) rc = report(status, "remove '" + ref + "'");
-    else std::cout << ref << "\n";
+    if (!status.ok())
+      rc = report(status, "remove '" + ref + "'");
+    else
+      std::cout << ref << "\n";
   }
   return rc;
 }
 
-int run(berth::v1::Berth::Stub& stub, berth::v1::RunContainerRequest request) {
+int run(berth::v1::Berth::Stub& stub, const berth::v1::RunContainerRequest& request) {
   grpc::ClientContext ctx;
   cancel_on_signal(&ctx);
   auto stream = stub.RunContainer(&ctx, request);
@@ -176,8 +187,11 @@ int run(berth::v1::Berth::Stub& stub, berth::v1::RunContainerRequest request) {
       case berth::v1::RunContainerOutput::kStderr:
         std::fwrite(out.stderr().data(), 1, out.stderr().size(), stderr);
         break;
-      case berth::v1::RunContainerOutput::kExitCode: exit_code = out.exit_code(); break;
-      default: break;
+      case berth::v1::RunContainerOutput::kExitCode:
+        exit_code = out.exit_code();
+        break;
+      default:
+        break;
     }
   }
   auto status = stream->Finish();
@@ -238,11 +252,13 @@ int main(int argc, char** argv) {
   run_cmd->add_flag("--rm", remove, "remove the container and its snapshot when it exits");
   run_cmd->add_flag("--pull", pull_missing, "pull the image if it is not present");
   run_cmd->add_option("--name", name, "container id");
-  auto* entrypoint_opt = run_cmd->add_option("--entrypoint", entrypoint, "override the image's entrypoint");
+  auto* entrypoint_opt =
+      run_cmd->add_option("--entrypoint", entrypoint, "override the image's entrypoint");
   run_cmd->add_option("-e,--env", env, "KEY=VALUE (repeatable)")->allow_extra_args(false);
   run_cmd->add_option("-w,--workdir", workdir, "working directory");
   run_cmd->add_option("-u,--user", user, "user[:group]");
-  run_cmd->add_option("--stop-timeout", stop_timeout, "seconds between SIGTERM and SIGKILL on cancel");
+  run_cmd->add_option("--stop-timeout", stop_timeout,
+                      "seconds between SIGTERM and SIGKILL on cancel");
   run_cmd->add_option("IMAGE", run_image, "image")->required();
   run_cmd->add_option("CMD", command, "command and arguments (after --)");
   run_cmd->positionals_at_end();
@@ -261,10 +277,13 @@ int main(int argc, char** argv) {
     if (json) {
       std::cout << nlohmann::json{{"berth", response.berth_version()},
                                   {"containerd", response.containerd_version()},
-                                  {"namespace", response.namespace_()}}.dump(2) << "\n";
+                                  {"namespace", response.namespace_()}}
+                       .dump(2)
+                << "\n";
     } else {
-      std::cout << "berth " << response.berth_version() << "\ncontainerd " << response.containerd_version()
-                << " (" << response.containerd_revision() << ")\nnamespace " << response.namespace_() << "\n";
+      std::cout << "berth " << response.berth_version() << "\ncontainerd "
+                << response.containerd_version() << " (" << response.containerd_revision()
+                << ")\nnamespace " << response.namespace_() << "\n";
     }
     return 0;
   }

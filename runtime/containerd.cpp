@@ -13,17 +13,38 @@ namespace berth::runtime {
 Error grpc_error(const grpc::Status& status, std::string_view what) {
   ErrorCode code = ErrorCode::kInternal;
   switch (status.error_code()) {
-    case grpc::StatusCode::NOT_FOUND: code = ErrorCode::kNotFound; break;
-    case grpc::StatusCode::ALREADY_EXISTS: code = ErrorCode::kAlreadyExists; break;
-    case grpc::StatusCode::UNAVAILABLE: code = ErrorCode::kUnavailable; break;
-    case grpc::StatusCode::INVALID_ARGUMENT: code = ErrorCode::kInvalidArgument; break;
-    case grpc::StatusCode::FAILED_PRECONDITION: code = ErrorCode::kFailedPrecondition; break;
-    case grpc::StatusCode::DEADLINE_EXCEEDED: code = ErrorCode::kDeadlineExceeded; break;
-    case grpc::StatusCode::CANCELLED: code = ErrorCode::kCancelled; break;
-    case grpc::StatusCode::PERMISSION_DENIED: code = ErrorCode::kPermissionDenied; break;
-    case grpc::StatusCode::UNAUTHENTICATED: code = ErrorCode::kUnauthenticated; break;
-    case grpc::StatusCode::OUT_OF_RANGE: code = ErrorCode::kInvalidArgument; break;
-    default: break;
+    case grpc::StatusCode::NOT_FOUND:
+      code = ErrorCode::kNotFound;
+      break;
+    case grpc::StatusCode::ALREADY_EXISTS:
+      code = ErrorCode::kAlreadyExists;
+      break;
+    case grpc::StatusCode::UNAVAILABLE:
+      code = ErrorCode::kUnavailable;
+      break;
+    case grpc::StatusCode::INVALID_ARGUMENT:
+      code = ErrorCode::kInvalidArgument;
+      break;
+    case grpc::StatusCode::FAILED_PRECONDITION:
+      code = ErrorCode::kFailedPrecondition;
+      break;
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+      code = ErrorCode::kDeadlineExceeded;
+      break;
+    case grpc::StatusCode::CANCELLED:
+      code = ErrorCode::kCancelled;
+      break;
+    case grpc::StatusCode::PERMISSION_DENIED:
+      code = ErrorCode::kPermissionDenied;
+      break;
+    case grpc::StatusCode::UNAUTHENTICATED:
+      code = ErrorCode::kUnauthenticated;
+      break;
+    case grpc::StatusCode::OUT_OF_RANGE:
+      code = ErrorCode::kInvalidArgument;
+      break;
+    default:
+      break;
   }
   return Error(code, std::string(what) + ": " + status.error_message());
 }
@@ -71,11 +92,11 @@ Result<std::unique_ptr<Containerd>> Containerd::connect(const std::string& socke
   // containerd's server accepts messages up to 16 MiB.
   args.SetMaxReceiveMessageSize(16 << 20);
   args.SetMaxSendMessageSize(16 << 20);
-  auto channel = grpc::CreateCustomChannel("unix://" + socket_path,
-                                           grpc::InsecureChannelCredentials(), args);
+  auto channel =
+      grpc::CreateCustomChannel("unix://" + socket_path, grpc::InsecureChannelCredentials(), args);
   if (!channel->WaitForConnected(std::chrono::system_clock::now() + timeout)) {
-    return fail(ErrorCode::kUnavailable, "containerd at '" + socket_path +
-                                             "' does not accept connections (is it running?)");
+    return fail(ErrorCode::kUnavailable,
+                "containerd at '" + socket_path + "' does not accept connections (is it running?)");
   }
   std::unique_ptr<Containerd> client(new Containerd(socket_path, std::move(ns), channel));
   auto version = client->query_version();
@@ -84,14 +105,14 @@ Result<std::unique_ptr<Containerd>> Containerd::connect(const std::string& socke
   }
   auto parsed = parse_containerd_version(version->version);
   if (!parsed) {
-    return fail(ErrorCode::kFailedPrecondition,
-                "containerd at '" + socket_path + "' reports an unreadable version '" +
-                    version->version + "'");
+    return fail(ErrorCode::kFailedPrecondition, "containerd at '" + socket_path +
+                                                    "' reports an unreadable version '" +
+                                                    version->version + "'");
   }
   if (*parsed < std::pair{kMinContainerdMajor, kMinContainerdMinor}) {
-    return fail(ErrorCode::kFailedPrecondition,
-                "containerd " + version->version + " at '" + socket_path +
-                    "' is too old: berth needs 1.6 or newer");
+    return fail(ErrorCode::kFailedPrecondition, "containerd " + version->version + " at '" +
+                                                    socket_path +
+                                                    "' is too old: berth needs 1.6 or newer");
   }
   client->version_ = *version;
   return client;

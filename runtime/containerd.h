@@ -7,8 +7,8 @@
 #include <grpcpp/grpcpp.h>
 
 #include <chrono>
-#include <optional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -55,8 +55,7 @@ class Containerd {
 
   // Connects to containerd at a unix socket path and checks that it answers
   // and is new enough; the error says which of these failed.
-  static Result<std::unique_ptr<Containerd>> connect(const std::string& socket_path,
-                                                     std::string ns,
+  static Result<std::unique_ptr<Containerd>> connect(const std::string& socket_path, std::string ns,
                                                      std::chrono::seconds timeout);
 
   const std::string& ns() const { return ns_; }

@@ -59,18 +59,23 @@ Result<std::string> read_in_root(const std::string& root, const char* path) {
 Status mount_snapshot(const google::protobuf::RepeatedPtrField<containerd::types::Mount>& mounts,
                       const std::string& target) {
   if (mounts.size() != 1) {
-    return fail(ErrorCode::kInternal, "expected one mount for an image view, got " +
-                                          std::to_string(mounts.size()));
+    return fail(ErrorCode::kInternal,
+                "expected one mount for an image view, got " + std::to_string(mounts.size()));
   }
   const auto& m = mounts[0];
   unsigned long flags = 0;
   std::string data;
   for (const auto& opt : m.options()) {
-    if (opt == "ro") flags |= MS_RDONLY;
-    else if (opt == "rbind") flags |= MS_BIND | MS_REC;
-    else if (opt == "bind") flags |= MS_BIND;
-    else if (opt == "rw") continue;
-    else data += (data.empty() ? "" : ",") + opt;
+    if (opt == "ro")
+      flags |= MS_RDONLY;
+    else if (opt == "rbind")
+      flags |= MS_BIND | MS_REC;
+    else if (opt == "bind")
+      flags |= MS_BIND;
+    else if (opt == "rw")
+      continue;
+    else
+      data += (data.empty() ? "" : ",") + opt;
   }
   if (::mount(m.source().c_str(), target.c_str(), m.type().c_str(), flags,
               data.empty() ? nullptr : data.c_str()) != 0) {
@@ -82,10 +87,13 @@ Status mount_snapshot(const google::protobuf::RepeatedPtrField<containerd::types
 }  // namespace
 
 bool user_needs_lookup(std::string_view user) {
+  // Root, or a numeric uid:gid, is complete; a name needs its entry, and a
+  // bare uid takes its primary group from /etc/passwd (as containerd does).
+  if (user.empty() || user == "0") return false;
   for (char c : user) {
     if (c != ':' && (c < '0' || c > '9')) return true;
   }
-  return false;
+  return user.find(':') == std::string_view::npos;
 }
 
 ContainerService::ContainerService(Containerd& containerd, ContainerRuntimeConfig config)
@@ -117,9 +125,12 @@ Result<std::pair<std::string, std::string>> ContainerService::read_passwd_group(
     auto passwd = read_in_root(target, "etc/passwd");
     auto group = read_in_root(target, "etc/group");
     ::umount2(target.c_str(), MNT_DETACH);
-    if (!passwd) read_status = fail(passwd.error());
-    else if (!group) read_status = fail(group.error());
-    else files = {*passwd, *group};
+    if (!passwd)
+      read_status = fail(passwd.error());
+    else if (!group)
+      read_status = fail(group.error());
+    else
+      files = {*passwd, *group};
   }
   std::filesystem::remove(target, ec);
   (void)remove_snapshot(key);
@@ -134,6 +145,8 @@ Result<uint32_t> ContainerService::create(const CreateContainerRequest& request)
   inputs.image = BERTH_TRY_CTX(parse_image_config(request.image.config_json),
                                "image '" + request.image.name + "'");
   inputs.overrides = request.overrides;
+  // Like Docker: a container is its own host, named after itself.
+  if (inputs.overrides.hostname.empty()) inputs.overrides.hostname = id.substr(0, 63);
   inputs.cgroups_path = "/" + containerd_.ns() + "/" + id;
   inputs.netns_path = request.netns_path;
   inputs.agent_nofile_limit = agent_nofile_limit();
@@ -183,7 +196,9 @@ Result<uint32_t> ContainerService::create(const CreateContainerRequest& request)
 
   std::error_code ec;
   std::filesystem::create_directories(config_.log_dir, ec);
-  if (ec) return undo(Error(ErrorCode::kInternal, "create log directory '" + config_.log_dir + "': " + ec.message()));
+  if (ec)
+    return undo(Error(ErrorCode::kInternal,
+                      "create log directory '" + config_.log_dir + "': " + ec.message()));
   std::string log_uri = "binary://" + config_.logger_path + "?path=" + log_path(id);
   cd_tasks::CreateTaskRequest task;
   task.set_container_id(id);
@@ -225,7 +240,8 @@ Status ContainerService::kill(const std::string& id, int signal, bool all) {
   google::protobuf::Empty response;
   auto ctx = containerd_.context(std::chrono::seconds(30));
   auto status = containerd_.tasks().Kill(ctx.get(), request, &response);
-  if (!status.ok()) return fail(grpc_error(status, "signal " + std::to_string(signal) + " to '" + id + "'"));
+  if (!status.ok())
+    return fail(grpc_error(status, "signal " + std::to_string(signal) + " to '" + id + "'"));
   return {};
 }
 

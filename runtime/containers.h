@@ -71,8 +71,8 @@ class ContainerService {
   ContainerRuntimeConfig config_;
 };
 
-// True when `user` names a user or group that must be looked up in the
-// image's /etc/passwd or /etc/group.
+// True when resolving `user` needs the image's /etc/passwd or /etc/group: a
+// name, or a bare uid whose primary group is listed there.
 bool user_needs_lookup(std::string_view user);
 
 }  // namespace berth::runtime

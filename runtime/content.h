@@ -20,9 +20,8 @@ class ContentWriter {
   // (empty when not known in advance). If the blob is already stored,
   // already_exists() is true and nothing need be written.
   static Result<std::unique_ptr<ContentWriter>> open(Containerd& containerd,
-                                                     const std::string& lease,
-                                                     std::string ref, std::string expected,
-                                                     int64_t total);
+                                                     const std::string& lease, std::string ref,
+                                                     std::string expected, int64_t total);
   ~ContentWriter();
   ContentWriter(const ContentWriter&) = delete;
   ContentWriter& operator=(const ContentWriter&) = delete;
@@ -55,8 +54,8 @@ class ContentWriter {
   bool done_ = false;
   std::string buffer_;
   std::unique_ptr<grpc::ClientContext> ctx_;
-  std::unique_ptr<grpc::ClientReaderWriter<cd_content::WriteContentRequest,
-                                           cd_content::WriteContentResponse>>
+  std::unique_ptr<
+      grpc::ClientReaderWriter<cd_content::WriteContentRequest, cd_content::WriteContentResponse>>
       stream_;
 };
 

@@ -105,7 +105,8 @@ void EventMonitor::run() {
   while (!stopping_) {
     cd_events::SubscribeRequest request;
     request.add_filters("namespace==" + containerd_.ns() + ",topic~=|^/tasks/|");
-    request.add_filters("namespace==" + containerd_.ns() + ",topic==\"" + std::string(kSyncTopic) + "\"");
+    request.add_filters("namespace==" + containerd_.ns() + ",topic==\"" + std::string(kSyncTopic) +
+                        "\"");
     auto ctx = containerd_.context(std::chrono::milliseconds(0));
     grpc::ClientContext* raw_ctx = ctx.get();
     {
@@ -123,7 +124,8 @@ void EventMonitor::run() {
     std::atomic<bool> stream_done{false};
     std::thread prober([&] {
       auto wait = std::chrono::milliseconds(50);
-      for (int attempt = 0; attempt < 100 && !established && !stream_done && !stopping_; ++attempt) {
+      for (int attempt = 0; attempt < 100 && !established && !stream_done && !stopping_;
+           ++attempt) {
         cd_events::PublishRequest publish;
         publish.set_topic(std::string(kSyncTopic));
         // A type every containerd client can decode, so that other

@@ -15,7 +15,9 @@ namespace {
 constexpr std::string_view kLabelUncompressed = "containerd.io/uncompressed";
 constexpr std::string_view kLabelSnapshotRef = "containerd.io/snapshot.ref";
 
-std::string gc_snapshot_label() { return "containerd.io/gc.ref.snapshot." + std::string(kSnapshotter); }
+std::string gc_snapshot_label() {
+  return "containerd.io/gc.ref.snapshot." + std::string(kSnapshotter);
+}
 
 std::map<std::string, std::string> manifest_gc_labels(const Manifest& manifest) {
   std::map<std::string, std::string> labels;
@@ -92,8 +94,9 @@ Result<ImageInfo> ImageService::pull_from(const Endpoint& endpoint, const ImageR
   auto top = BERTH_TRY(client.get_manifest(wanted));
   std::string top_digest = sha256_digest(top.body);
   if (!ref.digest.empty() && top_digest != ref.digest) {
-    return fail(ErrorCode::kDataLoss, "registry " + endpoint.url() + " returned content with digest " +
-                                          top_digest + " for " + ref.digest);
+    return fail(ErrorCode::kDataLoss, "registry " + endpoint.url() +
+                                          " returned content with digest " + top_digest + " for " +
+                                          ref.digest);
   }
   if (!top.docker_content_digest.empty() && top.docker_content_digest != top_digest) {
     return fail(ErrorCode::kDataLoss, "registry " + endpoint.url() + " says the manifest is " +
@@ -121,7 +124,8 @@ Result<ImageInfo> ImageService::pull_from(const Endpoint& endpoint, const ImageR
     }
     manifest_body = std::move(response.body);
     if (manifest_desc.media_type.empty()) {
-      manifest_desc.media_type = BERTH_TRY(detect_manifest_media_type(manifest_body, response.content_type));
+      manifest_desc.media_type =
+          BERTH_TRY(detect_manifest_media_type(manifest_body, response.content_type));
     }
   }
   auto manifest = BERTH_TRY(parse_manifest(manifest_body));
@@ -143,8 +147,8 @@ Result<ImageInfo> ImageService::pull_from(const Endpoint& endpoint, const ImageR
     if (is_cancelled(cancelled)) return fail(ErrorCode::kCancelled, "pull cancelled");
     bool is_config = &blob == &blobs.front();
     std::string prefix = is_config ? "config-" : "layer-";
-    auto writer = BERTH_TRY(ContentWriter::open(containerd_, lease.id(), prefix + blob.digest,
-                                                blob.digest, blob.size));
+    auto writer = BERTH_TRY(
+        ContentWriter::open(containerd_, lease.id(), prefix + blob.digest, blob.digest, blob.size));
     if (writer->already_exists()) {
       // Protect what was already there until the image references it.
       BERTH_TRY(lease.add_resource("content", blob.digest));
@@ -233,7 +237,8 @@ Status ImageService::unpack(Lease& lease, const Manifest& manifest,
       BERTH_TRY(lease.add_resource("snapshots/" + std::string(kSnapshotter), chain[i]));
       continue;
     }
-    if (!status.ok()) return fail(grpc_error(status, "prepare snapshot for layer " + std::to_string(i)));
+    if (!status.ok())
+      return fail(grpc_error(status, "prepare snapshot for layer " + std::to_string(i)));
 
     auto remove_extract = [&] {
       cd_snapshots::RemoveSnapshotRequest remove;
@@ -293,8 +298,10 @@ Result<std::vector<ImageInfo>> ImageService::import_oci_tar(
       std::string data;
       char buf[65536];
       while (size_t n = BERTH_TRY(tar.read(buf, sizeof buf))) data.append(buf, n);
-      if (entry->path == "index.json") index_json = std::move(data);
-      else has_layout = true;
+      if (entry->path == "index.json")
+        index_json = std::move(data);
+      else
+        has_layout = true;
       continue;
     }
     constexpr std::string_view kBlobs = "blobs/sha256/";
@@ -322,7 +329,8 @@ Result<std::vector<ImageInfo>> ImageService::import_oci_tar(
   std::vector<ImageInfo> imported;
   for (const auto& entry : index.manifests) {
     std::string image_name;
-    if (auto it = entry.annotations.find("io.containerd.image.name"); it != entry.annotations.end()) {
+    if (auto it = entry.annotations.find("io.containerd.image.name");
+        it != entry.annotations.end()) {
       image_name = it->second;
     } else if (auto ref = entry.annotations.find("org.opencontainers.image.ref.name");
                ref != entry.annotations.end() && !name.empty()) {
@@ -341,11 +349,13 @@ Result<std::vector<ImageInfo>> ImageService::import_oci_tar(
     image_name = BERTH_TRY_CTX(this->image_name(image_name), "import");
     Descriptor target = entry;
     std::string body = BERTH_TRY_CTX(read_blob(containerd_, target.digest), "import: target");
-    if (target.media_type.empty()) target.media_type = BERTH_TRY(detect_manifest_media_type(body, ""));
+    if (target.media_type.empty())
+      target.media_type = BERTH_TRY(detect_manifest_media_type(body, ""));
     std::string manifest_body = body;
     if (is_index_media_type(target.media_type)) {
       auto nested = BERTH_TRY_CTX(parse_index(body), "import");
-      auto chosen = BERTH_TRY_CTX(select_platform(nested, platform_), "import '" + image_name + "'");
+      auto chosen =
+          BERTH_TRY_CTX(select_platform(nested, platform_), "import '" + image_name + "'");
       BERTH_TRY(set_blob_labels(containerd_, lease.id(), target.digest,
                                 {{"containerd.io/gc.ref.content.m.0", chosen.digest}}));
       manifest_body = BERTH_TRY_CTX(read_blob(containerd_, chosen.digest),
@@ -354,7 +364,8 @@ Result<std::vector<ImageInfo>> ImageService::import_oci_tar(
     auto manifest = BERTH_TRY_CTX(parse_manifest(manifest_body), "import");
     BERTH_TRY(set_blob_labels(containerd_, lease.id(), sha256_digest(manifest_body),
                               manifest_gc_labels(manifest)));
-    std::string config = BERTH_TRY_CTX(read_blob(containerd_, manifest.config.digest), "import: config");
+    std::string config =
+        BERTH_TRY_CTX(read_blob(containerd_, manifest.config.digest), "import: config");
     // store_image releases the lease; keep one per image.
     auto image_lease = BERTH_TRY(Lease::create(containerd_, "import"));
     imported.push_back(BERTH_TRY_CTX(store_image(image_lease, image_name, target, manifest, config),
@@ -370,9 +381,8 @@ Result<ResolvedImage> ImageService::resolve_target(const std::string& name,
   resolved.name = name;
   resolved.target_digest = target.digest;
   std::string body = BERTH_TRY(read_blob(containerd_, target.digest));
-  std::string type = target.media_type.empty()
-                         ? BERTH_TRY(detect_manifest_media_type(body, ""))
-                         : target.media_type;
+  std::string type = target.media_type.empty() ? BERTH_TRY(detect_manifest_media_type(body, ""))
+                                               : target.media_type;
   if (is_index_media_type(type)) {
     auto index = BERTH_TRY(parse_index(body));
     auto chosen = BERTH_TRY(select_platform(index, platform_));

@@ -54,7 +54,7 @@ Result<std::chrono::system_clock::time_point> parse_rfc3339_nano(std::string_vie
 // character is not split into two replacement characters.
 class LineSplitter {
  public:
-  static constexpr size_t kDefaultMaxRecordBytes = 16 * 1024;
+  static constexpr size_t kDefaultMaxRecordBytes = size_t{16} * 1024;
 
   explicit LineSplitter(size_t max_record_bytes = kDefaultMaxRecordBytes);
 

@@ -78,9 +78,9 @@ Result<Descriptor> parse_descriptor(const json& obj, std::string_view where) {
   }
   desc.size = size->get<int64_t>();
   if (auto p = obj.find("platform"); p != obj.end() && p->is_object()) {
-    desc.platform = Platform{string_field(*p, "os"),
-                             normalize_architecture(string_field(*p, "architecture")),
-                             string_field(*p, "variant")};
+    desc.platform =
+        Platform{string_field(*p, "os"), normalize_architecture(string_field(*p, "architecture")),
+                 string_field(*p, "variant")};
   }
   if (auto a = obj.find("annotations"); a != obj.end() && a->is_object()) {
     for (const auto& [k, v] : a->items()) {
@@ -117,8 +117,8 @@ Result<std::string> detect_manifest_media_type(std::string_view body,
     return std::string(media_type::kOciManifest);
   }
   return fail(ErrorCode::kInvalidArgument,
-              "unknown manifest type '" + std::string(content_type.empty() ? declared : content_type) +
-                  "'");
+              "unknown manifest type '" +
+                  std::string(content_type.empty() ? declared : content_type) + "'");
 }
 
 Result<Index> parse_index(std::string_view json_text) {
@@ -154,9 +154,9 @@ Result<Manifest> parse_manifest(std::string_view json_text) {
     auto layer = BERTH_TRY_CTX(parse_descriptor((*layers)[i], "layers[" + std::to_string(i) + "]"),
                                "parse image manifest");
     if (!is_supported_layer_media_type(layer.media_type)) {
-      return fail(ErrorCode::kInvalidArgument, "parse image manifest: layers[" +
-                                                   std::to_string(i) + "]: media type '" +
-                                                   layer.media_type + "' is not supported");
+      return fail(ErrorCode::kInvalidArgument, "parse image manifest: layers[" + std::to_string(i) +
+                                                   "]: media type '" + layer.media_type +
+                                                   "' is not supported");
     }
     manifest.layers.push_back(std::move(layer));
   }
@@ -175,9 +175,9 @@ Result<Descriptor> select_platform(const Index& index, const Platform& want) {
     if (!is_manifest_media_type(desc.media_type) && !desc.media_type.empty()) continue;
     return desc;
   }
-  return fail(ErrorCode::kNotFound, "no manifest for platform " + want.string() +
-                                        " (the image offers: " +
-                                        (offered.empty() ? "none" : offered) + ")");
+  return fail(ErrorCode::kNotFound,
+              "no manifest for platform " + want.string() +
+                  " (the image offers: " + (offered.empty() ? "none" : offered) + ")");
 }
 
 Result<std::vector<std::string>> parse_diff_ids(std::string_view config_json) {

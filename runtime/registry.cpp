@@ -21,13 +21,15 @@ void init_curl_once() {
 
 std::string lower(std::string_view s) {
   std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return std::tolower(c); });
+  std::transform(out.begin(), out.end(), out.begin(),
+                 [](unsigned char c) { return std::tolower(c); });
   return out;
 }
 
 std::string trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n'))
+  while (!s.empty() &&
+         (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n'))
     s.remove_suffix(1);
   return std::string(s);
 }
@@ -84,8 +86,8 @@ Result<std::vector<Endpoint>> registry_endpoints(const RegistryConfig& config,
       // A trailing path ("/v2", "/") carries no meaning for berth.
       rest = rest.substr(0, rest.find('/'));
       endpoint.host = std::string(rest);
-      if (endpoint.host.empty() || (!endpoint.scheme.empty() && endpoint.scheme != "http" &&
-                                    endpoint.scheme != "https")) {
+      if (endpoint.host.empty() ||
+          (!endpoint.scheme.empty() && endpoint.scheme != "http" && endpoint.scheme != "https")) {
         return fail(ErrorCode::kInvalidArgument, "registry mirror '" + raw + "' for '" +
                                                      std::string(domain) +
                                                      "' is not an http(s) URL or host[:port]");
@@ -133,9 +135,11 @@ Result<HttpResponse> RegistryClient::perform_once(Request& request) {
   std::unique_ptr<CURL, CurlFree> curl(curl_easy_init());
   if (!curl) return fail(ErrorCode::kInternal, "curl_easy_init failed");
   std::unique_ptr<curl_slist, SlistFree> headers;
-  for (const auto& h : request.headers) headers.reset(curl_slist_append(headers.release(), h.c_str()));
+  for (const auto& h : request.headers)
+    headers.reset(curl_slist_append(headers.release(), h.c_str()));
   if (!authorization_.empty()) {
-    headers.reset(curl_slist_append(headers.release(), ("Authorization: " + authorization_).c_str()));
+    headers.reset(
+        curl_slist_append(headers.release(), ("Authorization: " + authorization_).c_str()));
   }
   request.response = HttpResponse{};
   request.www_authenticate.clear();
@@ -167,10 +171,14 @@ Result<HttpResponse> RegistryClient::perform_once(Request& request) {
     if (colon == std::string_view::npos) return size * n;
     std::string name = lower(trim(line.substr(0, colon)));
     std::string value = trim(line.substr(colon + 1));
-    if (name == "content-type") req->response.content_type = value;
-    else if (name == "docker-content-digest") req->response.docker_content_digest = value;
-    else if (name == "content-length") req->response.content_length = std::atoll(value.c_str());
-    else if (name == "www-authenticate") req->www_authenticate = value;
+    if (name == "content-type")
+      req->response.content_type = value;
+    else if (name == "docker-content-digest")
+      req->response.docker_content_digest = value;
+    else if (name == "content-length")
+      req->response.content_length = std::atoll(value.c_str());
+    else if (name == "www-authenticate")
+      req->www_authenticate = value;
     return size * n;
   };
   curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, header_cb);
@@ -194,8 +202,9 @@ Result<HttpResponse> RegistryClient::perform_once(Request& request) {
       return chunk.size();
     }
     if (st->request->response.body.size() + chunk.size() > st->request->max_body) {
-      st->request->sink_error = Error(ErrorCode::kInvalidArgument, "response larger than " +
-                                      std::to_string(st->request->max_body) + " bytes");
+      st->request->sink_error =
+          Error(ErrorCode::kInvalidArgument,
+                "response larger than " + std::to_string(st->request->max_body) + " bytes");
       return 0;
     }
     st->request->response.body.append(chunk);
@@ -229,8 +238,9 @@ Result<HttpResponse> RegistryClient::perform(Request& request) {
   std::string tried_with = authorization_;
   BERTH_TRY(authorize(response, request.www_authenticate));
   if (authorization_ == tried_with) {
-    return fail(ErrorCode::kUnauthenticated,
-                "registry " + endpoint_.url() + " refused the credentials for '" + repository_ + "'");
+    return fail(
+        ErrorCode::kUnauthenticated,
+        "registry " + endpoint_.url() + " refused the credentials for '" + repository_ + "'");
   }
   response = BERTH_TRY(perform_once(request));
   if (response.status == 401) {
@@ -263,9 +273,9 @@ Status RegistryClient::authorize(const HttpResponse& response, std::string_view 
       return {};
     }
   }
-  return fail(ErrorCode::kUnauthenticated,
-              "registry " + endpoint_.url() + " answered 401 with no usable challenge (" +
-                  registry_error_message(response) + ")");
+  return fail(ErrorCode::kUnauthenticated, "registry " + endpoint_.url() +
+                                               " answered 401 with no usable challenge (" +
+                                               registry_error_message(response) + ")");
 }
 
 Result<std::string> RegistryClient::fetch_token(const AuthChallenge& challenge) {
@@ -291,13 +301,15 @@ Result<std::string> RegistryClient::fetch_token(const AuthChallenge& challenge) 
     token_client.authorization_ =
         "Basic " + base64_encode(credentials_->username + ":" + credentials_->password);
   }
-  auto response = BERTH_TRY_CTX(token_client.perform_once(request), "fetch token from " + realm->second);
+  auto response =
+      BERTH_TRY_CTX(token_client.perform_once(request), "fetch token from " + realm->second);
   if (response.status == 401 || response.status == 403) {
-    return fail(ErrorCode::kUnauthenticated,
-                "token server " + realm->second + " refused " +
-                    (credentials_ ? "the credentials of user '" + credentials_->username + "'"
-                                  : std::string("anonymous access (no credentials are configured)")) +
-                    " for '" + repository_ + "'");
+    return fail(
+        ErrorCode::kUnauthenticated,
+        "token server " + realm->second + " refused " +
+            (credentials_ ? "the credentials of user '" + credentials_->username + "'"
+                          : std::string("anonymous access (no credentials are configured)")) +
+            " for '" + repository_ + "'");
   }
   if (response.status != 200) {
     return fail(ErrorCode::kUnauthenticated, "token server " + realm->second + " answered HTTP " +

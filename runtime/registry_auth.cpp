@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <cerrno>
-
 #include <nlohmann/json.hpp>
 
 #include "common/base64.h"

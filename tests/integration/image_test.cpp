@@ -38,7 +38,8 @@ TEST_F(ImageTest, PullByDigestAndDockerMediaTypes) {
   pulled = berthd.ctl({"image", "pull", docker});
   ASSERT_EQ(pulled.exit_code, 0) << pulled.err;
   EXPECT_EQ(pulled.out, docker + " " + env().digest("DOCKER_LIST_DIGEST") + "\n");
-  std::string manifest_digest = registry() + "/test/busybox-docker@" + env().digest("DOCKER_AMD64_MANIFEST_DIGEST");
+  std::string manifest_digest =
+      registry() + "/test/busybox-docker@" + env().digest("DOCKER_AMD64_MANIFEST_DIGEST");
   pulled = berthd.ctl({"image", "pull", manifest_digest});
   ASSERT_EQ(pulled.exit_code, 0) << pulled.err;
 
@@ -54,7 +55,8 @@ TEST_F(ImageTest, PublicNameIsPulledThroughAMirror) {
   ASSERT_TRUE(berthd.ok()) << berthd.log_text();
   auto pulled = berthd.ctl({"image", "pull", "busybox:latest"});
   ASSERT_EQ(pulled.exit_code, 0) << pulled.err;
-  EXPECT_EQ(pulled.out, "docker.io/library/busybox:latest " + env().digest("OCI_INDEX_DIGEST") + "\n");
+  EXPECT_EQ(pulled.out,
+            "docker.io/library/busybox:latest " + env().digest("OCI_INDEX_DIGEST") + "\n");
   auto run = berthd.ctl({"run", "--rm", "busybox", "--", "echo", "via mirror"});
   EXPECT_EQ(run.exit_code, 0) << run.err;
   EXPECT_EQ(run.out, "via mirror\n");
@@ -68,7 +70,9 @@ TEST_F(ImageTest, SecondPullOfAPresentImageFetchesNoBlobs) {
   auto blob_gets = [&] {
     std::string text = read_file(log);
     size_t count = 0;
-    for (size_t pos = 0; (pos = text.find("GET /v2/test/busybox/blobs/", pos)) != std::string::npos; ++pos) ++count;
+    for (size_t pos = 0; (pos = text.find("GET /v2/test/busybox/blobs/", pos)) != std::string::npos;
+         ++pos)
+      ++count;
     return count;
   };
   size_t before = blob_gets();
@@ -90,7 +94,8 @@ TEST_P(BadPullTest, FailsWithReferenceAndCauseAndLeavesNothing) {
   Berthd berthd({"--insecure-registry", registry(), "--insecure-registry", "127.0.0.1:1"});
   ASSERT_TRUE(berthd.ok());
   std::string reference = GetParam().reference;
-  if (auto pos = reference.find("{R}"); pos != std::string::npos) reference.replace(pos, 3, registry());
+  if (auto pos = reference.find("{R}"); pos != std::string::npos)
+    reference.replace(pos, 3, registry());
   auto pulled = berthd.ctl({"image", "pull", reference});
   EXPECT_NE(pulled.exit_code, 0);
   EXPECT_NE(pulled.err.find("'" + reference + "'"), std::string::npos) << pulled.err;
@@ -101,13 +106,15 @@ TEST_P(BadPullTest, FailsWithReferenceAndCauseAndLeavesNothing) {
 
 INSTANTIATE_TEST_SUITE_P(
     Registry, BadPullTest,
-    ::testing::Values(BadPull{"MissingTag", "{R}/test/busybox:nope", "has no manifest 'nope'"},
-                      BadPull{"MissingRepository", "{R}/test/nothing:latest", "MANIFEST_UNKNOWN"},
-                      BadPull{"MissingDigest",
-                              "{R}/test/busybox@sha256:0000000000000000000000000000000000000000000000000000000000000000",
-                              "has no manifest"},
-                      BadPull{"RegistryDown", "127.0.0.1:1/test/busybox:latest", "unreachable"},
-                      BadPull{"MalformedReference", "Not/Valid:ref", "must be lowercase"}),
+    ::testing::Values(
+        BadPull{"MissingTag", "{R}/test/busybox:nope", "has no manifest 'nope'"},
+        BadPull{"MissingRepository", "{R}/test/nothing:latest", "MANIFEST_UNKNOWN"},
+        BadPull{"MissingDigest",
+                "{R}/test/"
+                "busybox@sha256:0000000000000000000000000000000000000000000000000000000000000000",
+                "has no manifest"},
+        BadPull{"RegistryDown", "127.0.0.1:1/test/busybox:latest", "unreachable"},
+        BadPull{"MalformedReference", "Not/Valid:ref", "must be lowercase"}),
     [](const auto& info) { return info.param.name; });
 
 class AuthTest : public ImageTest, public ::testing::WithParamInterface<std::string> {};
@@ -116,7 +123,8 @@ TEST_P(AuthTest, CredentialsFromConfigJson) {
   auto secured = env().start_registry(GetParam(), "berth", "s3cret");
   ASSERT_TRUE(secured);
   std::string ref = secured->host() + "/test/busybox:latest";
-  auto auth_file = [&](const std::string& name, const std::string& user, const std::string& password) {
+  auto auth_file = [&](const std::string& name, const std::string& user,
+                       const std::string& password) {
     std::string path = env().dir() + "/" + name;
     std::ofstream(path) << "{\"auths\": {\"" << secured->host() << "\": {\"username\": \"" << user
                         << "\", \"password\": \"" << password << "\"}}}";
@@ -130,11 +138,13 @@ TEST_P(AuthTest, CredentialsFromConfigJson) {
     EXPECT_NE(pulled.exit_code, 0);
     EXPECT_NE(pulled.err.find("'" + ref + "'"), std::string::npos) << pulled.err;
     EXPECT_TRUE(pulled.err.find("no credentials") != std::string::npos ||
-                pulled.err.find("anonymous") != std::string::npos) << pulled.err;
+                pulled.err.find("anonymous") != std::string::npos)
+        << pulled.err;
     EXPECT_EQ(berthd.leftovers(), "");
   }
   {  // Wrong password.
-    Berthd berthd({"--insecure-registry", secured->host(), "--registry-auth", auth_file("bad.json", "berth", "wrong")});
+    Berthd berthd({"--insecure-registry", secured->host(), "--registry-auth",
+                   auth_file("bad.json", "berth", "wrong")});
     ASSERT_TRUE(berthd.ok());
     auto pulled = berthd.ctl({"image", "pull", ref});
     EXPECT_NE(pulled.exit_code, 0);
@@ -142,7 +152,8 @@ TEST_P(AuthTest, CredentialsFromConfigJson) {
     EXPECT_EQ(berthd.leftovers(), "");
   }
   {  // Right password.
-    Berthd berthd({"--insecure-registry", secured->host(), "--registry-auth", auth_file("good.json", "berth", "s3cret")});
+    Berthd berthd({"--insecure-registry", secured->host(), "--registry-auth",
+                   auth_file("good.json", "berth", "s3cret")});
     ASSERT_TRUE(berthd.ok());
     auto pulled = berthd.ctl({"image", "pull", ref});
     EXPECT_EQ(pulled.exit_code, 0) << pulled.err;
@@ -158,7 +169,8 @@ TEST_F(ImageTest, ImportThenRunWithoutARegistry) {
   auto imported = berthd.ctl({"image", "import", env().image_dir() + "/busybox-oci.tar"});
   ASSERT_EQ(imported.exit_code, 0) << imported.err;
   EXPECT_EQ(imported.out, "berth.test/busybox:latest " + env().digest("OCI_INDEX_DIGEST") + "\n");
-  auto run = berthd.ctl({"run", "--rm", "berth.test/busybox:latest", "--", "cat", "/var/www/index.html"});
+  auto run =
+      berthd.ctl({"run", "--rm", "berth.test/busybox:latest", "--", "cat", "/var/www/index.html"});
   EXPECT_EQ(run.exit_code, 0) << run.err;
   EXPECT_EQ(run.out, "hello from berth\n");
 
@@ -174,7 +186,8 @@ TEST_F(ImageTest, ImportOfSomethingElseFailsAndLeavesNothing) {
   Berthd berthd;
   ASSERT_TRUE(berthd.ok());
   std::string bogus = env().dir() + "/not-an-image.tar";
-  ASSERT_EQ(run_command({"tar", "-C", env().image_dir(), "-cf", bogus, "digests.env"}).exit_code, 0);
+  ASSERT_EQ(run_command({"tar", "-C", env().image_dir(), "-cf", bogus, "digests.env"}).exit_code,
+            0);
   auto imported = berthd.ctl({"image", "import", bogus});
   EXPECT_NE(imported.exit_code, 0);
   EXPECT_NE(imported.err.find("not an OCI image layout"), std::string::npos) << imported.err;

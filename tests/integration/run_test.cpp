@@ -59,21 +59,27 @@ TEST_F(RunTest, StreamsStdoutAndStderrAndReturnsTheExitCode) {
 
 TEST_F(RunTest, ImageConfigAndOverrides) {
   // The image's Cmd is sh and its PATH comes from the image config.
-  auto env = berthd_->ctl({"run", "--rm", "-e", "GREETING=hi", image(), "--", "sh", "-c", "echo $GREETING $PATH"});
+  auto env = berthd_->ctl(
+      {"run", "--rm", "-e", "GREETING=hi", image(), "--", "sh", "-c", "echo $GREETING $PATH"});
   EXPECT_EQ(env.exit_code, 0) << env.err;
   EXPECT_EQ(env.out, "hi /usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n");
 
-  auto user = berthd_->ctl({"run", "--rm", "-u", "nobody", "-w", "/tmp", image(), "--", "sh", "-c", "id -u; id -g; pwd"});
+  auto user = berthd_->ctl({"run", "--rm", "-u", "nobody", "-w", "/tmp", image(), "--", "sh", "-c",
+                            "id -u; id -g; pwd"});
   EXPECT_EQ(user.exit_code, 0) << user.err;
   EXPECT_EQ(user.out, "65534\n65534\n/tmp\n");
+
+  auto hostname = berthd_->ctl({"run", "--rm", "--name", "named-host", image(), "--", "hostname"});
+  EXPECT_EQ(hostname.out, "named-host\n") << hostname.err;
 
   auto entrypoint = berthd_->ctl({"run", "--rm", "--entrypoint", "echo", image(), "--", "a", "b"});
   EXPECT_EQ(entrypoint.exit_code, 0) << entrypoint.err;
   EXPECT_EQ(entrypoint.out, "a b\n");
 
   // Hardened defaults: no CAP_SYS_ADMIN (bit 21), a read-only /proc/sys.
-  auto caps = berthd_->ctl({"run", "--rm", image(), "--", "sh", "-c",
-                            "grep CapEff /proc/self/status; touch /proc/sys/kernel/hostname 2>/dev/null || echo ro"});
+  auto caps = berthd_->ctl(
+      {"run", "--rm", image(), "--", "sh", "-c",
+       "grep CapEff /proc/self/status; touch /proc/sys/kernel/hostname 2>/dev/null || echo ro"});
   EXPECT_EQ(caps.out, "CapEff:\t00000000a80425fb\nro\n") << caps.err;
 
   auto unknown_user = berthd_->ctl({"run", "--rm", "-u", "nosuchuser", image(), "--", "true"});
@@ -82,7 +88,8 @@ TEST_F(RunTest, ImageConfigAndOverrides) {
 }
 
 TEST_F(RunTest, BadInputIsRefusedAndCreatesNothing) {
-  auto missing = berthd_->ctl({"run", "--rm", registry() + "/test/never-pulled:latest", "--", "true"});
+  auto missing =
+      berthd_->ctl({"run", "--rm", registry() + "/test/never-pulled:latest", "--", "true"});
   EXPECT_EQ(missing.exit_code, 125);
   EXPECT_NE(missing.err.find("is not present"), std::string::npos) << missing.err;
 
@@ -105,9 +112,9 @@ TEST_F(RunTest, WithoutRmTheContainerStaysButItsTaskIsGone) {
 }
 
 TEST_F(RunTest, CancellingTheClientStopsAndRemovesTheContainer) {
-  auto reader = LineReader::spawn(berthd_->ctl_argv(
-      {"run", "--rm", "--name", "cancelled", "--stop-timeout", "1", image(), "--", "sh", "-c",
-       "echo started; exec sleep 987001"}));
+  auto reader = LineReader::spawn(
+      berthd_->ctl_argv({"run", "--rm", "--name", "cancelled", "--stop-timeout", "1", image(), "--",
+                         "sh", "-c", "echo started; exec sleep 987001"}));
   ASSERT_TRUE(reader);
   ASSERT_EQ(reader->next_line(std::chrono::seconds(30)), "started");
   ASSERT_EQ(pids_running({"sleep", "987001"}).size(), 1u);
@@ -121,8 +128,8 @@ TEST_F(RunTest, CancellingTheClientStopsAndRemovesTheContainer) {
 }
 
 TEST_F(RunTest, AnExitWhileContainerdIsDownIsReportedAfterItReturns) {
-  auto reader = LineReader::spawn(
-      berthd_->ctl_argv({"run", "--rm", image(), "--", "sh", "-c", "echo started; exec sleep 987002"}));
+  auto reader = LineReader::spawn(berthd_->ctl_argv(
+      {"run", "--rm", image(), "--", "sh", "-c", "echo started; exec sleep 987002"}));
   ASSERT_TRUE(reader);
   ASSERT_EQ(reader->next_line(std::chrono::seconds(30)), "started");
   auto pids = pids_running({"sleep", "987002"});
@@ -139,8 +146,10 @@ TEST_F(RunTest, AnExitWhileContainerdIsDownIsReportedAfterItReturns) {
 }
 
 TEST_F(RunTest, LogsKeepFillingWhileBerthdIsDown) {
-  const std::string script = "echo before; trap 'echo after; exit 0' USR1; while :; do sleep 1; done";
-  auto reader = LineReader::spawn(berthd_->ctl_argv({"run", "--name", "writer", image(), "--", "sh", "-c", script}));
+  const std::string script =
+      "echo before; trap 'echo after; exit 0' USR1; while :; do sleep 1; done";
+  auto reader = LineReader::spawn(
+      berthd_->ctl_argv({"run", "--name", "writer", image(), "--", "sh", "-c", script}));
   ASSERT_TRUE(reader);
   ASSERT_EQ(reader->next_line(std::chrono::seconds(30)), "before");
   // berthd is not in the output path: kill it, then make the container write.
@@ -149,7 +158,8 @@ TEST_F(RunTest, LogsKeepFillingWhileBerthdIsDown) {
   ASSERT_EQ(pids.size(), 1u);
   kill(pids[0], SIGUSR1);
   std::string log_path = berthd_->root() + "/logs/writer.log";
-  EXPECT_TRUE(wait_for_file_content(log_path, R"({"log":"after\n","stream":"stdout")", std::chrono::seconds(30)))
+  EXPECT_TRUE(wait_for_file_content(log_path, R"({"log":"after\n","stream":"stdout")",
+                                    std::chrono::seconds(30)))
       << read_file(log_path);
   // Adopting the orphaned container is the task engine's work; remove it here.
   env().ctr(berthd_->ns(), {"tasks", "rm", "-f", "writer"});

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# berth's main job on its embedded default, from nothing: sets the machine up
+# (scripts/setup.sh), starts a local containerd and berthd in a scratch
+# directory, imports a sample busybox image (no registry or network needed),
+# runs a sample container in the foreground with its output and exit status,
+# and shows where its log file is. Everything it started is stopped at the end.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+top=$PWD
+build=${BERTH_BUILD_DIR:-build}
+
+scripts/setup.sh
+demo=$(mktemp -d /tmp/berth-demo-XXXXXX)
+source scripts/lib/daemons.sh
+trap 'stop_daemons "$demo" berth-demo' EXIT
+
+echo "== starting containerd ($demo/containerd.sock)"
+start_containerd "$demo"
+echo "== starting berthd ($demo/berth.sock)"
+start_berthd "$demo" "$top/$build" berth-demo
+export BERTH_SOCKET=$demo/berth.sock
+berthctl() { "$top/$build/berthctl" "$@"; }
+
+echo "== berthctl version"
+berthctl version
+echo "== building a sample busybox image and importing it (berthctl image import)"
+tests/fixtures/make-test-image.sh "$demo/image" >/dev/null
+berthctl image import "$demo/image/busybox-oci.tar"
+berthctl image ls
+
+echo "== berthctl run --rm --name sample berth.test/busybox:latest -- sh -c '...'"
+set +e
+berthctl run --rm --name sample berth.test/busybox:latest -- sh -c \
+  'echo "hello from $(hostname), running as $(id -un) in $(pwd)"; cat /etc/berth-test-image;
+   echo "this line goes to stderr" >&2; exit 7'
+status=$?
+set -e
+echo "== the container exited with status $status"
+echo "== its log file, both streams tagged ($demo/berth-root/logs/sample.log):"
+cat "$demo/berth-root/logs/sample.log"
+echo "== berthd's log:"
+cat "$demo/berthd.log"
+[[ $status -eq 7 ]]

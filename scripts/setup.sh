@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Sets up a Debian 12 machine for berth, as root, and builds it. Idempotent:
+# run it again after pulling changes.
+#   scripts/setup.sh             install packages, configure and build
+#   BERTH_BUILD_DIR=dir          build somewhere other than ./build
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [[ $(id -u) -ne 0 ]]; then
+  echo "setup: run as root (packages, containerd, cgroups)" >&2
+  exit 1
+fi
+
+packages=(
+  # build
+  g++ cmake make pkg-config git
+  protobuf-compiler protobuf-compiler-grpc libprotobuf-dev libgrpc++-dev
+  golang-github-containerd-containerd-dev golang-github-gogo-protobuf-dev
+  libcgroup-dev libnl-3-dev libnl-route-3-dev libsystemd-dev
+  libspdlog-dev nlohmann-json3-dev libcli11-dev libtomlplusplus-dev
+  libcurl4-openssl-dev libssl-dev zlib1g-dev
+  libgtest-dev libgmock-dev clang-format clang-tidy-16
+  # run
+  containerd runc containernetworking-plugins ca-certificates iproute2
+  # test fixtures: a registry, an image built from busybox, token auth
+  docker-registry busybox-static python3 openssl curl tar gzip
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+build=${BERTH_BUILD_DIR:-build}
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build "$build" -j "$(nproc)"
+echo "setup: built berthd, berthctl and berth-logger in $build/"

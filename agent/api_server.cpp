@@ -299,7 +299,8 @@ grpc::Status ApiService::RunContainer(grpc::ServerContext* ctx,
   cleanup(request->remove());
   (void)follower->drain(send);
   int code = exit ? static_cast<int>(exit->code) : -1;
-  spdlog::info("container '{}' exited with {}", id, code);
+  spdlog::info("container '{}' exited with {}{}", id, code,
+               request->remove() ? ", removed" : ", task deleted");
   if (stopping) return grpc::Status(grpc::StatusCode::CANCELLED, "run cancelled by the client");
   v1::RunContainerOutput last;
   last.set_exit_code(code);

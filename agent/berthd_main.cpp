@@ -69,7 +69,7 @@ int run(berth::agent::AgentConfig config) {
     if (event.kind == runtime::TaskEvent::Kind::kOom) {
       spdlog::warn("container '{}' was killed for lack of memory", event.container_id);
     } else {
-      spdlog::debug("container '{}'{} exited with {}", event.container_id,
+      spdlog::debug("event: task '{}'{} exit status {}", event.container_id,
                     event.exec_id.empty() ? "" : " exec '" + event.exec_id + "'",
                     event.exit_status);
     }

@@ -148,7 +148,7 @@ Result<Lease> Lease::create(Containerd& containerd, std::string_view purpose) {
   cd_leases::CreateRequest request;
   request.set_id(unique_id(std::string("berth-") + std::string(purpose)));
   // If berthd dies holding the lease, containerd drops it after a day.
-  std::time_t expire = std::time(nullptr) + 24 * 3600;
+  std::time_t expire = std::time(nullptr) + std::time_t{24} * 3600;
   char when[32];
   std::tm tm{};
   gmtime_r(&expire, &tm);

@@ -440,7 +440,7 @@ Result<nlohmann::json> build_spec(const SpecInputs& inputs) {
   std::vector<std::string> args = BERTH_TRY(resolve_args(image, overrides));
   std::vector<std::string> env = BERTH_TRY(merge_env(image.env, overrides.env));
   // Programs that drive a terminal need TERM; containerd's WithTTY sets it.
-  if (overrides.terminal && !has_env_key(env, "TERM")) env.push_back("TERM=xterm");
+  if (overrides.terminal && !has_env_key(env, "TERM")) env.emplace_back("TERM=xterm");
 
   std::string cwd = overrides.working_dir.value_or("");
   if (cwd.empty()) cwd = image.working_dir;

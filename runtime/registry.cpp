@@ -176,7 +176,7 @@ Result<HttpResponse> RegistryClient::perform_once(Request& request) {
     else if (name == "docker-content-digest")
       req->response.docker_content_digest = value;
     else if (name == "content-length")
-      req->response.content_length = std::atoll(value.c_str());
+      req->response.content_length = std::strtoll(value.c_str(), nullptr, 10);
     else if (name == "www-authenticate")
       req->www_authenticate = value;
     return size * n;

@@ -284,7 +284,7 @@ Result<size_t> TarReader::read_full(char* buf, size_t len) {
 }
 
 Status TarReader::skip(uint64_t count, std::string_view what) {
-  std::array<char, 16 * 1024> scratch;
+  std::array<char, size_t{16} * 1024> scratch;
   while (count > 0) {
     size_t chunk = static_cast<size_t>(std::min<uint64_t>(count, scratch.size()));
     size_t got = BERTH_TRY(read_full(scratch.data(), chunk));

@@ -8,4 +8,4 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 scripts/lint.sh
 cd "${BERTH_BUILD_DIR:-build}"
-ctest --output-on-failure --timeout 1800
+ctest --output-on-failure --timeout 600

@@ -172,7 +172,7 @@ TEST(LineSplitter, CutsLongLinesAtLimit) {
 
 TEST(LineSplitter, DefaultLimitIs16KiB) {
   LineSplitter splitter;
-  std::string big(40 * 1024, 'x');
+  std::string big(size_t{40} * 1024, 'x');
   auto records = splitter.feed(big);
   ASSERT_EQ(records.size(), 2u);
   EXPECT_EQ(records[0].size(), 16u * 1024);

@@ -86,11 +86,12 @@ grpc::Status to_grpc(const Error& error) {
 
 ApiService::ApiService(runtime::Containerd& containerd, runtime::ImageService& images,
                        runtime::ContainerService& containers, runtime::EventMonitor& events,
-                       std::string version)
+                       Engine& engine, std::string version)
     : containerd_(containerd),
       images_(images),
       containers_(containers),
       events_(events),
+      engine_(engine),
       version_(std::move(version)) {}
 
 grpc::Status ApiService::Version(grpc::ServerContext*, const v1::VersionRequest*,

@@ -11,6 +11,10 @@
 #include "runtime/images.h"
 
 namespace berth::agent {
+class Engine;
+}
+
+namespace berth::agent {
 
 // Maps a berth Error to the gRPC status the client sees.
 grpc::Status to_grpc(const Error& error);
@@ -18,7 +22,7 @@ grpc::Status to_grpc(const Error& error);
 class ApiService final : public berth::v1::Berth::Service {
  public:
   ApiService(runtime::Containerd& containerd, runtime::ImageService& images,
-             runtime::ContainerService& containers, runtime::EventMonitor& events,
+             runtime::ContainerService& containers, runtime::EventMonitor& events, Engine& engine,
              std::string version);
 
   grpc::Status Version(grpc::ServerContext* ctx, const v1::VersionRequest* request,
@@ -35,11 +39,28 @@ class ApiService final : public berth::v1::Berth::Service {
   grpc::Status RunContainer(grpc::ServerContext* ctx, const v1::RunContainerRequest* request,
                             grpc::ServerWriter<v1::RunContainerOutput>* writer) override;
 
+  // Tasks (agent/api_tasks.cpp).
+  grpc::Status RunTask(grpc::ServerContext* ctx, const v1::RunTaskRequest* request,
+                       v1::RunTaskResponse* response) override;
+  grpc::Status ListTasks(grpc::ServerContext* ctx, const v1::ListTasksRequest* request,
+                         v1::ListTasksResponse* response) override;
+  grpc::Status DescribeTask(grpc::ServerContext* ctx, const v1::DescribeTaskRequest* request,
+                            v1::Task* response) override;
+  grpc::Status StopTask(grpc::ServerContext* ctx, const v1::StopTaskRequest* request,
+                        v1::StopTaskResponse* response) override;
+  grpc::Status RemoveTask(grpc::ServerContext* ctx, const v1::RemoveTaskRequest* request,
+                          v1::RemoveTaskResponse* response) override;
+  grpc::Status TaskLogs(grpc::ServerContext* ctx, const v1::TaskLogsRequest* request,
+                        grpc::ServerWriter<v1::LogEntry>* writer) override;
+  grpc::Status WatchEvents(grpc::ServerContext* ctx, const v1::WatchEventsRequest* request,
+                           grpc::ServerWriter<v1::Event>* writer) override;
+
  private:
   runtime::Containerd& containerd_;
   runtime::ImageService& images_;
   runtime::ContainerService& containers_;
   runtime::EventMonitor& events_;
+  Engine& engine_;
   std::string version_;
 };
 

@@ -7,10 +7,14 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <atomic>
 #include <filesystem>
 
 #include "agent/api_server.h"
 #include "agent/config.h"
+#include "agent/engine.h"
+#include "agent/task_store.h"
+#include "runtime/exec_process.h"
 #include "runtime/manifest.h"
 
 namespace {
@@ -62,10 +66,19 @@ int run(berth::agent::AgentConfig config) {
   spdlog::info("connected to containerd {} at '{}', namespace '{}'",
                (*containerd)->version().version, config.containerd_address, config.ns);
 
+  if (auto leases = runtime::remove_berth_leases(**containerd); !leases) {
+    spdlog::warn("{}, ignoring", leases.error().message());
+  } else if (*leases > 0) {
+    spdlog::info("removed {} lease(s) left by an earlier berthd", *leases);
+  }
   runtime::ImageService images(**containerd, *registry, runtime::host_platform());
   runtime::ContainerService containers(**containerd,
                                        {config.logger_path, config.log_dir(), config.state});
-  runtime::EventMonitor events(**containerd, containers, [](const runtime::TaskEvent& event) {
+  // Events reach the engine once it exists; until then they are only
+  // logged, and the engine's adoption queries every task it owns.
+  std::atomic<agent::Engine*> engine_sink{nullptr};
+  runtime::EventMonitor events(**containerd, containers, [&](const runtime::TaskEvent& event) {
+    if (auto* sink = engine_sink.load()) sink->on_container_event(event);
     if (event.kind == runtime::TaskEvent::Kind::kOom) {
       spdlog::warn("container '{}' was killed for lack of memory", event.container_id);
     } else {
@@ -75,7 +88,26 @@ int run(berth::agent::AgentConfig config) {
     }
   });
   events.start();
-  agent::ApiService service(**containerd, images, containers, events, kVersion);
+
+  auto store = agent::TaskStore::open(config.root);
+  if (!store) {
+    spdlog::critical("{}", store.error().message());
+    return 1;
+  }
+  runtime::ExecService exec(**containerd, config.state + "/exec");
+  agent::EngineConfig engine_config;
+  engine_config.root = config.root;
+  engine_config.policy.allow_privileged = config.allow_privileged;
+  engine_config.policy.allowed_host_paths = config.allowed_host_paths;
+  engine_config.task_retention = std::chrono::seconds(config.task_retention_seconds);
+  agent::Engine engine(engine_config, std::move(*store), images, containers, events, &exec);
+  engine_sink.store(&engine);
+  if (auto started = engine.start(); !started) {
+    spdlog::critical("start the task engine: {}", started.error().message());
+    events.stop();
+    return 1;
+  }
+  agent::ApiService service(**containerd, images, containers, events, engine, kVersion);
 
   std::filesystem::remove(config.socket, ec);
   grpc::ServerBuilder builder;
@@ -104,6 +136,9 @@ int run(berth::agent::AgentConfig config) {
   sd_notify(0, "STOPPING=1");
   // Running foreground calls are cancelled; their containers are stopped.
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(15));
+  // Tasks keep running: the next berthd adopts them.
+  engine.stop();
+  engine_sink.store(nullptr);
   events.stop();
   std::filesystem::remove(config.socket, ec);
   return 0;
@@ -141,6 +176,13 @@ int main(int argc, char** argv) {
                               "docker config.json-style file with registry credentials");
   auto* logger = app.add_option("--logger-path", config.logger_path, "berth-logger binary");
   auto* level = app.add_option("--log-level", config.log_level, "trace|debug|info|warn|error");
+  auto* privileged = app.add_flag("--allow-privileged", config.allow_privileged,
+                                  "let task definitions ask for privileged containers");
+  auto* host_paths = app.add_option("--allowed-host-path", config.allowed_host_paths,
+                                    "host path that task volumes may bind (repeatable)")
+                         ->allow_extra_args(false);
+  auto* retention = app.add_option("--task-retention", config.task_retention_seconds,
+                                   "seconds a stopped task keeps its status and logs");
   CLI11_PARSE(app, argc, argv);
 
   if (!config_file.empty()) {
@@ -163,6 +205,9 @@ int main(int argc, char** argv) {
     take(auth, config.credentials_file, from_file.credentials_file);
     take(logger, config.logger_path, from_file.logger_path);
     take(level, config.log_level, from_file.log_level);
+    take(privileged, config.allow_privileged, from_file.allow_privileged);
+    take(host_paths, config.allowed_host_paths, from_file.allowed_host_paths);
+    take(retention, config.task_retention_seconds, from_file.task_retention_seconds);
   }
   if (auto valid = berth::agent::validate(config); !valid) {
     spdlog::critical("{}", valid.error().message());

@@ -31,6 +31,24 @@ Status read_string_array(const toml::node& node, std::string_view key,
   return {};
 }
 
+Status read_bool(const toml::node& node, std::string_view key, bool& out) {
+  auto value = node.value<bool>();
+  if (!value)
+    return fail(ErrorCode::kInvalidArgument, std::string(key) + ": must be true or false");
+  out = *value;
+  return {};
+}
+
+Status read_seconds(const toml::node& node, std::string_view key, int64_t& out) {
+  auto value = node.value<int64_t>();
+  if (!value || *value < 0) {
+    return fail(ErrorCode::kInvalidArgument,
+                std::string(key) + ": must be a whole number of seconds, 0 or more");
+  }
+  out = *value;
+  return {};
+}
+
 bool is_absolute(const std::string& path) { return !path.empty() && path.front() == '/'; }
 
 }  // namespace
@@ -66,6 +84,12 @@ Status apply_toml(std::string_view toml_text, std::string_view source_name, Agen
       status = read_string(node, ctx, config.logger_path);
     else if (key == "credentials_file")
       status = read_string(node, ctx, config.credentials_file);
+    else if (key == "allow_privileged")
+      status = read_bool(node, ctx, config.allow_privileged);
+    else if (key == "allowed_host_paths")
+      status = read_string_array(node, ctx, config.allowed_host_paths);
+    else if (key == "task_retention_seconds")
+      status = read_seconds(node, ctx, config.task_retention_seconds);
     else if (key == "insecure_registries")
       status = read_string_array(node, ctx, config.insecure_registries);
     else if (key == "registry_mirrors") {
@@ -134,6 +158,15 @@ Status validate(const AgentConfig& config) {
                                                  "' is not one of trace, debug, info, warn, error");
   }
   if (config.ns.empty()) return fail(ErrorCode::kInvalidArgument, "namespace: must not be empty");
+  for (const auto& path : config.allowed_host_paths) {
+    if (!is_absolute(path)) {
+      return fail(ErrorCode::kInvalidArgument,
+                  "allowed-host-path: '" + path + "' is not an absolute path");
+    }
+  }
+  if (config.task_retention_seconds < 0) {
+    return fail(ErrorCode::kInvalidArgument, "task-retention: must be 0 or more seconds");
+  }
   for (const auto& insecure : config.insecure_registries) {
     if (insecure.empty() || insecure.find('/') != std::string::npos) {
       return fail(ErrorCode::kInvalidArgument,

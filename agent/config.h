@@ -1,6 +1,7 @@
 // berthd's configuration: defaults, then a TOML file (--config), then flags.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -21,6 +22,12 @@ struct AgentConfig {
   std::string credentials_file;  // docker config.json; "" = <root>/registry-auth.json
   std::string logger_path;       // "" = berth-logger beside berthd
   std::string log_level = "info";
+  // Task definitions: `privileged: true` is refused unless allowed, and host
+  // volumes must lie under one of these paths.
+  bool allow_privileged = false;
+  std::vector<std::string> allowed_host_paths;
+  // How long a stopped task keeps its record and logs (ECS: 3 hours).
+  int64_t task_retention_seconds = int64_t{3} * 3600;
 
   std::string log_dir() const { return root + "/logs"; }
   std::string effective_credentials_file() const {

@@ -12,21 +12,15 @@
 #include <thread>
 
 #include "berth/v1/berth.grpc.pb.h"
+#include "ctl/tasks.h"
 
 namespace {
 
+using berthctl::cancel_on_signal;
+using berthctl::report;
+
 // Exit status for errors of berthctl or berthd themselves (as `docker run`).
 constexpr int kRunFailed = 125;
-
-int report(const grpc::Status& status, std::string_view what) {
-  std::string message = status.error_message();
-  if (status.error_code() == grpc::StatusCode::UNAVAILABLE &&
-      message.find("connect") != std::string::npos) {
-    message += " (is berthd running? set --socket or BERTH_SOCKET)";
-  }
-  std::cerr << "berthctl: " << what << ": " << message << "\n";
-  return 1;
-}
 
 std::string human_bytes(int64_t bytes) {
   const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
@@ -58,20 +52,6 @@ nlohmann::json image_json(const berth::v1::Image& image) {
           {"mediaType", image.media_type()},
           {"size", image.size()},
           {"created", image.created_unix()}};
-}
-
-// Cancels a call when SIGINT or SIGTERM arrives, so berthd stops what the
-// call started.
-void cancel_on_signal(grpc::ClientContext* ctx) {
-  std::thread([ctx] {
-    sigset_t signals;
-    sigemptyset(&signals);
-    sigaddset(&signals, SIGINT);
-    sigaddset(&signals, SIGTERM);
-    int signal = 0;
-    sigwait(&signals, &signal);
-    ctx->TryCancel();
-  }).detach();
 }
 
 int image_pull(berth::v1::Berth::Stub& stub, const std::string& ref, bool json) {
@@ -241,7 +221,10 @@ int main(int argc, char** argv) {
   rm->add_option("REF", refs, "image references")->required();
 
   berth::v1::RunContainerRequest run_request;
-  auto* run_cmd = app.add_subcommand("run", "run a container in the foreground");
+  auto* run_cmd = app.add_subcommand(
+      "run", "run a task definition (-f), or a container in the foreground (IMAGE -- CMD)");
+  std::string task_file;
+  run_cmd->add_option("-f,--file", task_file, "ECS task definition JSON ('-' for stdin)");
   std::string run_image;
   std::vector<std::string> command;
   std::vector<std::string> env;
@@ -251,7 +234,7 @@ int main(int argc, char** argv) {
   unsigned stop_timeout = 0;
   run_cmd->add_flag("--rm", remove, "remove the container and its snapshot when it exits");
   run_cmd->add_flag("--pull", pull_missing, "pull the image if it is not present");
-  run_cmd->add_option("--name", name, "container id");
+  run_cmd->add_option("--name", name, "task name (with -f) or container id");
   auto* entrypoint_opt =
       run_cmd->add_option("--entrypoint", entrypoint, "override the image's entrypoint");
   run_cmd->add_option("-e,--env", env, "KEY=VALUE (repeatable)")->allow_extra_args(false);
@@ -259,9 +242,31 @@ int main(int argc, char** argv) {
   run_cmd->add_option("-u,--user", user, "user[:group]");
   run_cmd->add_option("--stop-timeout", stop_timeout,
                       "seconds between SIGTERM and SIGKILL on cancel");
-  run_cmd->add_option("IMAGE", run_image, "image")->required();
+  run_cmd->add_option("IMAGE", run_image, "image");
   run_cmd->add_option("CMD", command, "command and arguments (after --)");
   run_cmd->positionals_at_end();
+
+  bool all = false;
+  auto* ps = app.add_subcommand("ps", "list tasks");
+  ps->add_flag("-a,--all", all, "include stopped tasks");
+  std::string task;
+  auto* describe = app.add_subcommand("describe", "show a task and its containers");
+  describe->add_option("TASK", task, "task id, id prefix or name")->required();
+  bool no_wait = false;
+  auto* stop = app.add_subcommand("stop", "stop a task (SIGTERM, then SIGKILL after stopTimeout)");
+  stop->add_option("TASK", task, "task id, id prefix or name")->required();
+  stop->add_flag("--no-wait", no_wait, "return at once instead of when the task has stopped");
+  auto* rm_task = app.add_subcommand("rm", "remove a stopped task's status and logs");
+  rm_task->add_option("TASK", task, "task id, id prefix or name")->required();
+  bool follow = false;
+  std::string since, container;
+  auto* logs = app.add_subcommand("logs", "show a task's container output");
+  logs->add_flag("-f,--follow", follow, "keep following until the task stops");
+  logs->add_option("--since", since, "only output newer than 10s, 5m, 2h or Unix seconds");
+  logs->add_option("TASK", task, "task id, id prefix or name")->required();
+  logs->add_option("CONTAINER", container, "one container of the task");
+  auto* events_cmd = app.add_subcommand("events", "stream task state changes");
+  events_cmd->add_option("TASK", task, "only this task");
 
   CLI11_PARSE(app, argc, argv);
 
@@ -291,7 +296,24 @@ int main(int argc, char** argv) {
   if (*import) return image_import(*stub, file, import_name, json);
   if (*ls) return image_ls(*stub, json);
   if (*rm) return image_rm(*stub, refs);
+  if (*ps) return berthctl::list_tasks(*stub, all, json);
+  if (*describe) return berthctl::describe_task(*stub, task, json);
+  if (*stop) return berthctl::stop_task(*stub, task, !no_wait, json);
+  if (*rm_task) return berthctl::remove_task(*stub, task);
+  if (*logs) return berthctl::task_logs(*stub, task, container, follow, since, json);
+  if (*events_cmd) return berthctl::watch_events(*stub, task, json);
+  if (*run_cmd && !task_file.empty()) {
+    if (!run_image.empty()) {
+      std::cerr << "berthctl: run: give either -f FILE or IMAGE, not both\n";
+      return 2;
+    }
+    return berthctl::run_task(*stub, task_file, name, json);
+  }
   if (*run_cmd) {
+    if (run_image.empty()) {
+      std::cerr << "berthctl: run: IMAGE or -f FILE is required\n";
+      return 2;
+    }
     run_request.set_image(run_image);
     // CLI11 2.1 keeps the "--" that separates the container's command.
     if (!command.empty() && command.front() == "--") command.erase(command.begin());

@@ -166,6 +166,31 @@ Lease::Lease(Lease&& other) noexcept
 
 Lease::~Lease() { (void)release(); }
 
+Result<int> remove_berth_leases(Containerd& containerd) {
+  cd_leases::ListRequest request;
+  cd_leases::ListResponse response;
+  {
+    auto ctx = containerd.context(std::chrono::seconds(30));
+    auto status = containerd.leases().List(ctx.get(), request, &response);
+    if (!status.ok()) return fail(grpc_error(status, "list leases"));
+  }
+  int removed = 0;
+  for (const auto& lease : response.leases()) {
+    if (!lease.id().starts_with("berth-")) continue;
+    cd_leases::DeleteRequest remove;
+    remove.set_id(lease.id());
+    remove.set_sync(true);
+    google::protobuf::Empty empty;
+    auto ctx = containerd.context(std::chrono::seconds(30));
+    auto status = containerd.leases().Delete(ctx.get(), remove, &empty);
+    if (!status.ok() && status.error_code() != grpc::StatusCode::NOT_FOUND) {
+      return fail(grpc_error(status, "delete lease '" + lease.id() + "'"));
+    }
+    ++removed;
+  }
+  return removed;
+}
+
 Status Lease::add_resource(std::string_view type, std::string_view resource_id) {
   cd_leases::AddResourceRequest request;
   request.set_id(id_);

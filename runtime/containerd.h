@@ -121,6 +121,12 @@ class Lease {
   std::string id_;
 };
 
+// Deletes every lease berth created ("berth-..."). Only for start-up, when
+// no operation of this process holds one: what a killed berthd left behind
+// would otherwise pin content and snapshots until the lease expires.
+// Returns how many were deleted.
+Result<int> remove_berth_leases(Containerd& containerd);
+
 // A unique, containerd-valid identifier: prefix-<time>-<random>.
 std::string unique_id(std::string_view prefix);
 

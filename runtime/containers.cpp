@@ -245,7 +245,8 @@ Status ContainerService::kill(const std::string& id, int signal, bool all) {
   return {};
 }
 
-Result<std::pair<std::string, ExitStatus>> ContainerService::task_status(const std::string& id) {
+Result<std::pair<std::string, ExitStatus>> ContainerService::task_status(const std::string& id,
+                                                                         uint32_t* pid) {
   cd_tasks::GetRequest request;
   request.set_container_id(id);
   cd_tasks::GetResponse response;
@@ -258,6 +259,7 @@ Result<std::pair<std::string, ExitStatus>> ContainerService::task_status(const s
   exit.code = response.process().exit_status();
   const auto& at = response.process().exited_at();
   exit.exited_at_unix_nanos = at.seconds() * 1000000000LL + at.nanos();
+  if (pid) *pid = response.process().pid();
   return std::pair{name, exit};
 }
 
@@ -308,6 +310,18 @@ Result<std::optional<ExitStatus>> ContainerService::delete_task(const std::strin
   if (!status.ok()) return fail(grpc_error(status, "delete task of '" + id + "'"));
   const auto& at = response.exited_at();
   return ExitStatus{response.exit_status(), at.seconds() * 1000000000LL + at.nanos()};
+}
+
+Result<std::vector<std::string>> ContainerService::list_ids(const std::string& filter) {
+  cd_containers::ListContainersRequest request;
+  request.add_filters(filter);
+  cd_containers::ListContainersResponse response;
+  auto ctx = containerd_.context(std::chrono::seconds(30));
+  auto status = containerd_.containers().List(ctx.get(), request, &response);
+  if (!status.ok()) return fail(grpc_error(status, "list containers"));
+  std::vector<std::string> ids;
+  for (const auto& container : response.containers()) ids.push_back(container.id());
+  return ids;
 }
 
 Result<std::optional<ExitStatus>> ContainerService::remove(const std::string& id) {

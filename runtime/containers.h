@@ -10,6 +10,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "common/error.h"
 #include "runtime/containerd.h"
@@ -48,7 +49,9 @@ class ContainerService {
   Status kill(const std::string& id, int signal, bool all = true);
   // The task's status: "created", "running", "stopped", ...; kNotFound if
   // there is no task.
-  Result<std::pair<std::string, ExitStatus>> task_status(const std::string& id);
+  // `pid`, if given, receives the init process's pid.
+  Result<std::pair<std::string, ExitStatus>> task_status(const std::string& id,
+                                                         uint32_t* pid = nullptr);
   // Blocks until the task exits (Tasks.Wait).
   Result<ExitStatus> wait(const std::string& id);
   // Deletes the task, which lets its shim (and logger) exit; the exit status
@@ -57,6 +60,10 @@ class ContainerService {
   // Deletes the task (if any), the container and its snapshot. Idempotent;
   // returns the task's exit status when there was a task to delete.
   Result<std::optional<ExitStatus>> remove(const std::string& id);
+
+  // Ids of the containers matching a containerd filter, e.g.
+  // `labels."berth.task"` (every container that names a task).
+  Result<std::vector<std::string>> list_ids(const std::string& filter);
 
   std::string log_path(const std::string& id) const;
   const ContainerRuntimeConfig& config() const { return config_; }

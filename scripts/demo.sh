@@ -3,7 +3,10 @@
 # (scripts/setup.sh), starts a local containerd and berthd in a scratch
 # directory, imports a sample busybox image (no registry or network needed),
 # runs a sample container in the foreground with its output and exit status,
-# and shows where its log file is. Everything it started is stopped at the end.
+# then runs a two-container ECS task definition (examples/web-with-sidecar.json:
+# busybox httpd plus a sidecar that waits for it to be HEALTHY) and shows
+# `berthctl ps`, `describe` and `logs`. Everything it started is stopped at
+# the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 top=$PWD
@@ -38,6 +41,29 @@ set -e
 echo "== the container exited with status $status"
 echo "== its log file, both streams tagged ($demo/berth-root/logs/sample.log):"
 cat "$demo/berth-root/logs/sample.log"
+[[ $status -eq 7 ]]
+
+echo
+echo "== berthctl run -f examples/web-with-sidecar.json (an ECS task definition)"
+cat examples/web-with-sidecar.json
+task=$(berthctl run -f examples/web-with-sidecar.json)
+echo "task id: $task"
+echo "== waiting for the sidecar, which starts once web is HEALTHY"
+for _ in $(seq 1 60); do
+  state=$(berthctl -o json describe "$task")
+  grep -q '"status": "RUNNING"' <<<"$(grep -A4 '"name": "sidecar"' <<<"$state")" && break
+  sleep 1
+done
+echo "== berthctl ps"
+berthctl ps
+echo "== berthctl describe $task"
+berthctl describe "$task"
+echo "== berthctl logs $task"
+berthctl logs "$task"
+echo "== berthctl stop $task (SIGTERM, then SIGKILL after stopTimeout)"
+berthctl stop "$task"
+echo "== berthctl ps -a"
+berthctl ps -a
+berthctl describe "$task" | grep -E 'Status|ExitCode|StopCode|Reason'
 echo "== berthd's log:"
 cat "$demo/berthd.log"
-[[ $status -eq 7 ]]

@@ -1,0 +1,229 @@
+// The task half of berth's local API: a thin layer over the engine.
+#include <poll.h>
+
+#include <condition_variable>
+#include <mutex>
+#include <optional>
+
+#include "agent/api_server.h"
+#include "agent/engine.h"
+#include "agent/log_follower.h"
+
+namespace berth::agent {
+
+namespace {
+
+void fill_task(const TaskView& view, const TaskDefinition* definition, v1::Task* out) {
+  const TaskRecord& record = view.record;
+  out->set_id(record.id);
+  out->set_name(record.name);
+  out->set_family(record.family);
+  out->set_desired_status(std::string(status_name(record.desired)));
+  out->set_status(std::string(status_name(record.known)));
+  out->set_health(std::string(health_name(view.health)));
+  out->set_stop_code(record.stop_code);
+  out->set_stopped_reason(record.stopped_reason);
+  out->set_created_at_ms(record.created_at_ms);
+  out->set_started_at_ms(record.started_at_ms);
+  out->set_stopped_at_ms(record.stopped_at_ms);
+  for (size_t i = 0; i < record.containers.size(); ++i) {
+    const ContainerRecord& c = record.containers[i];
+    auto* container = out->add_containers();
+    container->set_name(c.name);
+    container->set_containerd_id(c.containerd_id);
+    container->set_image(c.image);
+    container->set_image_digest(c.image_digest);
+    container->set_status(std::string(status_name(c.known)));
+    container->set_pid(c.pid);
+    if (c.exit_code) {
+      container->set_has_exit_code(true);
+      container->set_exit_code(*c.exit_code);
+    }
+    container->set_reason(c.reason);
+    container->set_health(std::string(health_name(c.health)));
+    container->set_health_output(c.health_output);
+    container->set_started_at_ms(c.started_at_ms);
+    container->set_stopped_at_ms(c.stopped_at_ms);
+    container->set_restart_count(c.restart_count);
+    container->set_essential(definition ? definition->containers[i].essential : true);
+  }
+}
+
+void fill_task(const TaskView& view, v1::Task* out) {
+  auto parsed = parse_task_definition(view.record.definition_json, ValidationPolicy{true, {"/"}});
+  fill_task(view, parsed.definition ? &*parsed.definition : nullptr, out);
+}
+
+}  // namespace
+
+grpc::Status ApiService::RunTask(grpc::ServerContext*, const v1::RunTaskRequest* request,
+                                 v1::RunTaskResponse* response) {
+  auto id = engine_.run_task(request->definition_json(), request->name());
+  if (!id) return to_grpc(id.error());
+  response->set_task_id(*id);
+  return grpc::Status::OK;
+}
+
+grpc::Status ApiService::ListTasks(grpc::ServerContext*, const v1::ListTasksRequest* request,
+                                   v1::ListTasksResponse* response) {
+  for (const auto& view : engine_.list(request->all())) fill_task(view, response->add_tasks());
+  return grpc::Status::OK;
+}
+
+grpc::Status ApiService::DescribeTask(grpc::ServerContext*, const v1::DescribeTaskRequest* request,
+                                      v1::Task* response) {
+  auto view = engine_.describe(request->task());
+  if (!view) return to_grpc(view.error());
+  fill_task(*view, response);
+  return grpc::Status::OK;
+}
+
+grpc::Status ApiService::StopTask(grpc::ServerContext* ctx, const v1::StopTaskRequest* request,
+                                  v1::StopTaskResponse* response) {
+  auto view = engine_.describe(request->task());
+  if (!view) return to_grpc(view.error());
+  std::string id = view->record.id;
+  if (!request->wait()) {
+    if (auto stopped = engine_.stop_task(id); !stopped) return to_grpc(stopped.error());
+    fill_task(*view, response->mutable_task());
+    return grpc::Status::OK;
+  }
+  // Subscribe before asking, so that the STOPPED event cannot be missed.
+  std::mutex mu;
+  std::condition_variable cv;
+  bool stopped = view->record.known == TaskStatus::kStopped;
+  int subscription = engine_.subscribe([&](const EngineEvent& event) {
+    if (event.task_id == id && event.container.empty() && event.status == "STOPPED") {
+      std::lock_guard lock(mu);
+      stopped = true;
+      cv.notify_all();
+    }
+  });
+  if (auto asked = engine_.stop_task(id); !asked) {
+    engine_.unsubscribe(subscription);
+    return to_grpc(asked.error());
+  }
+  {
+    std::unique_lock lock(mu);
+    while (!stopped && !ctx->IsCancelled()) cv.wait_for(lock, std::chrono::milliseconds(200));
+  }
+  engine_.unsubscribe(subscription);
+  if (auto final_view = engine_.describe(id); final_view) {
+    fill_task(*final_view, response->mutable_task());
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status ApiService::RemoveTask(grpc::ServerContext*, const v1::RemoveTaskRequest* request,
+                                    v1::RemoveTaskResponse*) {
+  if (auto removed = engine_.remove_task(request->task()); !removed) {
+    return to_grpc(removed.error());
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status ApiService::TaskLogs(grpc::ServerContext* ctx, const v1::TaskLogsRequest* request,
+                                  grpc::ServerWriter<v1::LogEntry>* writer) {
+  auto view = engine_.describe(request->task());
+  if (!view) return to_grpc(view.error());
+  struct Source {
+    std::string name;
+    std::optional<LogFollower> follower;
+  };
+  std::vector<Source> sources;
+  for (const auto& c : view->record.containers) {
+    if (!request->container().empty() && c.name != request->container()) continue;
+    auto follower = LogFollower::open(containers_.log_path(c.containerd_id));
+    if (!follower) {
+      if (follower.error().code() == ErrorCode::kNotFound) continue;  // never started
+      return to_grpc(follower.error());
+    }
+    sources.push_back({c.name, std::move(*follower)});
+  }
+  if (!request->container().empty() && sources.empty()) {
+    bool known = false;
+    for (const auto& c : view->record.containers) known = known || c.name == request->container();
+    if (!known) {
+      return grpc::Status(
+          grpc::StatusCode::NOT_FOUND,
+          "task '" + view->record.id + "' has no container '" + request->container() + "'");
+    }
+  }
+  bool client_gone = false;
+  auto drain_all = [&] {
+    for (auto& source : sources) {
+      (void)source.follower->drain([&](const runtime::LogRecord& record) -> berth::Status {
+        int64_t nanos =
+            std::chrono::duration_cast<std::chrono::nanoseconds>(record.time.time_since_epoch())
+                .count();
+        if (nanos < request->since_unix_nanos()) return {};
+        v1::LogEntry entry;
+        entry.set_container(source.name);
+        entry.set_stream(record.stream == runtime::LogStream::kStderr ? "stderr" : "stdout");
+        entry.set_time_unix_nanos(nanos);
+        entry.set_text(record.text);
+        if (!client_gone && !writer->Write(entry)) client_gone = true;
+        return {};
+      });
+    }
+  };
+  drain_all();
+  if (!request->follow()) return grpc::Status::OK;
+  std::string id = view->record.id;
+  while (!ctx->IsCancelled() && !client_gone) {
+    std::vector<pollfd> fds;
+    for (auto& source : sources) fds.push_back({source.follower->wait_fd(), POLLIN, 0});
+    ::poll(fds.data(), fds.size(), 500);
+    for (auto& source : sources) source.follower->clear_notifications();
+    drain_all();
+    auto now = engine_.describe(id);
+    if (!now || now->record.known == TaskStatus::kStopped) {
+      drain_all();
+      break;
+    }
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status ApiService::WatchEvents(grpc::ServerContext* ctx,
+                                     const v1::WatchEventsRequest* request,
+                                     grpc::ServerWriter<v1::Event>* writer) {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<EngineEvent> pending;
+  std::string filter;
+  if (!request->task().empty()) {
+    auto view = engine_.describe(request->task());
+    if (!view) return to_grpc(view.error());
+    filter = view->record.id;
+  }
+  int subscription = engine_.subscribe([&](const EngineEvent& event) {
+    if (!filter.empty() && event.task_id != filter) return;
+    std::lock_guard lock(mu);
+    pending.push_back(event);
+    cv.notify_all();
+  });
+  while (!ctx->IsCancelled()) {
+    std::deque<EngineEvent> batch;
+    {
+      std::unique_lock lock(mu);
+      cv.wait_for(lock, std::chrono::milliseconds(200), [&] { return !pending.empty(); });
+      batch.swap(pending);
+    }
+    bool gone = false;
+    for (const auto& event : batch) {
+      v1::Event out;
+      out.set_at_ms(event.at_ms);
+      out.set_task_id(event.task_id);
+      out.set_container(event.container);
+      out.set_status(event.status);
+      out.set_detail(event.detail);
+      if (!writer->Write(out)) gone = true;
+    }
+    if (gone) break;
+  }
+  engine_.unsubscribe(subscription);
+  return grpc::Status::OK;
+}
+
+}  // namespace berth::agent

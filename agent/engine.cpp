@@ -1,0 +1,758 @@
+#include "agent/engine.h"
+
+#include <signal.h>
+#include <spdlog/spdlog.h>
+
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <random>
+
+#include "runtime/exec_process.h"
+
+namespace berth::agent {
+
+namespace {
+
+constexpr const char* kTaskLabel = "berth.task";
+constexpr const char* kContainerLabel = "berth.container";
+
+std::string new_task_id() {
+  std::random_device random;
+  std::uniform_int_distribution<int> hex(0, 15);
+  std::string id;
+  for (int i = 0; i < 12; ++i) id.push_back("0123456789abcdef"[hex(random)]);
+  return id;
+}
+
+// KEY=VALUE lines of an environment file, as Docker's --env-file reads them:
+// blank lines and # comments skipped, a bare KEY ignored.
+Result<std::vector<std::string>> read_environment_file(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return fail_errno("read environment file '" + path + "'");
+  std::vector<std::string> env;
+  std::string line;
+  while (std::getline(in, line)) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    auto first = line.find_first_not_of(" \t");
+    if (first == std::string::npos || line[first] == '#') continue;
+    if (line.find('=') == std::string::npos) continue;
+    env.push_back(line.substr(first));
+  }
+  return env;
+}
+
+std::string environment_file_path(const EnvironmentFile& file) {
+  constexpr std::string_view kFileScheme = "file://";
+  if (file.value.starts_with(kFileScheme)) return file.value.substr(kFileScheme.size());
+  return file.value;
+}
+
+}  // namespace
+
+int64_t now_unix_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+Engine::Engine(EngineConfig config, TaskStore store, runtime::ImageService& images,
+               runtime::ContainerService& containers, runtime::EventMonitor& events,
+               runtime::ExecService* exec)
+    : config_(std::move(config)),
+      store_(std::move(store)),
+      images_(images),
+      containers_(containers),
+      events_(events),
+      exec_(exec) {}
+
+Engine::~Engine() { stop(); }
+
+// ---------------------------------------------------------------------------
+// Threads
+
+void Engine::post(std::function<void()> fn) {
+  {
+    std::lock_guard lock(mu_);
+    owner_queue_.push_back(std::move(fn));
+  }
+  owner_cv_.notify_one();
+}
+
+void Engine::submit(std::function<void()> job) {
+  {
+    std::lock_guard lock(mu_);
+    worker_queue_.push_back(std::move(job));
+  }
+  worker_cv_.notify_one();
+}
+
+template <typename Fn>
+auto Engine::call(Fn fn) -> decltype(fn()) {
+  using R = decltype(fn());
+  std::promise<R> promise;
+  auto future = promise.get_future();
+  post([&] { promise.set_value(fn()); });
+  return future.get();
+}
+
+void Engine::owner_loop() {
+  while (true) {
+    std::deque<std::function<void()>> batch;
+    {
+      std::unique_lock lock(mu_);
+      auto ready = [&] { return stopping_ || !owner_queue_.empty(); };
+      if (wake_at_ms_ > 0) {
+        auto wait = std::chrono::milliseconds(std::max<int64_t>(0, wake_at_ms_ - now_unix_ms()));
+        owner_cv_.wait_for(lock, wait, ready);
+      } else {
+        owner_cv_.wait(lock, ready);
+      }
+      if (stopping_) return;
+      batch.swap(owner_queue_);
+    }
+    for (auto& fn : batch) fn();
+    reconcile_all();
+  }
+}
+
+void Engine::worker_loop() {
+  while (true) {
+    std::function<void()> job;
+    {
+      std::unique_lock lock(mu_);
+      worker_cv_.wait(lock, [&] { return stopping_ || !worker_queue_.empty(); });
+      if (stopping_) return;
+      job = std::move(worker_queue_.front());
+      worker_queue_.pop_front();
+    }
+    job();
+  }
+}
+
+berth::Status Engine::start() {
+  std::vector<std::string> problems;
+  for (auto& record : store_.load_all(&problems)) {
+    auto parsed = parse_task_definition(record.definition_json, config_.policy);
+    if (!parsed.definition) {
+      problems.push_back("task '" + record.id +
+                         "': definition no longer valid: " + format_problems(parsed.problems));
+      continue;
+    }
+    auto task = std::make_unique<TaskRuntime>();
+    task->record = std::move(record);
+    task->definition = std::move(*parsed.definition);
+    size_t n = task->record.containers.size();
+    task->busy.assign(n, false);
+    task->next_health_ms.assign(n, 0);
+    task->health_busy.assign(n, false);
+    for (size_t i = 0; i < n; ++i) {
+      by_containerd_id_[task->record.containers[i].containerd_id] = {task->record.id, i};
+    }
+    std::string id = task->record.id;
+    tasks_[id] = std::move(task);
+  }
+  for (const auto& problem : problems) spdlog::warn("checkpoint {}, ignoring", problem);
+
+  // Adopt before anything else runs: every container berth still has in
+  // containerd either belongs to a task, or is removed.
+  for (auto& [id, task] : tasks_) adopt(*task);
+  auto ids = containers_.list_ids(std::string("labels.\"") + kTaskLabel + "\"");
+  if (!ids) return fail(ids.error().with_context("list berth containers"));
+  for (const auto& containerd_id : *ids) {
+    if (by_containerd_id_.contains(containerd_id)) continue;
+    spdlog::info("removing container '{}': no task owns it", containerd_id);
+    // Its task may still run: it is killed and reaped first.
+    if (containers_.kill(containerd_id, SIGKILL)) (void)containers_.wait(containerd_id);
+    if (auto removed = containers_.remove(containerd_id); !removed) {
+      spdlog::warn("remove container '{}': {}, ignoring", containerd_id, removed.error().message());
+    }
+  }
+
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = false;
+  }
+  owner_ = std::thread([this] { owner_loop(); });
+  for (size_t i = 0; i < config_.workers; ++i) workers_.emplace_back([this] { worker_loop(); });
+  post([] {});  // a first reconcile
+  return {};
+}
+
+void Engine::stop() {
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_) return;
+    stopping_ = true;
+  }
+  owner_cv_.notify_all();
+  worker_cv_.notify_all();
+  if (owner_.joinable()) owner_.join();
+  for (auto& worker : workers_) {
+    if (worker.joinable()) worker.join();
+  }
+  workers_.clear();
+}
+
+// ---------------------------------------------------------------------------
+// Recovery
+
+void Engine::adopt(TaskRuntime& task) {
+  TaskRecord& record = task.record;
+  if (record.known == TaskStatus::kStopped) return;
+  for (size_t i = 0; i < record.containers.size(); ++i) {
+    ContainerRecord& container = record.containers[i];
+    bool maybe_exists = container.creating || container.known == TaskStatus::kCreated ||
+                        container.known == TaskStatus::kRunning;
+    if (!maybe_exists) continue;
+    // Watch first, so that an exit between the query and the watch is not lost.
+    events_.watch(container.containerd_id);
+    uint32_t pid = 0;
+    auto status = containers_.task_status(container.containerd_id, &pid);
+    if (status && status->first == "running") {
+      container.pid = pid;
+      if (container.creating) {
+        // The crash came between Start and the checkpoint that says RUNNING:
+        // the step is finished, not repeated.
+        container.creating = false;
+        container.known = TaskStatus::kRunning;
+        if (container.started_at_ms == 0) container.started_at_ms = now_unix_ms();
+      }
+      spdlog::info("task '{}': adopted container '{}' (pid {})", record.id, container.name,
+                   container.pid);
+      continue;
+    }
+    if (status && status->first == "stopped" && !container.creating) {
+      spdlog::info("task '{}': container '{}' exited with {} while berthd was away", record.id,
+                   container.name, status->second.code);
+      int code = static_cast<int>(status->second.code);
+      std::string cid = container.containerd_id;
+      post([this, cid, code] { handle_exit(cid, code, false); });
+      continue;
+    }
+    if (container.creating || (status && status->first == "created")) {
+      // Created but never started: roll back, so that the start is repeated
+      // from a clean slate.
+      events_.unwatch(container.containerd_id);
+      if (auto removed = containers_.remove(container.containerd_id); !removed) {
+        spdlog::warn("task '{}': roll back container '{}': {}, ignoring", record.id, container.name,
+                     removed.error().message());
+      }
+      container.creating = false;
+      container.known = TaskStatus::kPulled;
+      container.pid = 0;
+      spdlog::info("task '{}': rolled back the interrupted start of container '{}'", record.id,
+                   container.name);
+      continue;
+    }
+    // No task in containerd at all (containerd lost it, e.g. a reboot).
+    events_.unwatch(container.containerd_id);
+    container.known = TaskStatus::kStopped;
+    container.stopped_at_ms = now_unix_ms();
+    container.reason = "The container's task was gone when berthd restarted";
+    container.removed = false;
+  }
+  checkpoint(task);
+}
+
+// ---------------------------------------------------------------------------
+// The reconciler
+
+Engine::TaskRuntime* Engine::find(const std::string& id_or_name) {
+  if (auto it = tasks_.find(id_or_name); it != tasks_.end()) return it->second.get();
+  TaskRuntime* match = nullptr;
+  for (auto& [id, task] : tasks_) {
+    if (task->record.name != id_or_name && !id.starts_with(id_or_name)) continue;
+    // A name may be reused once the earlier task stopped: prefer the live one.
+    if (!match || (match->record.known == TaskStatus::kStopped &&
+                   task->record.known != TaskStatus::kStopped)) {
+      match = task.get();
+    }
+  }
+  return match;
+}
+
+void Engine::checkpoint(TaskRuntime& task) {
+  std::string json = to_json(task.record).dump(1);
+  if (json == task.last_saved) return;
+  if (auto saved = store_.save(task.record); !saved) {
+    spdlog::error("task '{}': checkpoint: {}", task.record.id, saved.error().message());
+    return;
+  }
+  task.last_saved = std::move(json);
+}
+
+void Engine::emit(const TaskRuntime& task, const std::string& container, std::string status,
+                  std::string detail) {
+  EngineEvent event{now_unix_ms(), task.record.id, container, std::move(status), std::move(detail)};
+  if (container.empty()) {
+    spdlog::info("task '{}' ({}): {}{}", task.record.id, task.record.name, event.status,
+                 event.detail.empty() ? "" : " (" + event.detail + ")");
+  } else {
+    spdlog::info("task '{}': container '{}' {}{}", task.record.id, container, event.status,
+                 event.detail.empty() ? "" : " (" + event.detail + ")");
+  }
+  for (auto& [id, callback] : subscribers_) callback(event);
+}
+
+void Engine::reconcile_all() {
+  wake_at_ms_ = 0;
+  int64_t now = now_unix_ms();
+  for (auto& [id, task] : tasks_) reconcile(*task);
+  for (auto& [id, task] : tasks_) schedule_health(*task, now);
+  expire_stopped(now);
+}
+
+void Engine::reconcile(TaskRuntime& task) {
+  int64_t now = now_unix_ms();
+  TaskStatus known_before = task.record.known;
+  TaskStatus desired_before = task.record.desired;
+  std::vector<TaskStatus> containers_before;
+  for (const auto& c : task.record.containers) containers_before.push_back(c.known);
+
+  Plan plan = plan_task(task.record, task.definition, task.busy, now);
+
+  if (task.record.desired != desired_before) {
+    emit(task, "", "STOPPING", task.record.stop_code + ": " + task.record.stopped_reason);
+  }
+  for (size_t i = 0; i < task.record.containers.size(); ++i) {
+    const auto& c = task.record.containers[i];
+    if (c.known != containers_before[i] && c.known == TaskStatus::kStopped) {
+      emit(task, c.name, "STOPPED", c.reason);
+    }
+  }
+  if (task.record.known != known_before) {
+    emit(task, "", std::string(status_name(task.record.known)),
+         task.record.known == TaskStatus::kStopped ? task.record.stopped_reason : "");
+  }
+  // Checkpoint before any action touches the host.
+  for (const auto& action : plan.actions) {
+    if (action.kind == Action::Kind::kStart)
+      task.record.containers[action.container].creating = true;
+  }
+  checkpoint(task);
+  for (const auto& action : plan.actions) dispatch(task, action);
+  if (plan.wake_at_ms > 0 && (wake_at_ms_ == 0 || plan.wake_at_ms < wake_at_ms_)) {
+    wake_at_ms_ = plan.wake_at_ms;
+  }
+}
+
+void Engine::dispatch(TaskRuntime& task, const Action& action) {
+  size_t index = action.container;
+  ContainerRecord& container = task.record.containers[index];
+  const ContainerDefinition& spec = task.definition.containers[index];
+  std::string task_id = task.record.id;
+  std::string cid = container.containerd_id;
+  task.busy[index] = true;
+
+  // Every job ends by posting its result back to the owner, which clears
+  // `busy` and records what happened.
+  auto finish = [this, task_id, index](std::function<void(TaskRuntime&, ContainerRecord&)> apply) {
+    post([this, task_id, index, apply = std::move(apply)] {
+      auto it = tasks_.find(task_id);
+      if (it == tasks_.end()) return;
+      it->second->busy[index] = false;
+      apply(*it->second, it->second->record.containers[index]);
+    });
+  };
+  // A container that could not be started: it is STOPPED with the reason,
+  // and an essential one stops the task (ECS: TaskFailedToStart).
+  auto failed_start = [essential = spec.essential](TaskRuntime& t, ContainerRecord& c,
+                                                   const std::string& reason) {
+    c.known = TaskStatus::kStopped;
+    c.creating = false;
+    c.stopped_at_ms = now_unix_ms();
+    c.reason = reason;
+    c.removed = true;
+    if (essential) request_stop(t.record, "TaskFailedToStart", reason);
+  };
+
+  switch (action.kind) {
+    case Action::Kind::kPull:
+      submit([this, finish, failed_start, image = container.image] {
+        auto digest = pull_image(image);
+        finish([digest, failed_start](TaskRuntime& t, ContainerRecord& c) {
+          if (!digest) {
+            failed_start(t, c, "CannotPullContainerError: " + digest.error().message());
+            return;
+          }
+          c.image_digest = *digest;
+          c.known = TaskStatus::kPulled;
+          c.pulled_at_ms = now_unix_ms();
+        });
+      });
+      break;
+    case Action::Kind::kStart:
+    case Action::Kind::kRestart: {
+      bool restart = action.kind == Action::Kind::kRestart;
+      if (restart) {
+        container.creating = true;
+        container.restart_count++;
+        container.last_restart_at_ms = now_unix_ms();
+      }
+      // CREATED until the start's result comes back; an exit that arrives
+      // first (a fast container) is recorded by handle_exit meanwhile.
+      container.known = TaskStatus::kCreated;
+      container.exit_code.reset();
+      container.reason.clear();
+      container.removed = false;
+      container.oom_killed = false;
+      container.stop_signalled_at_ms = 0;
+      container.killed = false;
+      container.health = Health::kUnknown;
+      container.health_failures = 0;
+      container.health_output.clear();
+      checkpoint(task);
+      submit([this, finish, failed_start, task_id, spec, cid, restart, image = container.image] {
+        if (restart) {
+          if (auto removed = containers_.remove(cid); !removed) {
+            spdlog::warn("container '{}': remove before restart: {}, ignoring", cid,
+                         removed.error().message());
+          }
+        }
+        auto pid = create_and_start(task_id, spec, cid, image);
+        finish([this, pid, failed_start, cid](TaskRuntime& t, ContainerRecord& c) {
+          c.creating = false;
+          if (!pid) {
+            failed_start(t, c, "CannotStartContainerError: " + pid.error().message());
+            return;
+          }
+          c.started_at_ms = now_unix_ms();
+          // An exit that came before this result was recorded by handle_exit.
+          if (c.known == TaskStatus::kCreated) {
+            c.pid = *pid;
+            c.known = TaskStatus::kRunning;
+            emit(t, c.name, "RUNNING", "pid " + std::to_string(*pid));
+          }
+        });
+      });
+      break;
+    }
+    case Action::Kind::kSignal:
+    case Action::Kind::kKill: {
+      int signal = action.kind == Action::Kind::kSignal ? SIGTERM : SIGKILL;
+      submit([this, finish, cid, signal] {
+        auto killed = containers_.kill(cid, signal);
+        if (!killed && killed.error().code() != ErrorCode::kNotFound) {
+          spdlog::warn("container '{}': signal {}: {}, ignoring", cid, signal,
+                       killed.error().message());
+        }
+        finish([](TaskRuntime&, ContainerRecord&) {});
+      });
+      break;
+    }
+    case Action::Kind::kRemove:
+      submit([this, finish, cid] {
+        auto removed = containers_.remove(cid);
+        finish([this, removed, cid](TaskRuntime&, ContainerRecord& c) {
+          if (!removed) {
+            spdlog::warn("container '{}': remove: {}; will retry", cid, removed.error().message());
+            wake_at_ms_ = now_unix_ms() + 1000;
+            return;
+          }
+          events_.unwatch(cid);
+          c.removed = true;
+        });
+      });
+      break;
+  }
+}
+
+Result<std::string> Engine::pull_image(const std::string& reference) {
+  // Containers of a task often share an image: one pull at a time per
+  // reference (containerd refuses a second writer of the same blob), and the
+  // later ones find it present.
+  std::shared_ptr<std::mutex> lock_for_reference;
+  {
+    std::lock_guard lock(pulls_mu_);
+    auto& slot = pulls_[reference];
+    if (!slot) slot = std::make_shared<std::mutex>();
+    lock_for_reference = slot;
+  }
+  std::lock_guard pulling(*lock_for_reference);
+  auto resolved = images_.resolve(reference);
+  if (resolved) return resolved->target_digest;
+  if (resolved.error().code() != ErrorCode::kNotFound) return fail(resolved.error());
+  // containerd keeps an ingest locked for a moment after a writer dies (a
+  // berthd killed mid-pull): such a pull is retried, with a growing pause.
+  for (int attempt = 1;; ++attempt) {
+    auto pulled = images_.pull(reference, {}, nullptr);
+    if (pulled) return pulled->target.digest;
+    bool locked = pulled.error().message().find("locked") != std::string::npos;
+    if (!locked || attempt == 5) return fail(pulled.error());
+    std::this_thread::sleep_for(std::chrono::milliseconds(500) * attempt);
+  }
+}
+
+Result<uint32_t> Engine::create_and_start(const std::string& task_id,
+                                          const ContainerDefinition& spec,
+                                          const std::string& containerd_id,
+                                          const std::string& image) {
+  runtime::CreateContainerRequest request;
+  request.id = containerd_id;
+  request.image = BERTH_TRY(images_.resolve(image));
+  auto& overrides = request.overrides;
+  overrides.entrypoint = spec.entry_point;
+  overrides.command = spec.command;
+  for (const auto& file : spec.environment_files) {
+    for (auto& entry : BERTH_TRY(read_environment_file(environment_file_path(file)))) {
+      overrides.env.push_back(std::move(entry));
+    }
+  }
+  // The definition's environment wins over its files, as in ECS.
+  for (const auto& kv : spec.environment) overrides.env.push_back(kv.name + "=" + kv.value);
+  overrides.working_dir = spec.working_directory;
+  overrides.user = spec.user;
+  overrides.hostname = spec.hostname.value_or("");
+  overrides.terminal = spec.pseudo_terminal;
+  overrides.readonly_rootfs = spec.readonly_root_filesystem;
+  request.labels = spec.docker_labels;
+  request.labels[kTaskLabel] = task_id;
+  request.labels[kContainerLabel] = spec.name;
+
+  events_.watch(containerd_id);
+  // A container of the same id is what an interrupted earlier attempt left.
+  (void)containers_.remove(containerd_id);
+  if (auto created = containers_.create(request); !created) {
+    events_.unwatch(containerd_id);
+    return fail(created.error());
+  }
+  auto pid = containers_.start(containerd_id);
+  if (!pid) {
+    (void)containers_.remove(containerd_id);
+    events_.unwatch(containerd_id);
+    return fail(pid.error());
+  }
+  return *pid;
+}
+
+void Engine::handle_exit(const std::string& containerd_id, int exit_code, bool oom) {
+  auto where = by_containerd_id_.find(containerd_id);
+  if (where == by_containerd_id_.end()) return;
+  auto it = tasks_.find(where->second.first);
+  if (it == tasks_.end()) return;
+  TaskRuntime& task = *it->second;
+  size_t index = where->second.second;
+  ContainerRecord& container = task.record.containers[index];
+  if (container.known != TaskStatus::kRunning && container.known != TaskStatus::kCreated) return;
+  bool restart = record_exit(task.record, task.definition, index, exit_code, oom, now_unix_ms());
+  emit(task, container.name, "STOPPED",
+       "exit code " + std::to_string(exit_code) +
+           (container.reason.empty() ? "" : ", " + container.reason));
+  if (restart && !task.busy[index]) {
+    spdlog::info("task '{}': restarting container '{}' (restart policy)", task.record.id,
+                 container.name);
+    dispatch(task, Action{Action::Kind::kRestart, index});
+  }
+  checkpoint(task);
+}
+
+void Engine::on_container_event(const runtime::TaskEvent& event) {
+  if (!event.exec_id.empty() && event.exec_id != event.container_id) return;
+  if (event.kind == runtime::TaskEvent::Kind::kOom) {
+    post([this, id = event.container_id] {
+      auto where = by_containerd_id_.find(id);
+      if (where == by_containerd_id_.end()) return;
+      auto it = tasks_.find(where->second.first);
+      if (it == tasks_.end()) return;
+      it->second->record.containers[where->second.second].oom_killed = true;
+    });
+    return;
+  }
+  post([this, id = event.container_id, code = static_cast<int>(event.exit_status)] {
+    handle_exit(id, code, false);
+  });
+}
+
+// ---------------------------------------------------------------------------
+// Health checks
+
+void Engine::schedule_health(TaskRuntime& task, int64_t now) {
+  if (!exec_ || task.record.known == TaskStatus::kStopped) return;
+  for (size_t i = 0; i < task.record.containers.size(); ++i) {
+    const auto& check = task.definition.containers[i].health_check;
+    ContainerRecord& container = task.record.containers[i];
+    if (!check || container.known != TaskStatus::kRunning || task.busy[i] || task.health_busy[i] ||
+        task.record.desired == TaskStatus::kStopped) {
+      continue;
+    }
+    // The first check runs one interval after the start, as in Docker.
+    int64_t& next = task.next_health_ms[i];
+    int64_t first = container.started_at_ms + int64_t{check->interval_seconds} * 1000;
+    if (next < first && next <= container.started_at_ms) next = first;
+    if (now < next) {
+      if (wake_at_ms_ == 0 || next < wake_at_ms_) wake_at_ms_ = next;
+      continue;
+    }
+    task.health_busy[i] = true;
+    runtime::ExecRequest request;
+    if (check->command.front() == "CMD-SHELL") {
+      request.args = {"/bin/sh", "-c", check->command.size() > 1 ? check->command[1] : ""};
+    } else {
+      request.args.assign(check->command.begin() + 1, check->command.end());
+    }
+    request.timeout = std::chrono::seconds(check->timeout_seconds);
+    std::string task_id = task.record.id;
+    submit([this, task_id, i, request, cid = container.containerd_id] {
+      auto result = exec_->run(cid, request);
+      post([this, task_id, i, result] {
+        auto it = tasks_.find(task_id);
+        if (it == tasks_.end()) return;
+        TaskRuntime& t = *it->second;
+        t.health_busy[i] = false;
+        ContainerRecord& c = t.record.containers[i];
+        const auto& hc = *t.definition.containers[i].health_check;
+        int64_t at = now_unix_ms();
+        t.next_health_ms[i] = at + int64_t{hc.interval_seconds} * 1000;
+        if (c.known != TaskStatus::kRunning) return;
+        bool passed = result && !result->timed_out && result->exit_code == 0;
+        std::string output;
+        if (!result) {
+          output = result.error().message();
+        } else if (result->timed_out) {
+          output = "health check timed out after " + std::to_string(hc.timeout_seconds) + "s";
+        } else {
+          output = result->output;
+        }
+        Health before = c.health;
+        record_health(c, hc, passed, std::move(output), at);
+        if (c.health != before) emit(t, c.name, std::string(health_name(c.health)), "");
+        checkpoint(t);
+      });
+    });
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Retention
+
+void Engine::expire_stopped(int64_t now) {
+  int64_t retention_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(config_.task_retention).count();
+  std::vector<std::string> expired;
+  for (const auto& [id, task] : tasks_) {
+    if (task->record.known != TaskStatus::kStopped) continue;
+    int64_t at = task->record.stopped_at_ms + retention_ms;
+    if (now >= at) {
+      expired.push_back(id);
+    } else if (wake_at_ms_ == 0 || at < wake_at_ms_) {
+      wake_at_ms_ = at;
+    }
+  }
+  for (const auto& id : expired) {
+    spdlog::info("task '{}': removed after its retention period", id);
+    (void)remove_task(id);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// The API, each call run on the owner thread
+
+Result<std::string> Engine::run_task(const std::string& definition_json, const std::string& name) {
+  auto parsed = parse_task_definition(definition_json, config_.policy);
+  if (!parsed.definition) {
+    return fail(ErrorCode::kInvalidArgument,
+                "invalid task definition:\n" + format_problems(parsed.problems));
+  }
+  return call([&]() -> Result<std::string> {
+    if (!name.empty()) {
+      for (const auto& [id, task] : tasks_) {
+        if (task->record.name == name && task->record.known != TaskStatus::kStopped) {
+          return fail(ErrorCode::kAlreadyExists,
+                      "a task named '" + name + "' is already running (" + id + ")");
+        }
+      }
+    }
+    auto task = std::make_unique<TaskRuntime>();
+    std::string id = new_task_id();
+    task->record = new_task(id, name, definition_json, *parsed.definition, now_unix_ms());
+    task->definition = *parsed.definition;
+    size_t n = task->record.containers.size();
+    task->busy.assign(n, false);
+    task->next_health_ms.assign(n, 0);
+    task->health_busy.assign(n, false);
+    checkpoint(*task);
+    if (task->last_saved.empty()) {
+      return fail(ErrorCode::kInternal, "task '" + id + "': cannot write its checkpoint");
+    }
+    for (size_t i = 0; i < n; ++i) {
+      by_containerd_id_[task->record.containers[i].containerd_id] = {id, i};
+    }
+    emit(*task, "", "PENDING", "");
+    tasks_[id] = std::move(task);
+    return id;
+  });
+}
+
+Result<TaskView> Engine::describe(const std::string& id_or_name) {
+  return call([&]() -> Result<TaskView> {
+    TaskRuntime* task = find(id_or_name);
+    if (!task) return fail(ErrorCode::kNotFound, "no task '" + id_or_name + "'");
+    return TaskView{task->record, task_health(task->record, task->definition)};
+  });
+}
+
+std::vector<TaskView> Engine::list(bool include_stopped) {
+  return call([&] {
+    std::vector<TaskView> views;
+    for (const auto& [id, task] : tasks_) {
+      if (!include_stopped && task->record.known == TaskStatus::kStopped) continue;
+      views.push_back({task->record, task_health(task->record, task->definition)});
+    }
+    std::ranges::sort(views, [](const TaskView& a, const TaskView& b) {
+      return a.record.created_at_ms < b.record.created_at_ms;
+    });
+    return views;
+  });
+}
+
+berth::Status Engine::stop_task(const std::string& id_or_name) {
+  return call([&]() -> berth::Status {
+    TaskRuntime* task = find(id_or_name);
+    if (!task) return fail(ErrorCode::kNotFound, "no task '" + id_or_name + "'");
+    request_stop(task->record, "UserInitiated", "Task stopped by the user");
+    return {};
+  });
+}
+
+berth::Status Engine::remove_task(const std::string& id_or_name) {
+  auto remove = [&]() -> berth::Status {
+    TaskRuntime* task = find(id_or_name);
+    if (!task) return fail(ErrorCode::kNotFound, "no task '" + id_or_name + "'");
+    if (task->record.known != TaskStatus::kStopped) {
+      return fail(ErrorCode::kFailedPrecondition, "task '" + task->record.id + "' is " +
+                                                      std::string(status_name(task->record.known)) +
+                                                      ": stop it first");
+    }
+    std::string id = task->record.id;
+    BERTH_TRY(store_.remove(id));
+    std::error_code ec;
+    for (const auto& c : task->record.containers) {
+      std::filesystem::remove(containers_.log_path(c.containerd_id), ec);
+      by_containerd_id_.erase(c.containerd_id);
+    }
+    emit(*task, "", "REMOVED", "");
+    tasks_.erase(id);
+    return {};
+  };
+  // expire_stopped already runs on the owner thread.
+  if (owner_.get_id() == std::this_thread::get_id()) return remove();
+  return call(remove);
+}
+
+int Engine::subscribe(std::function<void(const EngineEvent&)> callback) {
+  return call([&] {
+    int id = next_subscriber_++;
+    subscribers_[id] = std::move(callback);
+    return id;
+  });
+}
+
+void Engine::unsubscribe(int id) {
+  call([&] {
+    subscribers_.erase(id);
+    return 0;
+  });
+}
+
+}  // namespace berth::agent

@@ -1,0 +1,158 @@
+// The task engine: the one owner of all task state.
+//
+// One owner thread holds every TaskRecord and runs the reconciler
+// (agent/task_state.h decides, this carries out). It never blocks: pulls and
+// containerd calls run on a small worker pool and come back to the owner as
+// events, as do containerd's exit and OOM events and health check results.
+// Every record is checkpointed (agent/task_store.h) before a step that
+// touches the host, so a berthd killed at any moment finishes or rolls back
+// that step at its next start, and adopts the containers still running.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "agent/task_state.h"
+#include "agent/task_store.h"
+#include "agent/taskdef.h"
+#include "runtime/containers.h"
+#include "runtime/events.h"
+#include "runtime/images.h"
+
+namespace berth::runtime {
+class ExecService;
+}
+
+namespace berth::agent {
+
+struct EngineConfig {
+  std::string root;  // checkpoints under <root>/tasks
+  ValidationPolicy policy;
+  size_t workers = 4;
+  // How long a stopped task keeps its record and logs (ECS: 3 hours).
+  std::chrono::seconds task_retention{3 * 3600};
+};
+
+// What `describe` and `ps` show: a copy of the record and derived facts.
+struct TaskView {
+  TaskRecord record;
+  Health health = Health::kUnknown;
+};
+
+// A state change, for `berthctl events` and tests.
+struct EngineEvent {
+  int64_t at_ms = 0;
+  std::string task_id;
+  std::string container;  // empty for the task itself
+  std::string status;     // "RUNNING", "STOPPED", "HEALTHY", ...
+  std::string detail;     // exit code, reason
+};
+
+class Engine {
+ public:
+  Engine(EngineConfig config, TaskStore store, runtime::ImageService& images,
+         runtime::ContainerService& containers, runtime::EventMonitor& events,
+         runtime::ExecService* exec);
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // Loads the checkpoints, adopts running containers, finishes or rolls back
+  // interrupted steps, removes berth containers no task owns, and starts the
+  // owner and worker threads.
+  berth::Status start();
+  // Stops the threads. Tasks and their containers keep running.
+  void stop();
+
+  // Validates and admits a task; returns its id. Nothing is created for a
+  // definition with problems (the error lists them all).
+  Result<std::string> run_task(const std::string& definition_json, const std::string& name);
+  Result<TaskView> describe(const std::string& id_or_name);
+  std::vector<TaskView> list(bool include_stopped);
+  berth::Status stop_task(const std::string& id_or_name);
+  // Removes a stopped task's record and its containers' log files.
+  berth::Status remove_task(const std::string& id_or_name);
+
+  // For containerd's event stream (any thread; does not block).
+  void on_container_event(const runtime::TaskEvent& event);
+
+  // Subscribes to state changes; the callback runs on the owner thread and
+  // must not block. Returns an id for unsubscribe.
+  int subscribe(std::function<void(const EngineEvent&)> callback);
+  void unsubscribe(int id);
+
+ private:
+  struct TaskRuntime {
+    TaskRecord record;
+    TaskDefinition definition;
+    std::vector<bool> busy;               // an action in flight per container
+    std::vector<int64_t> next_health_ms;  // next health check per container
+    std::vector<bool> health_busy;
+    std::string last_saved;  // the JSON last checkpointed
+  };
+
+  // Runs `fn` on the owner thread and waits for its result.
+  template <typename Fn>
+  auto call(Fn fn) -> decltype(fn());
+  void post(std::function<void()> fn);
+  void owner_loop();
+  void worker_loop();
+  void submit(std::function<void()> job);
+
+  TaskRuntime* find(const std::string& id_or_name);
+  void reconcile(TaskRuntime& task);
+  void reconcile_all();
+  void checkpoint(TaskRuntime& task);
+  void dispatch(TaskRuntime& task, const Action& action);
+  void schedule_health(TaskRuntime& task, int64_t now_ms);
+  void expire_stopped(int64_t now_ms);
+  void emit(const TaskRuntime& task, const std::string& container, std::string status,
+            std::string detail);
+  void handle_exit(const std::string& containerd_id, int exit_code, bool oom);
+
+  // Worker-side steps: blocking calls, no access to task state.
+  Result<std::string> pull_image(const std::string& reference);
+  Result<uint32_t> create_and_start(const std::string& task_id, const ContainerDefinition& spec,
+                                    const std::string& containerd_id, const std::string& image);
+  void adopt(TaskRuntime& task);
+
+  EngineConfig config_;
+  TaskStore store_;
+  runtime::ImageService& images_;
+  runtime::ContainerService& containers_;
+  runtime::EventMonitor& events_;
+  runtime::ExecService* exec_;
+
+  // Owner thread state (touched only there, after start()).
+  std::map<std::string, std::unique_ptr<TaskRuntime>> tasks_;
+  std::map<std::string, std::pair<std::string, size_t>> by_containerd_id_;
+  std::map<int, std::function<void(const EngineEvent&)>> subscribers_;
+  int next_subscriber_ = 1;
+  int64_t wake_at_ms_ = 0;
+
+  std::mutex pulls_mu_;  // guards pulls_
+  std::map<std::string, std::shared_ptr<std::mutex>> pulls_;
+
+  std::mutex mu_;  // guards the queues and stopping_
+  std::condition_variable owner_cv_;
+  std::condition_variable worker_cv_;
+  std::deque<std::function<void()>> owner_queue_;
+  std::deque<std::function<void()>> worker_queue_;
+  bool stopping_ = false;
+  std::thread owner_;
+  std::vector<std::thread> workers_;
+};
+
+// Milliseconds since the Unix epoch.
+int64_t now_unix_ms();
+
+}  // namespace berth::agent

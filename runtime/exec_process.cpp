@@ -1,0 +1,243 @@
+#include "runtime/exec_process.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <thread>
+
+namespace berth::runtime {
+
+namespace {
+
+constexpr std::string_view kProcessTypeUrl =
+    "types.containerd.io/opencontainers/runtime-spec/1/Process";
+
+std::string random_hex(int n) {
+  std::random_device random;
+  std::uniform_int_distribution<int> hex(0, 15);
+  std::string out;
+  for (int i = 0; i < n; ++i) out.push_back("0123456789abcdef"[hex(random)]);
+  return out;
+}
+
+// The FIFO directory and its read ends; removed on every path.
+class FifoSet {
+ public:
+  static Result<FifoSet> create(const std::string& parent) {
+    std::error_code ec;
+    std::filesystem::create_directories(parent, ec);
+    ::chmod(parent.c_str(), 0700);
+    std::string templ = parent + "/exec-XXXXXX";
+    if (!::mkdtemp(templ.data())) return fail_errno("create FIFO directory under '" + parent + "'");
+    FifoSet set(templ);
+    for (const char* name : {"stdout", "stderr"}) {
+      std::string path = templ + "/" + name;
+      if (::mkfifo(path.c_str(), 0600) != 0) return fail_errno("mkfifo '" + path + "'");
+      int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+      if (fd < 0) return fail_errno("open '" + path + "'");
+      set.fds_.push_back(fd);
+    }
+    return set;
+  }
+  FifoSet(FifoSet&& other) noexcept
+      : dir_(std::exchange(other.dir_, {})), fds_(std::exchange(other.fds_, {})) {}
+  FifoSet& operator=(FifoSet&&) = delete;
+  FifoSet(const FifoSet&) = delete;
+  ~FifoSet() {
+    for (int fd : fds_) ::close(fd);
+    if (!dir_.empty()) {
+      std::error_code ec;
+      std::filesystem::remove_all(dir_, ec);
+    }
+  }
+  std::string path(const char* name) const { return dir_ + "/" + name; }
+  const std::vector<int>& fds() const { return fds_; }
+
+ private:
+  explicit FifoSet(std::string dir) : dir_(std::move(dir)) {}
+  std::string dir_;
+  std::vector<int> fds_;
+};
+
+// Reads what is available; false once every writer is gone (EOF).
+void drain(int fd, ExecResult& result, size_t max_bytes) {
+  char buf[4096];
+  while (true) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n <= 0) return;
+    size_t room = max_bytes > result.output.size() ? max_bytes - result.output.size() : 0;
+    size_t take = std::min(room, static_cast<size_t>(n));
+    result.output.append(buf, take);
+    if (take < static_cast<size_t>(n)) result.truncated = true;
+  }
+}
+
+}  // namespace
+
+ExecService::ExecService(Containerd& containerd, std::string fifo_dir)
+    : containerd_(containerd), fifo_dir_(std::move(fifo_dir)) {}
+
+void ExecService::cleanup_fifos() {
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(fifo_dir_, ec)) {
+    if (entry.path().filename().string().starts_with("exec-")) {
+      std::filesystem::remove_all(entry.path(), ec);
+    }
+  }
+}
+
+Result<ExecResult> ExecService::run(const std::string& container_id, const ExecRequest& request) {
+  if (request.args.empty()) return fail(ErrorCode::kInvalidArgument, "exec: no command given");
+  const std::string what = "exec '" + request.args.front() + "' in '" + container_id + "'";
+
+  // The container's own process spec: its user, env, cwd, capabilities.
+  cd_containers::GetContainerRequest get;
+  get.set_id(container_id);
+  cd_containers::GetContainerResponse container;
+  {
+    auto ctx = containerd_.context(std::chrono::seconds(30));
+    auto status = containerd_.containers().Get(ctx.get(), get, &container);
+    if (!status.ok()) return fail(grpc_error(status, what));
+  }
+  auto spec = nlohmann::json::parse(container.container().spec().value(), nullptr, false);
+  if (spec.is_discarded() || !spec.contains("process")) {
+    return fail(ErrorCode::kInternal, what + ": the container's spec has no process");
+  }
+  nlohmann::json process = spec["process"];
+  process["args"] = request.args;
+  process["terminal"] = false;
+  if (request.env) process["env"] = *request.env;
+  if (request.cwd) process["cwd"] = *request.cwd;
+
+  cd_tasks::GetRequest task_get;
+  task_get.set_container_id(container_id);
+  cd_tasks::GetResponse task;
+  {
+    auto ctx = containerd_.context(std::chrono::seconds(30));
+    auto status = containerd_.tasks().Get(ctx.get(), task_get, &task);
+    if (status.error_code() == grpc::StatusCode::NOT_FOUND ||
+        (status.ok() && task.process().status() != containerd::v1::types::RUNNING)) {
+      return fail(ErrorCode::kFailedPrecondition, what + ": the container is not running");
+    }
+    if (!status.ok()) return fail(grpc_error(status, what));
+  }
+
+  auto fifos = BERTH_TRY_CTX(FifoSet::create(fifo_dir_), what);
+  std::string exec_id = "exec-" + random_hex(12);
+  cd_tasks::ExecProcessRequest exec;
+  exec.set_container_id(container_id);
+  exec.set_exec_id(exec_id);
+  exec.set_stdout(fifos.path("stdout"));
+  exec.set_stderr(fifos.path("stderr"));
+  exec.mutable_spec()->set_type_url(std::string(kProcessTypeUrl));
+  exec.mutable_spec()->set_value(process.dump());
+  {
+    google::protobuf::Empty empty;
+    auto ctx = containerd_.context(std::chrono::seconds(30));
+    auto status = containerd_.tasks().Exec(ctx.get(), exec, &empty);
+    if (!status.ok()) return fail(grpc_error(status, what));
+  }
+  // From here on the exec process exists in the shim: always delete it.
+  struct Deleter {
+    Containerd& containerd;
+    const std::string& container_id;
+    const std::string& exec_id;
+    ~Deleter() {
+      cd_tasks::DeleteProcessRequest request;
+      request.set_container_id(container_id);
+      request.set_exec_id(exec_id);
+      cd_tasks::DeleteResponse response;
+      auto ctx = containerd.context(std::chrono::seconds(30));
+      (void)containerd.tasks().DeleteProcess(ctx.get(), request, &response);
+    }
+  } deleter{containerd_, container_id, exec_id};
+
+  {
+    cd_tasks::StartRequest start;
+    start.set_container_id(container_id);
+    start.set_exec_id(exec_id);
+    cd_tasks::StartResponse started;
+    auto ctx = containerd_.context(std::chrono::seconds(30));
+    auto status = containerd_.tasks().Start(ctx.get(), start, &started);
+    if (!status.ok()) return fail(grpc_error(status, what));
+  }
+
+  // Wait on a thread; the eventfd wakes the drain loop when it returns.
+  int done_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (done_fd < 0) return fail_errno(what + ": eventfd");
+  ExecResult result;
+  grpc::Status wait_status;
+  cd_tasks::WaitResponse waited;
+  std::thread waiter([&] {
+    cd_tasks::WaitRequest wait;
+    wait.set_container_id(container_id);
+    wait.set_exec_id(exec_id);
+    auto ctx = containerd_.context(request.timeout + std::chrono::seconds(60));
+    wait_status = containerd_.tasks().Wait(ctx.get(), wait, &waited);
+    uint64_t one = 1;
+    (void)!::write(done_fd, &one, sizeof one);
+  });
+
+  auto deadline = std::chrono::steady_clock::now() + request.timeout;
+  bool finished = false;
+  while (!finished) {
+    std::vector<pollfd> fds;
+    for (int fd : fifos.fds()) fds.push_back({fd, POLLIN, 0});
+    fds.push_back({done_fd, POLLIN, 0});
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    deadline - std::chrono::steady_clock::now())
+                    .count();
+    int wait_ms = result.timed_out ? 1000 : static_cast<int>(std::max<int64_t>(0, left));
+    int ready = ::poll(fds.data(), fds.size(), wait_ms);
+    for (int fd : fifos.fds()) drain(fd, result, request.max_output_bytes);
+    if (ready > 0 && (fds.back().revents & POLLIN)) finished = true;
+    if (!finished && !result.timed_out && std::chrono::steady_clock::now() >= deadline) {
+      result.timed_out = true;
+      cd_tasks::KillRequest kill;
+      kill.set_container_id(container_id);
+      kill.set_exec_id(exec_id);
+      kill.set_signal(SIGKILL);
+      google::protobuf::Empty empty;
+      auto ctx = containerd_.context(std::chrono::seconds(30));
+      (void)containerd_.tasks().Kill(ctx.get(), kill, &empty);
+    }
+    // An EOF on a FIFO with no writer yet reads as POLLHUP forever; the
+    // timeout above keeps the loop from spinning only on it.
+    if (!finished) {
+      bool only_hup = ready > 0 && !(fds.back().revents & POLLIN);
+      for (size_t i = 0; i + 1 < fds.size() && only_hup; ++i) {
+        if (fds[i].revents & POLLIN) only_hup = false;
+      }
+      if (only_hup) ::poll(&fds.back(), 1, 10);
+    }
+  }
+  waiter.join();
+  ::close(done_fd);
+  // The shim copies the last output after the exit: read until it closes
+  // its write ends (POLLHUP with nothing left), within a bound.
+  auto tail_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+  while (std::chrono::steady_clock::now() < tail_deadline) {
+    std::vector<pollfd> fds;
+    for (int fd : fifos.fds()) fds.push_back({fd, POLLIN, 0});
+    if (::poll(fds.data(), fds.size(), 100) <= 0) break;
+    for (int fd : fifos.fds()) drain(fd, result, request.max_output_bytes);
+    bool all_closed = true;
+    for (const auto& p : fds) {
+      if (!(p.revents & POLLHUP) || (p.revents & POLLIN)) all_closed = false;
+    }
+    if (all_closed) break;
+  }
+  if (!wait_status.ok()) return fail(grpc_error(wait_status, what + ": wait"));
+  result.exit_code = static_cast<int>(waited.exit_status());
+  return result;
+}
+
+}  // namespace berth::runtime

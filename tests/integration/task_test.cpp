@@ -1,0 +1,379 @@
+// The task engine end to end: ECS task definitions through berthctl and
+// berthd, against the private containerd, with images served by the test
+// registry as docker.io through a mirror.
+#include <signal.h>
+
+#include <nlohmann/json.hpp>
+
+#include "fixtures/integration_test.h"
+
+namespace berth::testing {
+namespace {
+
+using nlohmann::json;
+
+class TaskTest : public IntegrationTest {
+ protected:
+  void SetUp() override {
+    IntegrationTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
+    start_berthd();
+  }
+  void TearDown() override {
+    if (berthd_ && berthd_->ok()) {
+      // Stop whatever a failed test left running, then check for leaks.
+      auto ps = berthd_->ctl({"-o", "json", "ps"});
+      if (ps.exit_code == 0) {
+        for (const auto& task : json::parse(ps.out).value("tasks", json::array())) {
+          berthd_->ctl({"stop", task["id"].get<std::string>()});
+        }
+      }
+      EXPECT_EQ(berthd_->leftovers(), "") << berthd_->log_text();
+    }
+    berthd_.reset();
+  }
+  void start_berthd(std::vector<std::string> flags = {}) {
+    flags.insert(flags.end(), {"--registry-mirror", "docker.io=http://" + registry()});
+    berthd_ = std::make_unique<Berthd>(flags);
+    ASSERT_TRUE(berthd_->ok()) << berthd_->log_text();
+  }
+
+  // Runs a task definition; returns its id.
+  std::string run(const json& definition, const std::string& name = "") {
+    std::string path = berthd_->root() + "/../" + definition.value("family", "t") + ".json";
+    {
+      std::ofstream out(path);
+      out << definition.dump(2);
+    }
+    std::vector<std::string> args = {"run", "-f", path};
+    if (!name.empty()) args.insert(args.end(), {"--name", name});
+    auto result = berthd_->ctl(args);
+    EXPECT_EQ(result.exit_code, 0) << result.err << berthd_->log_text();
+    std::string id = result.out;
+    while (!id.empty() && id.back() == '\n') id.pop_back();
+    return id;
+  }
+
+  json describe(const std::string& task) {
+    auto result = berthd_->ctl({"-o", "json", "describe", task});
+    if (result.exit_code != 0) return json{{"error", result.err}};
+    return json::parse(result.out);
+  }
+
+  // Protobuf's JSON writes int64 fields as strings.
+  static int64_t ms(const json& value) {
+    return value.is_string() ? std::stoll(value.get<std::string>()) : value.get<int64_t>();
+  }
+
+  static json container(const json& task, const std::string& name) {
+    for (const auto& c : task.value("containers", json::array())) {
+      if (c["name"] == name) return c;
+    }
+    return json::object();
+  }
+
+  // Waits until `done(describe(task))`, re-checking on every engine event
+  // (berthctl events) rather than on a timer.
+  json wait_for(const std::string& task, const std::function<bool(const json&)>& done,
+                std::chrono::seconds timeout = std::chrono::seconds(60)) {
+    auto events = LineReader::spawn(berthd_->ctl_argv({"-o", "json", "events", task}));
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    json last;
+    while (true) {
+      last = describe(task);
+      if (done(last)) return last;
+      if (std::chrono::steady_clock::now() >= deadline) break;
+      // An event, or at the latest a second: the subscription may have
+      // started after the change it would have reported.
+      (void)events->next_line(std::chrono::seconds(1));
+    }
+    ADD_FAILURE() << "task " << task << " did not reach the awaited state; last:\n"
+                  << last.dump(2) << "\n"
+                  << berthd_->log_text();
+    return last;
+  }
+  json wait_status(const std::string& task, const std::string& status,
+                   std::chrono::seconds timeout = std::chrono::seconds(60)) {
+    return wait_for(
+        task, [&](const json& t) { return t.value("status", "") == status; }, timeout);
+  }
+
+  static json busybox(const std::string& name, const std::vector<std::string>& command) {
+    // Most test commands run as pid 1 and ignore SIGTERM: keep stops short.
+    return {{"name", name}, {"image", "busybox:latest"}, {"command", command}, {"stopTimeout", 2}};
+  }
+
+  std::unique_ptr<Berthd> berthd_;
+};
+
+TEST_F(TaskTest, SidecarStartsWhenTheServerIsHealthyAndStopRemovesEverything) {
+  json server = busybox("server", {"httpd", "-f", "-p", "8080", "-h", "/etc"});
+  // The task has no network yet (issue 4): the check looks for the process.
+  server["healthCheck"] = {
+      {"command", {"CMD-SHELL", "pidof httpd"}}, {"interval", 5}, {"timeout", 2}, {"retries", 3}};
+  json sidecar = busybox("sidecar", {"sh", "-c", "echo sidecar up; exec sleep 100000"});
+  sidecar["dependsOn"] = {{{"containerName", "server"}, {"condition", "HEALTHY"}}};
+  std::string id = run({{"family", "web"}, {"containerDefinitions", {server, sidecar}}});
+  ASSERT_FALSE(id.empty());
+
+  json task = wait_status(id, "RUNNING");
+  EXPECT_EQ(task["health"], "HEALTHY");
+  EXPECT_EQ(container(task, "server")["health"], "HEALTHY");
+  EXPECT_EQ(container(task, "sidecar")["status"], "RUNNING");
+  EXPECT_GT(ms(container(task, "sidecar")["startedAtMs"]),
+            ms(container(task, "server")["startedAtMs"]));
+  EXPECT_EQ(container(task, "server")["imageDigest"], env().digest("OCI_INDEX_DIGEST"));
+
+  auto ps = berthd_->ctl({"ps"});
+  EXPECT_NE(ps.out.find(id), std::string::npos) << ps.out;
+  EXPECT_NE(ps.out.find("2/2 running"), std::string::npos) << ps.out;
+  auto logs = berthd_->ctl({"logs", id, "sidecar"});
+  EXPECT_EQ(logs.out, "sidecar up\n");
+
+  auto stopped = berthd_->ctl({"-o", "json", "stop", id});
+  ASSERT_EQ(stopped.exit_code, 0) << stopped.err;
+  task = json::parse(stopped.out);
+  EXPECT_EQ(task["status"], "STOPPED");
+  EXPECT_EQ(task["stopCode"], "UserInitiated");
+  EXPECT_TRUE(container(task, "server")["hasExitCode"].get<bool>());
+  EXPECT_EQ(berthd_->leftovers(), "");
+
+  // Logs outlive the task until it is removed.
+  EXPECT_EQ(berthd_->ctl({"logs", id, "sidecar"}).out, "sidecar up\n");
+  ASSERT_EQ(berthd_->ctl({"rm", id}).exit_code, 0);
+  EXPECT_NE(berthd_->ctl({"describe", id}).exit_code, 0);
+  EXPECT_FALSE(std::filesystem::exists(berthd_->root() + "/logs/" + id + "-sidecar.log"));
+}
+
+TEST_F(TaskTest, EssentialExitStopsTheOthersAfterTheirStopTimeout) {
+  json main = busybox("main", {"sh", "-c", "sleep 1; exit 3"});
+  // sleep as pid 1 ignores SIGTERM: SIGKILL after stopTimeout ends it.
+  json stubborn = busybox("stubborn", {"sleep", "100000"});
+  stubborn["essential"] = false;
+  stubborn["stopTimeout"] = 2;
+  std::string id = run({{"family", "essential"}, {"containerDefinitions", {main, stubborn}}});
+  json task = wait_status(id, "STOPPED");
+  EXPECT_EQ(task["stopCode"], "EssentialContainerExited");
+  EXPECT_EQ(task["stoppedReason"], "Essential container in task exited");
+  EXPECT_EQ(container(task, "main")["exitCode"], 3);
+  EXPECT_EQ(container(task, "stubborn")["exitCode"], 137);
+  int64_t waited =
+      ms(container(task, "stubborn")["stoppedAtMs"]) - ms(container(task, "main")["stoppedAtMs"]);
+  EXPECT_GE(waited, 2000) << "SIGKILL came before the stopTimeout";
+}
+
+TEST_F(TaskTest, NonEssentialExitLeavesTheTaskRunning) {
+  json helper = busybox("helper", {"sh", "-c", "exit 5"});
+  helper["essential"] = false;
+  json main = busybox("main", {"sleep", "100000"});
+  main["dependsOn"] = {{{"containerName", "helper"}, {"condition", "COMPLETE"}}};
+  std::string id = run({{"family", "nonessential"}, {"containerDefinitions", {helper, main}}});
+  json task = wait_status(id, "RUNNING");
+  EXPECT_EQ(container(task, "helper")["status"], "STOPPED");
+  EXPECT_EQ(container(task, "helper")["exitCode"], 5);
+  EXPECT_EQ(container(task, "main")["status"], "RUNNING");
+}
+
+TEST_F(TaskTest, SuccessConditionFailsTheTaskOnANonZeroExit) {
+  json init = busybox("init", {"sh", "-c", "exit 4"});
+  init["essential"] = false;
+  json main = busybox("main", {"sleep", "100000"});
+  main["dependsOn"] = {{{"containerName", "init"}, {"condition", "SUCCESS"}}};
+  std::string id = run({{"family", "success"}, {"containerDefinitions", {init, main}}});
+  json task = wait_status(id, "STOPPED");
+  EXPECT_EQ(task["stopCode"], "TaskFailedToStart");
+  EXPECT_NE(task["stoppedReason"].get<std::string>().find("exited with 4"), std::string::npos)
+      << task.dump(2);
+  EXPECT_EQ(ms(container(task, "main")["startedAtMs"]), 0) << "main must never have started";
+}
+
+TEST_F(TaskTest, SuccessConditionStartsTheDependentAfterExitZero) {
+  json init = busybox("init", {"sh", "-c", "echo prepared"});
+  init["essential"] = false;
+  json main = busybox("main", {"sleep", "100000"});
+  main["dependsOn"] = {{{"containerName", "init"}, {"condition", "SUCCESS"}}};
+  std::string id = run({{"family", "success-ok"}, {"containerDefinitions", {init, main}}});
+  json task = wait_status(id, "RUNNING");
+  EXPECT_EQ(container(task, "init")["exitCode"], 0);
+  EXPECT_GE(ms(container(task, "main")["startedAtMs"]), ms(container(task, "init")["stoppedAtMs"]));
+}
+
+TEST_F(TaskTest, StartTimeoutExpires) {
+  json slow = busybox("slow", {"sleep", "100000"});
+  slow["essential"] = false;
+  json main = busybox("main", {"sleep", "100000"});
+  main["dependsOn"] = {{{"containerName", "slow"}, {"condition", "COMPLETE"}}};
+  main["startTimeout"] = 2;
+  std::string id = run({{"family", "timeout"}, {"containerDefinitions", {slow, main}}});
+  json task = wait_status(id, "STOPPED");
+  EXPECT_EQ(task["stopCode"], "TaskFailedToStart");
+  EXPECT_NE(task["stoppedReason"].get<std::string>().find("startTimeout"), std::string::npos);
+}
+
+TEST_F(TaskTest, UnhealthyContainerIsReportedWithItsOutput) {
+  json main = busybox("main", {"sleep", "100000"});
+  main["healthCheck"] = {{"command", {"CMD-SHELL", "echo broken; exit 1"}},
+                         {"interval", 5},
+                         {"timeout", 2},
+                         {"retries", 1}};
+  std::string id = run({{"family", "unhealthy"}, {"containerDefinitions", {main}}});
+  json task = wait_for(id, [](const json& t) { return t.value("health", "") == "UNHEALTHY"; });
+  EXPECT_EQ(container(task, "main")["healthOutput"], "broken\n");
+  EXPECT_EQ(task["status"], "RUNNING") << "berth reports; it does not kill unhealthy tasks";
+}
+
+TEST_F(TaskTest, BadDefinitionsAreRefusedAndCreateNothing) {
+  struct Case {
+    std::string text;
+    std::string error;
+  };
+  std::vector<Case> cases = {
+      {"{\"family\": ", "JSON"},
+      {R"({"family":"x","containerDefinitions":[{"name":"a","image":"busybox",
+          "dependsOn":[{"containerName":"db","condition":"START"}]}]})",
+       "containerDefinitions[0].dependsOn[0].containerName"},
+      {R"({"family":"x","containerDefinitions":[
+          {"name":"a","image":"busybox","dependsOn":[{"containerName":"b","condition":"START"}]},
+          {"name":"b","image":"busybox","dependsOn":[{"containerName":"a","condition":"START"}]}]})",
+       "cycle"},
+      {R"({"family":"x","containerDefinitions":[{"name":"a","image":"busybox","privileged":true}]})",
+       "containerDefinitions[0].privileged"},
+  };
+  for (const auto& c : cases) {
+    std::string path = berthd_->root() + "/../bad.json";
+    {
+      std::ofstream out(path);
+      out << c.text;
+    }
+    auto result = berthd_->ctl({"run", "-f", path});
+    EXPECT_NE(result.exit_code, 0) << c.text;
+    EXPECT_NE(result.err.find(c.error), std::string::npos) << result.err;
+  }
+  auto ps = berthd_->ctl({"-o", "json", "ps", "-a"});
+  EXPECT_EQ(json::parse(ps.out).value("tasks", json::array()).size(), 0u) << ps.out;
+  EXPECT_EQ(berthd_->leftovers(), "");
+}
+
+TEST_F(TaskTest, BerthdCrashAdoptsRunningContainersWithoutRestartingThem) {
+  std::vector<std::string> ids;
+  for (int i = 0; i < 3; ++i) {
+    ids.push_back(run({{"family", "crash" + std::to_string(i)},
+                       {"containerDefinitions", {busybox("main", {"sleep", "100000"})}}}));
+  }
+  std::map<std::string, int64_t> pids;
+  for (const auto& id : ids) {
+    json task = wait_status(id, "RUNNING");
+    pids[id] = container(task, "main")["pid"].get<int64_t>();
+    ASSERT_GT(pids[id], 0);
+  }
+  berthd_->kill(SIGKILL);
+  // A container exits while berthd is down.
+  ASSERT_EQ(::kill(static_cast<pid_t>(pids[ids[0]]), SIGKILL), 0);
+  ASSERT_TRUE(berthd_->restart()) << berthd_->log_text();
+
+  json first = wait_status(ids[0], "STOPPED");
+  EXPECT_EQ(container(first, "main")["exitCode"], 137);
+  EXPECT_EQ(first["stopCode"], "EssentialContainerExited");
+  for (size_t i = 1; i < ids.size(); ++i) {
+    json task = describe(ids[i]);
+    EXPECT_EQ(task["status"], "RUNNING");
+    EXPECT_EQ(container(task, "main")["pid"].get<int64_t>(), pids[ids[i]])
+        << "the container was restarted";
+    EXPECT_EQ(::kill(static_cast<pid_t>(pids[ids[i]]), 0), 0) << "the container is gone";
+  }
+}
+
+TEST_F(TaskTest, KillNineDuringStartUpAndTeardownIsFinishedOnRestart) {
+  auto definition = [](int i) {
+    return json{{"family", "crash10-" + std::to_string(i)},
+                {"containerDefinitions",
+                 {busybox("first", {"sleep", "100000"}), [] {
+                    json second = busybox("second", {"sleep", "100000"});
+                    second["dependsOn"] = {{{"containerName", "first"}, {"condition", "START"}}};
+                    return second;
+                  }()}}};
+  };
+  std::vector<std::string> ids;
+  for (int i = 0; i < 10; ++i) ids.push_back(run(definition(i)));
+  // Start-up is under way for most of them: pulls, creates, starts.
+  berthd_->kill(SIGKILL);
+  ASSERT_TRUE(berthd_->restart()) << berthd_->log_text();
+  std::map<std::string, int64_t> pids;
+  for (const auto& id : ids) {
+    json task = wait_status(id, "RUNNING");
+    for (const char* name : {"first", "second"}) {
+      pids[id + name] = container(task, name)["pid"].get<int64_t>();
+      EXPECT_GT(pids[id + name], 0) << id << " " << name;
+    }
+  }
+  // Teardown under way for half of them.
+  for (size_t i = 0; i < 5; ++i)
+    ASSERT_EQ(berthd_->ctl({"stop", "--no-wait", ids[i]}).exit_code, 0);
+  berthd_->kill(SIGKILL);
+  ASSERT_TRUE(berthd_->restart()) << berthd_->log_text();
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (i < 5) {
+      json task = wait_status(ids[i], "STOPPED");
+      EXPECT_EQ(task["stopCode"], "UserInitiated");
+      EXPECT_EQ(container(task, "first")["exitCode"], 137);
+    } else {
+      json task = describe(ids[i]);
+      EXPECT_EQ(task["status"], "RUNNING");
+      for (const char* name : {"first", "second"}) {
+        EXPECT_EQ(container(task, name)["pid"].get<int64_t>(), pids[ids[i] + name])
+            << "a running container was restarted by a berthd restart";
+        EXPECT_EQ(container(task, name)["restartCount"], 0);
+      }
+    }
+  }
+  // The log says what the restart had to finish.
+  EXPECT_NE(berthd_->log_text().find("adopted container"), std::string::npos);
+}
+
+// ECS restarts a container only after it ran for restartAttemptPeriod
+// (at least 60 s), so this test takes a minute.
+TEST_F(TaskTest, RestartPolicyRestartsAndRespectsIgnoredExitCodes) {
+  json main = busybox("main", {"sleep", "100000"});
+  json flaky = busybox("flaky", {"sh", "-c", "echo run; sleep 61; exit 1"});
+  flaky["essential"] = false;
+  flaky["restartPolicy"] = {{"enabled", true}, {"restartAttemptPeriod", 60}};
+  json ignored = busybox("ignored", {"sh", "-c", "sleep 61; exit 42"});
+  ignored["essential"] = false;
+  ignored["restartPolicy"] = {
+      {"enabled", true}, {"ignoredExitCodes", {42}}, {"restartAttemptPeriod", 60}};
+  json quick = busybox("quick", {"sh", "-c", "exit 1"});
+  quick["essential"] = false;
+  quick["restartPolicy"] = {{"enabled", true}, {"restartAttemptPeriod", 60}};
+  std::string id =
+      run({{"family", "restarts"}, {"containerDefinitions", {main, flaky, ignored, quick}}});
+  json task = wait_for(
+      id,
+      [](const json& t) {
+        return container(t, "flaky")["restartCount"] == 1 &&
+               container(t, "flaky")["status"] == "RUNNING" &&
+               container(t, "ignored")["status"] == "STOPPED";
+      },
+      std::chrono::seconds(120));
+  EXPECT_EQ(container(task, "ignored")["exitCode"], 42);
+  EXPECT_EQ(container(task, "ignored")["restartCount"], 0);
+  // Exited before the attempt period: not restarted.
+  EXPECT_EQ(container(task, "quick")["status"], "STOPPED");
+  EXPECT_EQ(container(task, "quick")["restartCount"], 0);
+  EXPECT_EQ(task["status"], "RUNNING");
+  EXPECT_EQ(berthd_->ctl({"logs", id, "flaky"}).out, "run\nrun\n");
+}
+
+TEST_F(TaskTest, ContainersNoTaskOwnsAreRemovedAtStart) {
+  std::string id =
+      run({{"family", "orphan"}, {"containerDefinitions", {busybox("main", {"sleep", "100000"})}}});
+  wait_status(id, "RUNNING");
+  berthd_->kill(SIGKILL);
+  // The checkpoint is lost: the container is nobody's now.
+  std::filesystem::remove(berthd_->root() + "/tasks/" + id + ".json");
+  ASSERT_TRUE(berthd_->restart()) << berthd_->log_text();
+  EXPECT_EQ(berthd_->leftovers(), "");
+  EXPECT_NE(berthd_->log_text().find("no task owns it"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace berth::testing

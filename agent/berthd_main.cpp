@@ -97,6 +97,7 @@ int run(berth::agent::AgentConfig config) {
   runtime::ExecService exec(**containerd, config.state + "/exec");
   agent::EngineConfig engine_config;
   engine_config.root = config.root;
+  engine_config.state = config.state;
   engine_config.policy.allow_privileged = config.allow_privileged;
   engine_config.policy.allowed_host_paths = config.allowed_host_paths;
   engine_config.task_retention = std::chrono::seconds(config.task_retention_seconds);

@@ -2,6 +2,7 @@
 
 #include <signal.h>
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
 
 #include <filesystem>
 #include <fstream>
@@ -403,14 +404,15 @@ void Engine::dispatch(TaskRuntime& task, const Action& action) {
       container.health_failures = 0;
       container.health_output.clear();
       checkpoint(task);
-      submit([this, finish, failed_start, task_id, spec, cid, restart, image = container.image] {
+      submit([this, finish, failed_start, task_id, definition = task.definition, index, cid,
+              restart, image = container.image] {
         if (restart) {
           if (auto removed = containers_.remove(cid); !removed) {
             spdlog::warn("container '{}': remove before restart: {}, ignoring", cid,
                          removed.error().message());
           }
         }
-        auto pid = create_and_start(task_id, spec, cid, image);
+        auto pid = create_and_start(task_id, definition, index, cid, image);
         finish([this, pid, failed_start, cid](TaskRuntime& t, ContainerRecord& c) {
           c.creating = false;
           if (!pid) {
@@ -484,11 +486,102 @@ Result<std::string> Engine::pull_image(const std::string& reference) {
   }
 }
 
+Result<runtime::ContainerSettings> Engine::container_settings(const std::string& task_id,
+                                                              const TaskDefinition& definition,
+                                                              size_t index) {
+  const ContainerDefinition& spec = definition.containers[index];
+  runtime::ContainerSettings settings;
+  settings.privileged = spec.privileged;
+  settings.host_pid = definition.pid_mode == "host";
+  settings.host_ipc = definition.ipc_mode == "host";
+  for (const auto& u : spec.ulimits) {
+    settings.ulimits.push_back(
+        {u.name, static_cast<uint64_t>(u.soft_limit), static_cast<uint64_t>(u.hard_limit)});
+  }
+  if (spec.linux_parameters) {
+    const LinuxParameters& lp = *spec.linux_parameters;
+    settings.cap_add = lp.capabilities_add;
+    settings.cap_drop = lp.capabilities_drop;
+    if (lp.shared_memory_size_mib) settings.shm_size_bytes = *lp.shared_memory_size_mib << 20;
+    for (const auto& t : lp.tmpfs) {
+      settings.tmpfs.push_back({t.container_path, t.size_mib << 20, t.mount_options});
+    }
+    if (lp.init_process_enabled) {
+      if (!std::filesystem::exists(config_.init_path)) {
+        return fail(ErrorCode::kFailedPrecondition, "initProcessEnabled needs '" +
+                                                        config_.init_path +
+                                                        "' (Debian's tini package) on the node");
+      }
+      settings.init_path = config_.init_path;
+    }
+  }
+
+  // Volumes: a host path, or a directory of the task's own shared by its
+  // containers (removed with the task).
+  auto volume_source = [&](const std::string& name) -> Result<std::string> {
+    for (const auto& volume : definition.volumes) {
+      if (volume.name != name) continue;
+      if (volume.host_source_path) return *volume.host_source_path;
+      std::string dir = config_.root + "/volumes/" + task_id + "/" + name;
+      std::error_code ec;
+      std::filesystem::create_directories(dir, ec);
+      if (ec) return fail(ErrorCode::kInternal, "create volume '" + dir + "': " + ec.message());
+      ::chmod(dir.c_str(), 0777);  // like a fresh Docker volume: any user may write
+      return dir;
+    }
+    return fail(ErrorCode::kInvalidArgument, "no volume named '" + name + "'");
+  };
+  auto add_mounts = [&](const ContainerDefinition& from, bool force_read_only) -> berth::Status {
+    for (const auto& mount : from.mount_points) {
+      std::string source = BERTH_TRY(volume_source(mount.source_volume));
+      settings.mounts.push_back({source, mount.container_path, mount.read_only || force_read_only});
+    }
+    return {};
+  };
+  for (const auto& from : spec.volumes_from) {
+    for (const auto& other : definition.containers) {
+      if (other.name == from.source_container) BERTH_TRY(add_mounts(other, from.read_only));
+    }
+  }
+  BERTH_TRY(add_mounts(spec, false));
+
+  // /etc/hosts and /etc/resolv.conf, when the definition says what they hold.
+  std::string etc_dir = config_.state + "/tasks/" + task_id + "/" + spec.name;
+  auto write_etc = [&](const std::string& name, const std::string& text) -> berth::Status {
+    std::error_code ec;
+    std::filesystem::create_directories(etc_dir, ec);
+    if (ec) return fail(ErrorCode::kInternal, "create '" + etc_dir + "': " + ec.message());
+    BERTH_TRY(write_file_atomically(etc_dir + "/" + name, text));
+    ::chmod((etc_dir + "/" + name).c_str(), 0644);
+    settings.mounts.push_back({etc_dir + "/" + name, "/etc/" + name, false});
+    return {};
+  };
+  if (!spec.extra_hosts.empty()) {
+    std::string hosts = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n";
+    for (const auto& host : spec.extra_hosts)
+      hosts += host.ip_address + "\t" + host.hostname + "\n";
+    BERTH_TRY(write_etc("hosts", hosts));
+  }
+  if (!spec.dns_servers.empty() || !spec.dns_search_domains.empty()) {
+    std::string resolv;
+    for (const auto& server : spec.dns_servers) resolv += "nameserver " + server + "\n";
+    if (!spec.dns_search_domains.empty()) {
+      resolv += "search";
+      for (const auto& domain : spec.dns_search_domains) resolv += " " + domain;
+      resolv += "\n";
+    }
+    BERTH_TRY(write_etc("resolv.conf", resolv));
+  }
+  return settings;
+}
+
 Result<uint32_t> Engine::create_and_start(const std::string& task_id,
-                                          const ContainerDefinition& spec,
+                                          const TaskDefinition& definition, size_t index,
                                           const std::string& containerd_id,
                                           const std::string& image) {
+  const ContainerDefinition& spec = definition.containers[index];
   runtime::CreateContainerRequest request;
+  request.settings = BERTH_TRY(container_settings(task_id, definition, index));
   request.id = containerd_id;
   request.image = BERTH_TRY(images_.resolve(image));
   auto& overrides = request.overrides;
@@ -731,6 +824,8 @@ berth::Status Engine::remove_task(const std::string& id_or_name) {
       std::filesystem::remove(containers_.log_path(c.containerd_id), ec);
       by_containerd_id_.erase(c.containerd_id);
     }
+    std::filesystem::remove_all(config_.root + "/volumes/" + id, ec);
+    std::filesystem::remove_all(config_.state + "/tasks/" + id, ec);
     emit(*task, "", "REMOVED", "");
     tasks_.erase(id);
     return {};

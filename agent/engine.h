@@ -35,7 +35,10 @@ class ExecService;
 namespace berth::agent {
 
 struct EngineConfig {
-  std::string root;  // checkpoints under <root>/tasks
+  std::string root;   // checkpoints under <root>/tasks, task volumes under <root>/volumes
+  std::string state;  // per-container /etc/hosts and resolv.conf under <state>/tasks
+  // A static init for initProcessEnabled (Debian's tini-static).
+  std::string init_path = "/usr/bin/tini-static";
   ValidationPolicy policy;
   size_t workers = 4;
   // How long a stopped task keeps its record and logs (ECS: 3 hours).
@@ -121,8 +124,14 @@ class Engine {
 
   // Worker-side steps: blocking calls, no access to task state.
   Result<std::string> pull_image(const std::string& reference);
-  Result<uint32_t> create_and_start(const std::string& task_id, const ContainerDefinition& spec,
-                                    const std::string& containerd_id, const std::string& image);
+  Result<uint32_t> create_and_start(const std::string& task_id, const TaskDefinition& definition,
+                                    size_t index, const std::string& containerd_id,
+                                    const std::string& image);
+  // The container definition's settings as the runtime takes them; writes
+  // the task's volume directories and the container's /etc files.
+  Result<runtime::ContainerSettings> container_settings(const std::string& task_id,
+                                                        const TaskDefinition& definition,
+                                                        size_t index);
   void adopt(TaskRuntime& task);
 
   EngineConfig config_;

@@ -303,6 +303,8 @@ Health task_health(const TaskRecord& task, const TaskDefinition& definition) {
   for (size_t i = 0; i < task.containers.size(); ++i) {
     const auto& spec = definition.containers[i];
     if (!spec.essential || !spec.health_check) continue;
+    // A container that is not running has no current health.
+    if (task.containers[i].known != TaskStatus::kRunning) return Health::kUnknown;
     any_checked = true;
     if (task.containers[i].health == Health::kUnhealthy) return Health::kUnhealthy;
     if (task.containers[i].health != Health::kHealthy) all_healthy = false;

@@ -34,6 +34,25 @@ Rlimit agent_nofile_limit() {
   return Rlimit{"RLIMIT_NOFILE", lim.rlim_cur, lim.rlim_max};
 }
 
+// berthd's own hard limit of every resource a task definition may name.
+std::map<std::string, uint64_t> agent_hard_limits() {
+  static const std::pair<const char*, int> kResources[] = {
+      {"RLIMIT_CORE", RLIMIT_CORE},         {"RLIMIT_CPU", RLIMIT_CPU},
+      {"RLIMIT_DATA", RLIMIT_DATA},         {"RLIMIT_FSIZE", RLIMIT_FSIZE},
+      {"RLIMIT_LOCKS", RLIMIT_LOCKS},       {"RLIMIT_MEMLOCK", RLIMIT_MEMLOCK},
+      {"RLIMIT_MSGQUEUE", RLIMIT_MSGQUEUE}, {"RLIMIT_NICE", RLIMIT_NICE},
+      {"RLIMIT_NOFILE", RLIMIT_NOFILE},     {"RLIMIT_NPROC", RLIMIT_NPROC},
+      {"RLIMIT_RSS", RLIMIT_RSS},           {"RLIMIT_RTPRIO", RLIMIT_RTPRIO},
+      {"RLIMIT_RTTIME", RLIMIT_RTTIME},     {"RLIMIT_SIGPENDING", RLIMIT_SIGPENDING},
+      {"RLIMIT_STACK", RLIMIT_STACK}};
+  std::map<std::string, uint64_t> limits;
+  for (const auto& [name, resource] : kResources) {
+    struct rlimit lim {};
+    if (getrlimit(resource, &lim) == 0) limits[name] = lim.rlim_max;
+  }
+  return limits;
+}
+
 // Reads a file inside `root` without letting symlinks in the image escape it.
 Result<std::string> read_in_root(const std::string& root, const char* path) {
   int root_fd = ::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -156,6 +175,9 @@ Result<uint32_t> ContainerService::create(const CreateContainerRequest& request)
         BERTH_TRY_CTX(read_passwd_group(request.image, id), "resolve user '" + user + "'");
   }
   auto spec = BERTH_TRY(build_spec(inputs));
+  ContainerSettings settings = request.settings;
+  settings.agent_hard_limits = agent_hard_limits();
+  BERTH_TRY(apply_container_settings(spec, settings));
 
   auto lease = BERTH_TRY(Lease::create(containerd_, "container"));
   cd_snapshots::PrepareSnapshotRequest prepare;

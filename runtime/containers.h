@@ -16,6 +16,7 @@
 #include "runtime/containerd.h"
 #include "runtime/images.h"
 #include "runtime/oci_spec.h"
+#include "runtime/spec_settings.h"
 
 namespace berth::runtime {
 
@@ -31,6 +32,7 @@ struct CreateContainerRequest {
   ContainerOverrides overrides;
   std::map<std::string, std::string> labels;
   std::string netns_path;  // empty: a new network namespace
+  ContainerSettings settings;
 };
 
 struct ExitStatus {

@@ -363,6 +363,57 @@ TEST_F(TaskTest, RestartPolicyRestartsAndRespectsIgnoredExitCodes) {
   EXPECT_EQ(berthd_->ctl({"logs", id, "flaky"}).out, "run\nrun\n");
 }
 
+TEST_F(TaskTest, ContainerSettingsReachTheContainer) {
+  json a = busybox("a", {"sh", "-c",
+                         "echo shared > /data/x; grep CapEff /proc/self/status; ulimit -n; "
+                         "df -k /dev/shm | tail -1 | awk '{print \"shm \" $2}'; "
+                         "grep db.local /etc/hosts; grep nameserver /etc/resolv.conf; "
+                         "grep ' /scratch ' /proc/mounts | cut -d' ' -f3; "
+                         "tr '\\0' ' ' < /proc/1/cmdline; echo"});
+  a["essential"] = false;
+  a["mountPoints"] = {{{"sourceVolume", "data"}, {"containerPath", "/data"}}};
+  a["linuxParameters"] = {{"capabilities", {{"drop", {"ALL"}}, {"add", {"NET_ADMIN"}}}},
+                          {"sharedMemorySize", 16},
+                          {"tmpfs", {{{"containerPath", "/scratch"}, {"size", 8}}}},
+                          {"initProcessEnabled", true}};
+  a["ulimits"] = {{{"name", "nofile"}, {"softLimit", 512}, {"hardLimit", 512}}};
+  a["extraHosts"] = {{{"hostname", "db.local"}, {"ipAddress", "10.1.2.3"}}};
+  a["dnsServers"] = {"10.0.0.2"};
+  json b = busybox("b", {"sh", "-c",
+                         "cat /data/x; touch /data/y 2>/dev/null || echo read-only; "
+                         "exec sleep 100000"});
+  b["volumesFrom"] = {{{"sourceContainer", "a"}, {"readOnly", true}}};
+  b["dependsOn"] = {{{"containerName", "a"}, {"condition", "SUCCESS"}}};
+  std::string id = run({{"family", "settings"},
+                        {"volumes", {{{"name", "data"}}}},
+                        {"containerDefinitions", {a, b}}});
+  json task = wait_for(
+      id, [](const json& t) { return container(t, "b").value("status", "") == "RUNNING"; });
+  EXPECT_EQ(container(task, "a")["exitCode"], 0);
+  EXPECT_EQ(berthd_->ctl({"logs", id, "a"}).out,
+            "CapEff:\t0000000000001000\n512\nshm 16384\n10.1.2.3\tdb.local\nnameserver 10.0.0.2\n"
+            "tmpfs\n/sbin/docker-init -- sh -c " +
+                a["command"][2].get<std::string>() + " \n");
+  auto logs_b = berthd_->ctl({"logs", id, "b"});
+  EXPECT_EQ(logs_b.out, "shared\nread-only\n");
+  ASSERT_EQ(berthd_->ctl({"stop", id}).exit_code, 0);
+  EXPECT_TRUE(std::filesystem::exists(berthd_->root() + "/volumes/" + id + "/data/x"));
+  ASSERT_EQ(berthd_->ctl({"rm", id}).exit_code, 0);
+  EXPECT_FALSE(std::filesystem::exists(berthd_->root() + "/volumes/" + id));
+}
+
+TEST_F(TaskTest, AUlimitAboveBerthdsOwnLimitFailsTheStartAndLeavesNothing) {
+  json main = busybox("main", {"true"});
+  main["ulimits"] = {{{"name", "nofile"}, {"softLimit", 1024}, {"hardLimit", int64_t{1} << 40}}};
+  std::string id = run({{"family", "ulimit"}, {"containerDefinitions", {main}}});
+  json task = wait_status(id, "STOPPED");
+  EXPECT_EQ(task["stopCode"], "TaskFailedToStart");
+  EXPECT_NE(task["stoppedReason"].get<std::string>().find("above this node's own limit"),
+            std::string::npos)
+      << task.dump(2);
+  EXPECT_EQ(berthd_->leftovers(), "");
+}
+
 TEST_F(TaskTest, ContainersNoTaskOwnsAreRemovedAtStart) {
   std::string id =
       run({{"family", "orphan"}, {"containerDefinitions", {busybox("main", {"sleep", "100000"})}}});

@@ -279,6 +279,7 @@ TEST(HealthTest, TaskHealthFollowsEssentialContainers) {
   b.health_check = HealthCheck{{"CMD", "true"}};
   auto def = definition({a, b});
   auto task = new_task("t", "", "{}", def, 0);
+  task.containers[0].known = TaskStatus::kRunning;
   EXPECT_EQ(task_health(task, def), Health::kUnknown);
   task.containers[1].health = Health::kUnhealthy;  // not essential
   EXPECT_EQ(task_health(task, def), Health::kUnknown);
@@ -286,6 +287,8 @@ TEST(HealthTest, TaskHealthFollowsEssentialContainers) {
   EXPECT_EQ(task_health(task, def), Health::kHealthy);
   task.containers[0].health = Health::kUnhealthy;
   EXPECT_EQ(task_health(task, def), Health::kUnhealthy);
+  task.containers[0].known = TaskStatus::kStopped;
+  EXPECT_EQ(task_health(task, def), Health::kUnknown);
 }
 
 TEST(CheckpointTest, RoundTrips) {

@@ -1,0 +1,59 @@
+// Per-container settings of an ECS container definition applied to a spec
+// that build_spec made: capabilities, ulimits, /dev/shm size, tmpfs and bind
+// mounts, an init process, host pid/ipc namespaces. Pure: the caller passes
+// the facts it read from the host (its own rlimits, prepared files).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "common/error.h"
+
+namespace berth::runtime {
+
+struct BindMount {
+  std::string source;       // absolute host path
+  std::string destination;  // absolute container path
+  bool read_only = false;
+};
+
+struct TmpfsMount {
+  std::string destination;
+  uint64_t size_bytes = 0;
+  std::vector<std::string> options;  // mount options, e.g. "noexec", "mode=1777"
+};
+
+struct UlimitSetting {
+  std::string name;  // ECS name: "nofile", "nproc", ...
+  uint64_t soft = 0;
+  uint64_t hard = 0;
+};
+
+struct ContainerSettings {
+  std::vector<std::string> cap_add;   // without CAP_ prefix
+  std::vector<std::string> cap_drop;  // may hold "ALL"
+  std::vector<UlimitSetting> ulimits;
+  // berthd's own hard limits per RLIMIT_* name: berthd lacks
+  // CAP_SYS_RESOURCE, so a container may not ask for more.
+  std::map<std::string, uint64_t> agent_hard_limits;
+  std::optional<uint64_t> shm_size_bytes;
+  std::vector<TmpfsMount> tmpfs;
+  std::vector<BindMount> mounts;  // a mount replaces a default one at the same destination
+  std::string init_path;          // host path of a static init (tini); empty: none
+  bool privileged = false;  // every capability, no masked paths, all devices
+  bool host_pid = false;
+  bool host_ipc = false;
+};
+
+// "nofile" -> "RLIMIT_NOFILE"; nullopt for a name ECS does not know.
+std::optional<std::string> rlimit_name(std::string_view ecs_name);
+
+// Applies `settings` to `spec` (an OCI runtime spec from build_spec).
+Status apply_container_settings(nlohmann::json& spec, const ContainerSettings& settings);
+
+}  // namespace berth::runtime

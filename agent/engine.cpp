@@ -494,6 +494,7 @@ Result<runtime::ContainerSettings> Engine::container_settings(const std::string&
   settings.privileged = spec.privileged;
   settings.host_pid = definition.pid_mode == "host";
   settings.host_ipc = definition.ipc_mode == "host";
+  settings.host_network = definition.network_mode == "host";
   for (const auto& u : spec.ulimits) {
     settings.ulimits.push_back(
         {u.name, static_cast<uint64_t>(u.soft_limit), static_cast<uint64_t>(u.hard_limit)});
@@ -521,7 +522,15 @@ Result<runtime::ContainerSettings> Engine::container_settings(const std::string&
   auto volume_source = [&](const std::string& name) -> Result<std::string> {
     for (const auto& volume : definition.volumes) {
       if (volume.name != name) continue;
-      if (volume.host_source_path) return *volume.host_source_path;
+      if (volume.host_source_path) {
+        std::error_code ec;
+        if (!std::filesystem::exists(*volume.host_source_path, ec)) {
+          return fail(ErrorCode::kNotFound, "volume '" + name + "': host sourcePath '" +
+                                                *volume.host_source_path +
+                                                "' does not exist on this node");
+        }
+        return *volume.host_source_path;
+      }
       std::string dir = config_.root + "/volumes/" + task_id + "/" + name;
       std::error_code ec;
       std::filesystem::create_directories(dir, ec);

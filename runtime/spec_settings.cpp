@@ -13,17 +13,20 @@ constexpr std::string_view kInitDestination = "/sbin/docker-init";
 
 const std::set<std::string, std::less<>>& all_capabilities() {
   static const std::set<std::string, std::less<>> kAll = {
-      "CAP_AUDIT_CONTROL", "CAP_AUDIT_READ",      "CAP_AUDIT_WRITE",     "CAP_BLOCK_SUSPEND",
-      "CAP_BPF",           "CAP_CHECKPOINT_RESTORE", "CAP_CHOWN",        "CAP_DAC_OVERRIDE",
-      "CAP_DAC_READ_SEARCH", "CAP_FOWNER",        "CAP_FSETID",          "CAP_IPC_LOCK",
-      "CAP_IPC_OWNER",     "CAP_KILL",            "CAP_LEASE",           "CAP_LINUX_IMMUTABLE",
-      "CAP_MAC_ADMIN",     "CAP_MAC_OVERRIDE",    "CAP_MKNOD",           "CAP_NET_ADMIN",
-      "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_RAW",        "CAP_PERFMON",
-      "CAP_SETFCAP",       "CAP_SETGID",          "CAP_SETPCAP",         "CAP_SETUID",
-      "CAP_SYS_ADMIN",     "CAP_SYS_BOOT",        "CAP_SYS_CHROOT",      "CAP_SYS_MODULE",
-      "CAP_SYS_NICE",      "CAP_SYS_PACCT",       "CAP_SYS_PTRACE",      "CAP_SYS_RAWIO",
-      "CAP_SYS_RESOURCE",  "CAP_SYS_TIME",        "CAP_SYS_TTY_CONFIG",  "CAP_SYSLOG",
-      "CAP_WAKE_ALARM"};
+      "CAP_AUDIT_CONTROL",   "CAP_AUDIT_READ",   "CAP_AUDIT_WRITE",
+      "CAP_BLOCK_SUSPEND",   "CAP_BPF",          "CAP_CHECKPOINT_RESTORE",
+      "CAP_CHOWN",           "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH",
+      "CAP_FOWNER",          "CAP_FSETID",       "CAP_IPC_LOCK",
+      "CAP_IPC_OWNER",       "CAP_KILL",         "CAP_LEASE",
+      "CAP_LINUX_IMMUTABLE", "CAP_MAC_ADMIN",    "CAP_MAC_OVERRIDE",
+      "CAP_MKNOD",           "CAP_NET_ADMIN",    "CAP_NET_BIND_SERVICE",
+      "CAP_NET_BROADCAST",   "CAP_NET_RAW",      "CAP_PERFMON",
+      "CAP_SETFCAP",         "CAP_SETGID",       "CAP_SETPCAP",
+      "CAP_SETUID",          "CAP_SYS_ADMIN",    "CAP_SYS_BOOT",
+      "CAP_SYS_CHROOT",      "CAP_SYS_MODULE",   "CAP_SYS_NICE",
+      "CAP_SYS_PACCT",       "CAP_SYS_PTRACE",   "CAP_SYS_RAWIO",
+      "CAP_SYS_RESOURCE",    "CAP_SYS_TIME",     "CAP_SYS_TTY_CONFIG",
+      "CAP_SYSLOG",          "CAP_WAKE_ALARM"};
   return kAll;
 }
 
@@ -139,7 +142,8 @@ Status apply_container_settings(json& spec, const ContainerSettings& settings) {
   }
   auto& namespaces = spec["linux"]["namespaces"].get_ref<json::array_t&>();
   std::erase_if(namespaces, [&](const json& n) {
-    return (settings.host_pid && n["type"] == "pid") || (settings.host_ipc && n["type"] == "ipc");
+    return (settings.host_pid && n["type"] == "pid") || (settings.host_ipc && n["type"] == "ipc") ||
+           (settings.host_network && n["type"] == "network");
   });
   return {};
 }

@@ -6,11 +6,10 @@
 
 #include <cstdint>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "common/error.h"
 
@@ -45,7 +44,8 @@ struct ContainerSettings {
   std::vector<TmpfsMount> tmpfs;
   std::vector<BindMount> mounts;  // a mount replaces a default one at the same destination
   std::string init_path;          // host path of a static init (tini); empty: none
-  bool privileged = false;  // every capability, no masked paths, all devices
+  bool privileged = false;        // every capability, no masked paths, all devices
+  bool host_network = false;      // networkMode host: the node's network namespace
   bool host_pid = false;
   bool host_ipc = false;
 };

@@ -18,56 +18,16 @@
 #include <vector>
 
 #include "agent/taskdef.h"
+#include "corpus/corpus.h"
 
 namespace berth::agent {
 namespace {
 
 namespace fs = std::filesystem;
 
-const fs::path kCorpus = fs::path(BERTH_SOURCE_DIR) / ".." / "shared" / "ecs-task-definitions";
-
-// The amazon-cloudwatch-container-insights files are templates with
-// {{name}} placeholders; these are plausible values for them. Placeholders
-// with spaces ({{ index .ContainerLabels ... }}) are Go templates inside the
-// CloudWatch agent's own configuration and stay as they are.
-const std::map<std::string, std::string> kPlaceholders = {
-    {"task-role-arn", "arn:aws:iam::123456789012:role/CWAgentECSTaskRole"},
-    {"execution-role-arn", "arn:aws:iam::123456789012:role/CWAgentECSExecutionRole"},
-    {"awslogs-region", "us-east-1"},
-    {"demo-app-image", "public.ecr.aws/docker/library/nginx:latest"},
-    {"launchtype", "EC2"},
-    {"networkmode", "bridge"},
-    {"ssm-cwagent-config", "AmazonCloudWatch-CWAgentConfig-ECS"},
-    {"ssm-prometheus-config", "AmazonCloudWatch-PrometheusConfig-ECS"},
-};
-
-std::string fill_placeholders(const std::string& text, const std::string& file) {
-  static const std::regex kPlaceholder(R"(\{\{([A-Za-z0-9_-]+)\}\})");
-  std::string out;
-  auto last = text.cbegin();
-  for (std::sregex_iterator it(text.begin(), text.end(), kPlaceholder), end; it != end; ++it) {
-    const std::smatch& match = *it;
-    out.append(last, match[0].first);
-    auto value = kPlaceholders.find(match[1].str());
-    if (value == kPlaceholders.end()) {
-      ADD_FAILURE() << file << ": no value for placeholder " << match[0].str();
-      out.append(match[0].first, match[0].second);
-    } else {
-      out += value->second;
-    }
-    last = match[0].second;
-  }
-  out.append(last, text.cend());
-  return out;
-}
-
-// The node the corpus is judged for: no privileged containers, and every
-// host path the corpus names allowed (so that outcomes measure field
-// support, not node policy). Whether those paths and devices exist is only
-// known when a task runs.
-ValidationPolicy corpus_policy() {
-  return {false, {"/proc", "/dev", "/sys/fs/cgroup", "/cgroup", "/home/ec2-user"}};
-}
+using corpus::corpus_policy;
+using corpus::fill_placeholders;
+using corpus::kCorpus;
 
 // "accepted", or "refused:" and a substring of the problems
 // (format_problems), usually the path and reason of the refused field.

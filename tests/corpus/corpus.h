@@ -15,7 +15,8 @@
 
 namespace berth::agent::corpus {
 
-inline const std::filesystem::path kCorpus = std::filesystem::path(BERTH_SOURCE_DIR) / ".." / "shared" / "ecs-task-definitions";
+inline const std::filesystem::path kCorpus =
+    std::filesystem::path(BERTH_SOURCE_DIR) / ".." / "shared" / "ecs-task-definitions";
 
 // The amazon-cloudwatch-container-insights files are templates with
 // {{name}} placeholders; these are plausible values for them. Placeholders

@@ -4,10 +4,11 @@
 // uses (the public registries are not reachable here). Refusals are checked
 // by tests/unit/taskdef_corpus_test.cpp. Each file's outcome is printed:
 //   RUN <file>: RUNNING | STOPPED (<stop code>: <reason>)
+#include "corpus/corpus.h"
+
 #include <nlohmann/json.hpp>
 #include <set>
 
-#include "corpus/corpus.h"
 #include "fixtures/integration_test.h"
 #include "runtime/reference.h"
 
@@ -115,8 +116,8 @@ TEST_F(CorpusTest, EveryAcceptedDefinitionRunsOrStopsWithAReason) {
     }
     std::cout << "\n";
   }
-  std::cout << "RUN summary: " << ids.size() << " accepted definitions, " << running
-            << " RUNNING, " << ids.size() - running << " STOPPED\n";
+  std::cout << "RUN summary: " << ids.size() << " accepted definitions, " << running << " RUNNING, "
+            << ids.size() - running << " STOPPED\n";
   EXPECT_GT(running, 0);
 
   for (const auto& [name, id] : ids) {

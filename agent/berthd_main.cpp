@@ -95,6 +95,7 @@ int run(berth::agent::AgentConfig config) {
     return 1;
   }
   runtime::ExecService exec(**containerd, config.state + "/exec");
+  exec.cleanup_fifos();  // what a killed berthd's health checks left
   agent::EngineConfig engine_config;
   engine_config.root = config.root;
   engine_config.state = config.state;

@@ -160,6 +160,7 @@ Result<ExecResult> ExecService::run(const std::string& container_id, const ExecR
     }
   } deleter{containerd_, container_id, exec_id};
 
+  pid_t exec_pid = 0;
   {
     cd_tasks::StartRequest start;
     start.set_container_id(container_id);
@@ -168,6 +169,7 @@ Result<ExecResult> ExecService::run(const std::string& container_id, const ExecR
     auto ctx = containerd_.context(std::chrono::seconds(30));
     auto status = containerd_.tasks().Start(ctx.get(), start, &started);
     if (!status.ok()) return fail(grpc_error(status, what));
+    exec_pid = static_cast<pid_t>(started.pid());
   }
 
   // Wait on a thread; the eventfd wakes the drain loop when it returns.
@@ -208,6 +210,10 @@ Result<ExecResult> ExecService::run(const std::string& container_id, const ExecR
       google::protobuf::Empty empty;
       auto ctx = containerd_.context(std::chrono::seconds(30));
       (void)containerd_.tasks().Kill(ctx.get(), kill, &empty);
+      // runc starts an exec in its own process group: its children (a
+      // shell's `sleep`) would otherwise outlive it and hold the output
+      // open.
+      if (exec_pid > 0) ::kill(-exec_pid, SIGKILL);
     }
     // An EOF on a FIFO with no writer yet reads as POLLHUP forever; the
     // timeout above keeps the loop from spinning only on it.

@@ -228,7 +228,7 @@ void Engine::adopt(TaskRuntime& task) {
                    container.name, status->second.code);
       int code = static_cast<int>(status->second.code);
       std::string cid = container.containerd_id;
-      post([this, cid, code] { handle_exit(cid, code, false); });
+      post([this, cid, code] { handle_exit(cid, code, false, 0); });
       continue;
     }
     if (container.creating || (status && status->first == "created")) {
@@ -244,6 +244,13 @@ void Engine::adopt(TaskRuntime& task) {
       container.pid = 0;
       spdlog::info("task '{}': rolled back the interrupted start of container '{}'", record.id,
                    container.name);
+      continue;
+    }
+    if (!status && status.error().code() != ErrorCode::kNotFound) {
+      // containerd did not answer clearly: keep what the checkpoint says and
+      // let the event stream's reconciliation report an exit.
+      spdlog::warn("task '{}': container '{}': {}, keeping its recorded state", record.id,
+                   container.name, status.error().message());
       continue;
     }
     // No task in containerd at all (containerd lost it, e.g. a reboot).
@@ -311,7 +318,18 @@ void Engine::reconcile(TaskRuntime& task) {
   std::vector<TaskStatus> containers_before;
   for (const auto& c : task.record.containers) containers_before.push_back(c.known);
 
-  Plan plan = plan_task(task.record, task.definition, task.busy, now);
+  std::vector<bool> busy = task.busy;
+  for (size_t i = 0; i < busy.size(); ++i) {
+    auto retry = retry_at_ms_.find(task.record.containers[i].containerd_id);
+    if (retry == retry_at_ms_.end()) continue;
+    if (now < retry->second) {
+      busy[i] = true;
+      if (wake_at_ms_ == 0 || retry->second < wake_at_ms_) wake_at_ms_ = retry->second;
+    } else {
+      retry_at_ms_.erase(retry);
+    }
+  }
+  Plan plan = plan_task(task.record, task.definition, busy, now);
 
   if (task.record.desired != desired_before) {
     emit(task, "", "STOPPING", task.record.stop_code + ": " + task.record.stopped_reason);
@@ -414,17 +432,24 @@ void Engine::dispatch(TaskRuntime& task, const Action& action) {
         }
         auto pid = create_and_start(task_id, definition, index, cid, image);
         finish([this, pid, failed_start, cid](TaskRuntime& t, ContainerRecord& c) {
+          if (!pid) early_exits_.erase(cid);
           c.creating = false;
           if (!pid) {
             failed_start(t, c, "CannotStartContainerError: " + pid.error().message());
             return;
           }
           c.started_at_ms = now_unix_ms();
-          // An exit that came before this result was recorded by handle_exit.
           if (c.known == TaskStatus::kCreated) {
             c.pid = *pid;
             c.known = TaskStatus::kRunning;
             emit(t, c.name, "RUNNING", "pid " + std::to_string(*pid));
+          }
+          // An exit that arrived while the start was in flight counts only
+          // if it is this instance's.
+          if (auto early = early_exits_.find(cid); early != early_exits_.end()) {
+            auto [exit_pid, exit_code] = early->second;
+            early_exits_.erase(early);
+            if (exit_pid == *pid) handle_exit(cid, exit_code, false, exit_pid);
           }
         });
       });
@@ -446,10 +471,16 @@ void Engine::dispatch(TaskRuntime& task, const Action& action) {
     case Action::Kind::kRemove:
       submit([this, finish, cid] {
         auto removed = containers_.remove(cid);
+        if (!removed) {
+          // A process still runs under a container berth considers stopped
+          // (e.g. its state was lost in a crash): end it, then remove.
+          if (containers_.kill(cid, SIGKILL)) (void)containers_.wait(cid);
+          removed = containers_.remove(cid);
+        }
         finish([this, removed, cid](TaskRuntime&, ContainerRecord& c) {
           if (!removed) {
             spdlog::warn("container '{}': remove: {}; will retry", cid, removed.error().message());
-            wake_at_ms_ = now_unix_ms() + 1000;
+            retry_at_ms_[cid] = now_unix_ms() + 2000;
             return;
           }
           events_.unwatch(cid);
@@ -628,7 +659,7 @@ Result<uint32_t> Engine::create_and_start(const std::string& task_id,
   return *pid;
 }
 
-void Engine::handle_exit(const std::string& containerd_id, int exit_code, bool oom) {
+void Engine::handle_exit(const std::string& containerd_id, int exit_code, bool oom, uint32_t pid) {
   auto where = by_containerd_id_.find(containerd_id);
   if (where == by_containerd_id_.end()) return;
   auto it = tasks_.find(where->second.first);
@@ -637,6 +668,17 @@ void Engine::handle_exit(const std::string& containerd_id, int exit_code, bool o
   size_t index = where->second.second;
   ContainerRecord& container = task.record.containers[index];
   if (container.known != TaskStatus::kRunning && container.known != TaskStatus::kCreated) return;
+  if (container.known == TaskStatus::kCreated && pid != 0) {
+    // The start is in flight: keep the exit until its pid is known, since it
+    // may be the exit of an earlier instance of the same container id.
+    early_exits_[containerd_id] = {pid, exit_code};
+    return;
+  }
+  if (pid != 0 && container.pid != 0 && pid != container.pid) {
+    spdlog::debug("container '{}': exit of pid {} is not the running pid {}, ignoring",
+                  containerd_id, pid, container.pid);
+    return;
+  }
   bool restart = record_exit(task.record, task.definition, index, exit_code, oom, now_unix_ms());
   emit(task, container.name, "STOPPED",
        "exit code " + std::to_string(exit_code) +
@@ -661,9 +703,8 @@ void Engine::on_container_event(const runtime::TaskEvent& event) {
     });
     return;
   }
-  post([this, id = event.container_id, code = static_cast<int>(event.exit_status)] {
-    handle_exit(id, code, false);
-  });
+  post([this, id = event.container_id, code = static_cast<int>(event.exit_status),
+        pid = event.pid] { handle_exit(id, code, false, pid); });
 }
 
 // ---------------------------------------------------------------------------

@@ -120,7 +120,7 @@ class Engine {
   void expire_stopped(int64_t now_ms);
   void emit(const TaskRuntime& task, const std::string& container, std::string status,
             std::string detail);
-  void handle_exit(const std::string& containerd_id, int exit_code, bool oom);
+  void handle_exit(const std::string& containerd_id, int exit_code, bool oom, uint32_t pid);
 
   // Worker-side steps: blocking calls, no access to task state.
   Result<std::string> pull_image(const std::string& reference);
@@ -147,6 +147,10 @@ class Engine {
   std::map<int, std::function<void(const EngineEvent&)>> subscribers_;
   int next_subscriber_ = 1;
   int64_t wake_at_ms_ = 0;
+  // Exits (pid, code) seen while a container's start was in flight.
+  std::map<std::string, std::pair<uint32_t, int>> early_exits_;
+  // Containers whose removal failed, and when to try again.
+  std::map<std::string, int64_t> retry_at_ms_;
 
   std::mutex pulls_mu_;  // guards pulls_
   std::map<std::string, std::shared_ptr<std::mutex>> pulls_;

@@ -92,10 +92,11 @@ void EventMonitor::reconcile() {
     }
   }
   for (const auto& id : pending) {
-    auto status = containers_.task_status(id);
+    uint32_t pid = 0;
+    auto status = containers_.task_status(id, &pid);
     if (status && status->first == "stopped") {
       deliver(TaskEvent{TaskEvent::Kind::kExit, id, "", status->second.code,
-                        status->second.exited_at_unix_nanos});
+                        status->second.exited_at_unix_nanos, pid});
     }
   }
 }
@@ -160,9 +161,9 @@ void EventMonitor::run() {
         containerd::events::TaskExit exit;
         if (exit.ParseFromString(any.value())) {
           std::string exec_id = exit.id() == exit.container_id() ? "" : exit.id();
-          deliver(TaskEvent{TaskEvent::Kind::kExit, exit.container_id(), exec_id,
-                            exit.exit_status(),
-                            exit.exited_at().seconds() * 1000000000LL + exit.exited_at().nanos()});
+          deliver(TaskEvent{
+              TaskEvent::Kind::kExit, exit.container_id(), exec_id, exit.exit_status(),
+              exit.exited_at().seconds() * 1000000000LL + exit.exited_at().nanos(), exit.pid()});
         }
       } else if (type_is(any, kOomType)) {
         containerd::events::TaskOOM oom;

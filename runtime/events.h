@@ -28,6 +28,7 @@ struct TaskEvent {
   std::string exec_id;  // empty for the init process
   uint32_t exit_status = 0;
   int64_t exited_at_unix_nanos = 0;
+  uint32_t pid = 0;  // the process that exited; 0 when not known
 };
 
 class EventMonitor {

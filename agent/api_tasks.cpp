@@ -13,7 +13,7 @@ namespace berth::agent {
 
 namespace {
 
-void fill_task(const TaskView& view, const TaskDefinition* definition, v1::Task* out) {
+void fill_task(const TaskView& view, v1::Task* out) {
   const TaskRecord& record = view.record;
   out->set_id(record.id);
   out->set_name(record.name);
@@ -45,13 +45,8 @@ void fill_task(const TaskView& view, const TaskDefinition* definition, v1::Task*
     container->set_started_at_ms(c.started_at_ms);
     container->set_stopped_at_ms(c.stopped_at_ms);
     container->set_restart_count(c.restart_count);
-    container->set_essential(definition ? definition->containers[i].essential : true);
+    container->set_essential(i < view.essential.size() ? view.essential[i] : true);
   }
-}
-
-void fill_task(const TaskView& view, v1::Task* out) {
-  auto parsed = parse_task_definition(view.record.definition_json, ValidationPolicy{true, {"/"}});
-  fill_task(view, parsed.definition ? &*parsed.definition : nullptr, out);
 }
 
 }  // namespace

@@ -827,11 +827,17 @@ Result<std::string> Engine::run_task(const std::string& definition_json, const s
   });
 }
 
+TaskView Engine::view(const TaskRuntime& task) {
+  TaskView out{task.record, task_health(task.record, task.definition), {}};
+  for (const auto& c : task.definition.containers) out.essential.push_back(c.essential);
+  return out;
+}
+
 Result<TaskView> Engine::describe(const std::string& id_or_name) {
   return call([&]() -> Result<TaskView> {
     TaskRuntime* task = find(id_or_name);
     if (!task) return fail(ErrorCode::kNotFound, "no task '" + id_or_name + "'");
-    return TaskView{task->record, task_health(task->record, task->definition)};
+    return view(*task);
   });
 }
 
@@ -840,7 +846,7 @@ std::vector<TaskView> Engine::list(bool include_stopped) {
     std::vector<TaskView> views;
     for (const auto& [id, task] : tasks_) {
       if (!include_stopped && task->record.known == TaskStatus::kStopped) continue;
-      views.push_back({task->record, task_health(task->record, task->definition)});
+      views.push_back(view(*task));
     }
     std::ranges::sort(views, [](const TaskView& a, const TaskView& b) {
       return a.record.created_at_ms < b.record.created_at_ms;

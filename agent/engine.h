@@ -49,6 +49,7 @@ struct EngineConfig {
 struct TaskView {
   TaskRecord record;
   Health health = Health::kUnknown;
+  std::vector<bool> essential;  // per container, from the definition
 };
 
 // A state change, for `berthctl events` and tests.
@@ -112,6 +113,7 @@ class Engine {
   void submit(std::function<void()> job);
 
   TaskRuntime* find(const std::string& id_or_name);
+  static TaskView view(const TaskRuntime& task);
   void reconcile(TaskRuntime& task);
   void reconcile_all();
   void checkpoint(TaskRuntime& task);

@@ -239,6 +239,7 @@ void Engine::adopt(TaskRuntime& task) {
         spdlog::warn("task '{}': roll back container '{}': {}, ignoring", record.id, container.name,
                      removed.error().message());
       }
+      interrupted_creates_.insert(container.containerd_id);
       container.creating = false;
       container.known = TaskStatus::kPulled;
       container.pid = 0;
@@ -422,15 +423,17 @@ void Engine::dispatch(TaskRuntime& task, const Action& action) {
       container.health_failures = 0;
       container.health_output.clear();
       checkpoint(task);
+      bool after_interrupted_create = interrupted_creates_.erase(cid) > 0;
       submit([this, finish, failed_start, task_id, definition = task.definition, index, cid,
-              restart, image = container.image] {
+              restart, image = container.image, after_interrupted_create] {
         if (restart) {
           if (auto removed = containers_.remove(cid); !removed) {
             spdlog::warn("container '{}': remove before restart: {}, ignoring", cid,
                          removed.error().message());
           }
         }
-        auto pid = create_and_start(task_id, definition, index, cid, image);
+        auto pid =
+            create_and_start(task_id, definition, index, cid, image, after_interrupted_create);
         finish([this, pid, failed_start, cid](TaskRuntime& t, ContainerRecord& c) {
           if (!pid) early_exits_.erase(cid);
           c.creating = false;
@@ -618,9 +621,10 @@ Result<runtime::ContainerSettings> Engine::container_settings(const std::string&
 Result<uint32_t> Engine::create_and_start(const std::string& task_id,
                                           const TaskDefinition& definition, size_t index,
                                           const std::string& containerd_id,
-                                          const std::string& image) {
+                                          const std::string& image, bool after_interrupted_create) {
   const ContainerDefinition& spec = definition.containers[index];
   runtime::CreateContainerRequest request;
+  request.after_interrupted_create = after_interrupted_create;
   request.settings = BERTH_TRY(container_settings(task_id, definition, index));
   request.id = containerd_id;
   request.image = BERTH_TRY(images_.resolve(image));

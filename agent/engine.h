@@ -17,6 +17,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -128,7 +129,7 @@ class Engine {
   Result<std::string> pull_image(const std::string& reference);
   Result<uint32_t> create_and_start(const std::string& task_id, const TaskDefinition& definition,
                                     size_t index, const std::string& containerd_id,
-                                    const std::string& image);
+                                    const std::string& image, bool after_interrupted_create);
   // The container definition's settings as the runtime takes them; writes
   // the task's volume directories and the container's /etc files.
   Result<runtime::ContainerSettings> container_settings(const std::string& task_id,
@@ -151,6 +152,9 @@ class Engine {
   int64_t wake_at_ms_ = 0;
   // Exits (pid, code) seen while a container's start was in flight.
   std::map<std::string, std::pair<uint32_t, int>> early_exits_;
+  // Containers whose Create a berthd crash cut off (rolled back by adopt):
+  // their next Create waits for containerd to settle.
+  std::set<std::string> interrupted_creates_;
   // Containers whose removal failed, and when to try again.
   std::map<std::string, int64_t> retry_at_ms_;
 

@@ -10,6 +10,7 @@
 
 #include <filesystem>
 #include <regex>
+#include <thread>
 
 namespace berth::runtime {
 
@@ -228,20 +229,26 @@ Result<uint32_t> ContainerService::create(const CreateContainerRequest& request)
   task.set_stdout(log_uri);
   task.set_stderr(log_uri);
   cd_tasks::CreateTaskResponse task_created;
-  // Task creation starts a shim and runc; allow for a loaded host.
-  auto tctx = containerd_.context(std::chrono::seconds(120));
-  status = containerd_.tasks().Create(tctx.get(), task, &task_created);
-  if (!status.ok()) {
+  // After berthd was killed during a Create of the same id, containerd may
+  // still be finishing or undoing that Create: its bundle directory is
+  // there ("file exists") or half gone, or its task is. Wait for it to
+  // settle and retry.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+  for (int attempt = 0;; ++attempt) {
+    // Task creation starts a shim and runc; allow for a loaded host.
+    auto tctx = containerd_.context(std::chrono::seconds(120));
+    status = containerd_.tasks().Create(tctx.get(), task, &task_created);
+    if (status.ok()) return task_created.pid();
     // A failed or timed-out Create may still have left a task record.
-    cd_tasks::DeleteTaskRequest del;
-    del.set_container_id(id);
-    cd_tasks::DeleteResponse deleted;
-    auto dctx = containerd_.context(std::chrono::seconds(60));
-    (void)containerd_.tasks().Delete(dctx.get(), del, &deleted);
-    std::filesystem::remove(log_path(id), ec);
-    return undo(grpc_error(status, "create task of '" + id + "'"));
+    (void)delete_task(id);
+    bool settling = request.after_interrupted_create ||
+                    status.error_code() == grpc::StatusCode::ALREADY_EXISTS ||
+                    status.error_message().find("file exists") != std::string::npos;
+    if (!settling || std::chrono::steady_clock::now() >= deadline) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(std::min(100 << attempt, 1000)));
   }
-  return task_created.pid();
+  std::filesystem::remove(log_path(id), ec);
+  return undo(grpc_error(status, "create task of '" + id + "'"));
 }
 
 Result<uint32_t> ContainerService::start(const std::string& id) {

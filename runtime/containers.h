@@ -33,6 +33,11 @@ struct CreateContainerRequest {
   std::map<std::string, std::string> labels;
   std::string netns_path;  // empty: a new network namespace
   ContainerSettings settings;
+  // An earlier Create of this id was cut off by a berthd crash: containerd
+  // may still be finishing or undoing it (bundle directories appearing and
+  // vanishing, a late task), so any failure of the task's creation is
+  // retried for a while instead of failing the start.
+  bool after_interrupted_create = false;
 };
 
 struct ExitStatus {

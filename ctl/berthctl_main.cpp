@@ -222,18 +222,22 @@ int main(int argc, char** argv) {
 
   berth::v1::RunContainerRequest run_request;
   auto* run_cmd = app.add_subcommand(
-      "run", "run a task definition (-f), or a container in the foreground (IMAGE -- CMD)");
+      "run",
+      "run a task definition (-f), a container in the foreground (IMAGE -- CMD), or a "
+      "one-container task (-d IMAGE -- CMD)");
   std::string task_file;
   run_cmd->add_option("-f,--file", task_file, "ECS task definition JSON ('-' for stdin)");
   std::string run_image;
   std::vector<std::string> command;
   std::vector<std::string> env;
   std::string entrypoint;
-  bool remove = false, pull_missing = false;
+  bool remove = false, pull_missing = false, detach = false;
   std::string name, workdir, user;
   unsigned stop_timeout = 0;
   run_cmd->add_flag("--rm", remove, "remove the container and its snapshot when it exits");
   run_cmd->add_flag("--pull", pull_missing, "pull the image if it is not present");
+  run_cmd->add_flag("-d,--detach", detach,
+                    "run IMAGE as a task of one essential container and print the task id");
   run_cmd->add_option("--name", name, "task name (with -f) or container id");
   auto* entrypoint_opt =
       run_cmd->add_option("--entrypoint", entrypoint, "override the image's entrypoint");
@@ -317,6 +321,23 @@ int main(int argc, char** argv) {
     run_request.set_image(run_image);
     // CLI11 2.1 keeps the "--" that separates the container's command.
     if (!command.empty() && command.front() == "--") command.erase(command.begin());
+    if (detach) {
+      if (remove) {
+        std::cerr << "berthctl: run: --rm and -d do not go together (berthctl rm TASK removes a "
+                     "stopped task)\n";
+        return 2;
+      }
+      berthctl::DetachedRun detached{.image = run_image,
+                                     .command = command,
+                                     .env = env,
+                                     .entrypoint = std::nullopt,
+                                     .working_dir = workdir,
+                                     .user = user,
+                                     .name = name,
+                                     .stop_timeout = stop_timeout};
+      if (entrypoint_opt->count() > 0) detached.entrypoint = entrypoint;
+      return berthctl::run_detached(*stub, detached, json);
+    }
     for (const auto& arg : command) run_request.add_command(arg);
     if (entrypoint_opt->count() > 0) {
       run_request.set_entrypoint_set(true);

@@ -3,6 +3,7 @@
 #include <google/protobuf/util/json_util.h>
 #include <signal.h>
 
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -89,6 +90,23 @@ std::string container_summary(const berth::v1::Task& task) {
   return std::to_string(running) + "/" + std::to_string(task.containers_size()) + " running";
 }
 
+int submit_task(berth::v1::Berth::Stub& stub, const std::string& definition,
+                const std::string& name, bool json, const std::string& what) {
+  berth::v1::RunTaskRequest request;
+  request.set_definition_json(definition);
+  request.set_name(name);
+  berth::v1::RunTaskResponse response;
+  grpc::ClientContext ctx;
+  auto status = stub.RunTask(&ctx, request, &response);
+  if (!status.ok()) return report(status, what);
+  if (json) {
+    std::cout << nlohmann::json{{"taskId", response.task_id()}}.dump(2) << "\n";
+  } else {
+    std::cout << response.task_id() << "\n";
+  }
+  return 0;
+}
+
 }  // namespace
 
 int report(const grpc::Status& status, std::string_view what) {
@@ -126,19 +144,60 @@ int run_task(berth::v1::Berth::Stub& stub, const std::string& file, const std::s
     }
     text << in.rdbuf();
   }
-  berth::v1::RunTaskRequest request;
-  request.set_definition_json(text.str());
-  request.set_name(name);
-  berth::v1::RunTaskResponse response;
-  grpc::ClientContext ctx;
-  auto status = stub.RunTask(&ctx, request, &response);
-  if (!status.ok()) return report(status, "run -f '" + file + "'");
-  if (json) {
-    std::cout << nlohmann::json{{"taskId", response.task_id()}}.dump(2) << "\n";
-  } else {
-    std::cout << response.task_id() << "\n";
+  return submit_task(stub, text.str(), name, json, "run -f '" + file + "'");
+}
+
+std::expected<std::string, std::string> detached_definition(const DetachedRun& run) {
+  // ECS names: letters, digits, '-' and '_'.
+  auto ecs_name = [](std::string_view text) {
+    std::string out;
+    for (char c : text) {
+      bool ok = std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '-' || c == '_';
+      out += ok ? c : '-';
+    }
+    return out.substr(0, 255);
+  };
+  std::string base = run.name;
+  if (base.empty()) {
+    // "registry:5000/library/busybox:1.36@sha256:..." -> "busybox"
+    std::string_view image = run.image;
+    image = image.substr(0, image.find('@'));
+    if (auto slash = image.rfind('/'); slash != std::string_view::npos)
+      image = image.substr(slash + 1);
+    image = image.substr(0, image.find(':'));
+    base = image.empty() ? "run" : std::string(image);
   }
-  return 0;
+  nlohmann::json container = {{"name", ecs_name(base)}, {"image", run.image}, {"essential", true}};
+  if (!run.command.empty()) container["command"] = run.command;
+  if (run.entrypoint) {
+    if (run.entrypoint->empty())
+      return std::unexpected("--entrypoint: an empty entrypoint cannot be expressed in a task");
+    container["entryPoint"] = nlohmann::json::array({*run.entrypoint});
+  }
+  if (!run.env.empty()) {
+    auto& environment = container["environment"] = nlohmann::json::array();
+    for (const auto& kv : run.env) {
+      auto eq = kv.find('=');
+      if (eq == std::string::npos || eq == 0)
+        return std::unexpected("--env '" + kv + "': expected KEY=VALUE");
+      environment.push_back({{"name", kv.substr(0, eq)}, {"value", kv.substr(eq + 1)}});
+    }
+  }
+  if (!run.working_dir.empty()) container["workingDirectory"] = run.working_dir;
+  if (!run.user.empty()) container["user"] = run.user;
+  if (run.stop_timeout > 0) container["stopTimeout"] = run.stop_timeout;
+  nlohmann::json definition = {{"family", ecs_name(base)},
+                               {"containerDefinitions", nlohmann::json::array({container})}};
+  return definition.dump();
+}
+
+int run_detached(berth::v1::Berth::Stub& stub, const DetachedRun& run, bool json) {
+  auto definition = detached_definition(run);
+  if (!definition) {
+    std::cerr << "berthctl: run: " << definition.error() << "\n";
+    return 2;
+  }
+  return submit_task(stub, *definition, run.name, json, "run '" + run.image + "'");
 }
 
 int list_tasks(berth::v1::Berth::Stub& stub, bool all, bool json) {

@@ -254,6 +254,43 @@ TEST_F(TaskTest, BadDefinitionsAreRefusedAndCreateNothing) {
   EXPECT_EQ(berthd_->leftovers(), "");
 }
 
+TEST_F(TaskTest, RunDetachedImageIsAOneContainerTask) {
+  auto result = berthd_->ctl({"run", "-d", "--name", "greeter", "-e", "GREETING=hello", "-w",
+                              "/tmp", "--stop-timeout", "1", "busybox:latest", "--", "sh", "-c",
+                              "echo $GREETING from $(pwd); exec sleep 100000"});
+  ASSERT_EQ(result.exit_code, 0) << result.err << berthd_->log_text();
+  std::string id = result.out.substr(0, result.out.find('\n'));
+  json task = wait_status(id, "RUNNING");
+  EXPECT_EQ(task["family"], "greeter");
+  EXPECT_EQ(task["name"], "greeter");
+  ASSERT_EQ(task["containers"].size(), 1u);
+  EXPECT_TRUE(container(task, "greeter")["essential"].get<bool>());
+  // The output is in the task's log as soon as it was written; await it.
+  wait_for(id, [&](const json&) {
+    return berthd_->ctl({"logs", id}).out.find("hello from /tmp") != std::string::npos;
+  });
+  auto stop = berthd_->ctl({"-o", "json", "stop", id});
+  ASSERT_EQ(stop.exit_code, 0) << stop.err;
+  json stopped = describe(id);
+  EXPECT_EQ(stopped["status"], "STOPPED");
+  EXPECT_EQ(stopped["stopCode"], "UserInitiated");
+
+  // The image's name makes the family when there is no --name.
+  auto unnamed = berthd_->ctl({"run", "-d", "busybox:latest", "--", "true"});
+  ASSERT_EQ(unnamed.exit_code, 0) << unnamed.err;
+  json done = wait_status(unnamed.out.substr(0, unnamed.out.find('\n')), "STOPPED");
+  EXPECT_EQ(done["family"], "busybox");
+  EXPECT_EQ(container(done, "busybox")["exitCode"], 0);
+
+  // Bad flags are refused before anything is created.
+  auto bad = berthd_->ctl({"run", "-d", "-e", "NOEQUALS", "busybox:latest"});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("--env 'NOEQUALS'"), std::string::npos) << bad.err;
+  auto both = berthd_->ctl({"run", "-d", "--rm", "busybox:latest"});
+  EXPECT_EQ(both.exit_code, 2);
+  EXPECT_NE(both.err.find("--rm and -d"), std::string::npos) << both.err;
+}
+
 TEST_F(TaskTest, BerthdCrashAdoptsRunningContainersWithoutRestartingThem) {
   std::vector<std::string> ids;
   for (int i = 0; i < 3; ++i) {

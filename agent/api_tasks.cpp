@@ -23,6 +23,7 @@ void fill_task(const TaskView& view, v1::Task* out) {
   out->set_health(std::string(health_name(view.health)));
   out->set_stop_code(record.stop_code);
   out->set_stopped_reason(record.stopped_reason);
+  out->set_manifest(record.manifest);
   out->set_created_at_ms(record.created_at_ms);
   out->set_started_at_ms(record.started_at_ms);
   out->set_stopped_at_ms(record.stopped_at_ms);

@@ -9,10 +9,12 @@
 #include <CLI/CLI.hpp>
 #include <atomic>
 #include <filesystem>
+#include <optional>
 
 #include "agent/api_server.h"
 #include "agent/config.h"
 #include "agent/engine.h"
+#include "agent/static_tasks.h"
 #include "agent/task_store.h"
 #include "runtime/exec_process.h"
 #include "runtime/manifest.h"
@@ -102,12 +104,21 @@ int run(berth::agent::AgentConfig config) {
   engine_config.policy.allow_privileged = config.allow_privileged;
   engine_config.policy.allowed_host_paths = config.allowed_host_paths;
   engine_config.task_retention = std::chrono::seconds(config.task_retention_seconds);
+  engine_config.image_gc_interval = std::chrono::seconds(config.image_gc_interval_seconds);
+  engine_config.image_gc_min_age = std::chrono::seconds(config.image_gc_min_age_seconds);
   agent::Engine engine(engine_config, std::move(*store), images, containers, events, &exec);
   engine_sink.store(&engine);
   if (auto started = engine.start(); !started) {
     spdlog::critical("start the task engine: {}", started.error().message());
     events.stop();
     return 1;
+  }
+  std::optional<agent::StaticTasks> static_tasks;
+  if (!config.manifest_dir.empty()) {
+    static_tasks.emplace(engine, config.manifest_dir,
+                         std::chrono::seconds(config.manifest_check_seconds), engine_config.policy);
+    static_tasks->start();
+    spdlog::info("static tasks from '{}'", config.manifest_dir);
   }
   agent::ApiService service(**containerd, images, containers, events, engine, kVersion);
 
@@ -139,6 +150,7 @@ int run(berth::agent::AgentConfig config) {
   // Running foreground calls are cancelled; their containers are stopped.
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(15));
   // Tasks keep running: the next berthd adopts them.
+  if (static_tasks) static_tasks->stop();
   engine.stop();
   engine_sink.store(nullptr);
   events.stop();
@@ -185,6 +197,15 @@ int main(int argc, char** argv) {
                          ->allow_extra_args(false);
   auto* retention = app.add_option("--task-retention", config.task_retention_seconds,
                                    "seconds a stopped task keeps its status and logs");
+  auto* manifest_dir =
+      app.add_option("--manifest-dir", config.manifest_dir,
+                     "directory of static task definitions (*.json), run and kept running");
+  auto* manifest_check = app.add_option("--manifest-check-interval", config.manifest_check_seconds,
+                                        "seconds between checks of --manifest-dir");
+  auto* gc_interval = app.add_option("--image-gc-interval", config.image_gc_interval_seconds,
+                                     "seconds between image GC runs (0: no image GC)");
+  auto* gc_min_age = app.add_option("--image-gc-min-age", config.image_gc_min_age_seconds,
+                                    "seconds an image must have been unused before GC removes it");
   CLI11_PARSE(app, argc, argv);
 
   if (!config_file.empty()) {
@@ -210,6 +231,10 @@ int main(int argc, char** argv) {
     take(privileged, config.allow_privileged, from_file.allow_privileged);
     take(host_paths, config.allowed_host_paths, from_file.allowed_host_paths);
     take(retention, config.task_retention_seconds, from_file.task_retention_seconds);
+    take(manifest_dir, config.manifest_dir, from_file.manifest_dir);
+    take(manifest_check, config.manifest_check_seconds, from_file.manifest_check_seconds);
+    take(gc_interval, config.image_gc_interval_seconds, from_file.image_gc_interval_seconds);
+    take(gc_min_age, config.image_gc_min_age_seconds, from_file.image_gc_min_age_seconds);
   }
   if (auto valid = berth::agent::validate(config); !valid) {
     spdlog::critical("{}", valid.error().message());

@@ -90,6 +90,14 @@ Status apply_toml(std::string_view toml_text, std::string_view source_name, Agen
       status = read_string_array(node, ctx, config.allowed_host_paths);
     else if (key == "task_retention_seconds")
       status = read_seconds(node, ctx, config.task_retention_seconds);
+    else if (key == "manifest_dir")
+      status = read_string(node, ctx, config.manifest_dir);
+    else if (key == "manifest_check_seconds")
+      status = read_seconds(node, ctx, config.manifest_check_seconds);
+    else if (key == "image_gc_interval_seconds")
+      status = read_seconds(node, ctx, config.image_gc_interval_seconds);
+    else if (key == "image_gc_min_age_seconds")
+      status = read_seconds(node, ctx, config.image_gc_min_age_seconds);
     else if (key == "insecure_registries")
       status = read_string_array(node, ctx, config.insecure_registries);
     else if (key == "registry_mirrors") {
@@ -166,6 +174,19 @@ Status validate(const AgentConfig& config) {
   }
   if (config.task_retention_seconds < 0) {
     return fail(ErrorCode::kInvalidArgument, "task-retention: must be 0 or more seconds");
+  }
+  if (!config.manifest_dir.empty() && !is_absolute(config.manifest_dir)) {
+    return fail(ErrorCode::kInvalidArgument,
+                "manifest-dir: '" + config.manifest_dir + "' is not an absolute path");
+  }
+  if (config.manifest_check_seconds < 1) {
+    return fail(ErrorCode::kInvalidArgument, "manifest-check-interval: must be 1 or more seconds");
+  }
+  if (config.image_gc_interval_seconds < 0) {
+    return fail(ErrorCode::kInvalidArgument, "image-gc-interval: must be 0 (off) or more seconds");
+  }
+  if (config.image_gc_min_age_seconds < 0) {
+    return fail(ErrorCode::kInvalidArgument, "image-gc-min-age: must be 0 or more seconds");
   }
   for (const auto& insecure : config.insecure_registries) {
     if (insecure.empty() || insecure.find('/') != std::string::npos) {

@@ -28,6 +28,16 @@ struct AgentConfig {
   std::vector<std::string> allowed_host_paths;
   // How long a stopped task keeps its record and logs (ECS: 3 hours).
   int64_t task_retention_seconds = int64_t{3} * 3600;
+  // Static tasks: every *.json task definition in this directory runs and
+  // is kept running (like the kubelet's static pods); "" = none. Checked
+  // every manifest_check_seconds.
+  std::string manifest_dir;
+  int64_t manifest_check_seconds = 20;
+  // Image GC: every image_gc_interval_seconds (0: never), images that no
+  // task or container uses and that were not used for
+  // image_gc_min_age_seconds are removed (ECS: 3 h and 1 h).
+  int64_t image_gc_interval_seconds = int64_t{3} * 3600;
+  int64_t image_gc_min_age_seconds = 3600;
 
   std::string log_dir() const { return root + "/logs"; }
   std::string effective_credentials_file() const {

@@ -151,6 +151,7 @@ berth::Status Engine::start() {
       by_containerd_id_[task->record.containers[i].containerd_id] = {task->record.id, i};
     }
     std::string id = task->record.id;
+    note_images(task->record, +1);
     tasks_[id] = std::move(task);
   }
   for (const auto& problem : problems) spdlog::warn("checkpoint {}, ignoring", problem);
@@ -310,6 +311,78 @@ void Engine::reconcile_all() {
   for (auto& [id, task] : tasks_) reconcile(*task);
   for (auto& [id, task] : tasks_) schedule_health(*task, now);
   expire_stopped(now);
+  if (config_.image_gc_interval.count() > 0) {
+    int64_t interval_ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(config_.image_gc_interval).count();
+    if (next_image_gc_ms_ == 0) next_image_gc_ms_ = now + interval_ms;
+    if (now >= next_image_gc_ms_) {
+      next_image_gc_ms_ = now + interval_ms;
+      if (!image_gc_running_.exchange(true)) submit([this] { collect_images(); });
+    }
+    if (wake_at_ms_ == 0 || next_image_gc_ms_ < wake_at_ms_) wake_at_ms_ = next_image_gc_ms_;
+  }
+}
+
+void Engine::note_images(const TaskRecord& record, int delta) {
+  int64_t now = now_unix_ms();
+  std::lock_guard lock(image_use_mu_);
+  for (const auto& c : record.containers) {
+    auto name = runtime::ImageService::image_name(c.image);
+    if (!name) continue;
+    ImageUse& use = image_use_[*name];
+    use.tasks += delta;
+    if (use.tasks <= 0) {
+      use.tasks = 0;
+      use.released_ms = now;
+    }
+  }
+}
+
+void Engine::collect_images() {
+  struct Done {
+    std::atomic<bool>& running;
+    ~Done() { running = false; }
+  } done{image_gc_running_};
+  auto images = images_.list();
+  if (!images) {
+    spdlog::warn("image GC: {}", images.error().message());
+    return;
+  }
+  auto in_containers = containers_.image_names();
+  if (!in_containers) {
+    spdlog::warn("image GC: {}", in_containers.error().message());
+    return;
+  }
+  int64_t min_age_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(config_.image_gc_min_age).count();
+  std::unique_lock gc(image_gc_mu_);
+  int64_t now = now_unix_ms();
+  std::map<std::string, int64_t> seen;
+  size_t removed_count = 0;
+  for (const auto& image : *images) {
+    // An image berthd never saw used counts from when it first saw it.
+    int64_t& first = seen[image.name] =
+        image_seen_ms_.contains(image.name) ? image_seen_ms_[image.name] : now;
+    if (in_containers->contains(image.name) || now - first < min_age_ms) continue;
+    {
+      std::lock_guard lock(image_use_mu_);
+      auto use = image_use_.find(image.name);
+      if (use != image_use_.end()) {
+        if (use->second.tasks > 0 || now - use->second.released_ms < min_age_ms) continue;
+        image_use_.erase(use);
+      }
+    }
+    if (auto removed = images_.remove(image.name); !removed) {
+      spdlog::warn("image GC: {}", removed.error().message());
+      continue;
+    }
+    seen.erase(image.name);
+    ++removed_count;
+    spdlog::info("image GC: removed '{}' ({} bytes), unused for {} s or more", image.name,
+                 image.size, min_age_ms / 1000);
+  }
+  image_seen_ms_ = std::move(seen);
+  spdlog::debug("image GC: {} image(s), {} removed", images->size(), removed_count);
 }
 
 void Engine::reconcile(TaskRuntime& task) {
@@ -506,6 +579,7 @@ Result<std::string> Engine::pull_image(const std::string& reference) {
     lock_for_reference = slot;
   }
   std::lock_guard pulling(*lock_for_reference);
+  std::shared_lock gc(image_gc_mu_);
   auto resolved = images_.resolve(reference);
   if (resolved) return resolved->target_digest;
   if (resolved.error().code() != ErrorCode::kNotFound) return fail(resolved.error());
@@ -623,6 +697,7 @@ Result<uint32_t> Engine::create_and_start(const std::string& task_id,
                                           const std::string& containerd_id,
                                           const std::string& image, bool after_interrupted_create) {
   const ContainerDefinition& spec = definition.containers[index];
+  std::shared_lock gc(image_gc_mu_);
   runtime::CreateContainerRequest request;
   request.after_interrupted_create = after_interrupted_create;
   request.settings = BERTH_TRY(container_settings(task_id, definition, index));
@@ -795,7 +870,8 @@ void Engine::expire_stopped(int64_t now) {
 // ---------------------------------------------------------------------------
 // The API, each call run on the owner thread
 
-Result<std::string> Engine::run_task(const std::string& definition_json, const std::string& name) {
+Result<std::string> Engine::run_task(const std::string& definition_json, const std::string& name,
+                                     const TaskSource& source) {
   auto parsed = parse_task_definition(definition_json, config_.policy);
   if (!parsed.definition) {
     return fail(ErrorCode::kInvalidArgument,
@@ -813,6 +889,8 @@ Result<std::string> Engine::run_task(const std::string& definition_json, const s
     auto task = std::make_unique<TaskRuntime>();
     std::string id = new_task_id();
     task->record = new_task(id, name, definition_json, *parsed.definition, now_unix_ms());
+    task->record.manifest = source.manifest;
+    task->record.manifest_digest = source.digest;
     task->definition = *parsed.definition;
     size_t n = task->record.containers.size();
     task->busy.assign(n, false);
@@ -826,6 +904,7 @@ Result<std::string> Engine::run_task(const std::string& definition_json, const s
       by_containerd_id_[task->record.containers[i].containerd_id] = {id, i};
     }
     emit(*task, "", "PENDING", "");
+    note_images(task->record, +1);
     tasks_[id] = std::move(task);
     return id;
   });
@@ -859,11 +938,12 @@ std::vector<TaskView> Engine::list(bool include_stopped) {
   });
 }
 
-berth::Status Engine::stop_task(const std::string& id_or_name) {
+berth::Status Engine::stop_task(const std::string& id_or_name, const std::string& stop_code,
+                                const std::string& reason) {
   return call([&]() -> berth::Status {
     TaskRuntime* task = find(id_or_name);
     if (!task) return fail(ErrorCode::kNotFound, "no task '" + id_or_name + "'");
-    request_stop(task->record, "UserInitiated", "Task stopped by the user");
+    request_stop(task->record, stop_code, reason);
     return {};
   });
 }
@@ -887,6 +967,7 @@ berth::Status Engine::remove_task(const std::string& id_or_name) {
     std::filesystem::remove_all(config_.root + "/volumes/" + id, ec);
     std::filesystem::remove_all(config_.state + "/tasks/" + id, ec);
     emit(*task, "", "REMOVED", "");
+    note_images(task->record, -1);
     tasks_.erase(id);
     return {};
   };

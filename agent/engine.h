@@ -9,6 +9,7 @@
 // that step at its next start, and adopts the containers still running.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -18,6 +19,7 @@
 #include <mutex>
 #include <optional>
 #include <set>
+#include <shared_mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -44,6 +46,16 @@ struct EngineConfig {
   size_t workers = 4;
   // How long a stopped task keeps its record and logs (ECS: 3 hours).
   std::chrono::seconds task_retention{3 * 3600};
+  // Image GC: every interval (0: never), images no task names and no
+  // container uses, unused for at least min_age, are removed.
+  std::chrono::seconds image_gc_interval{3 * 3600};
+  std::chrono::seconds image_gc_min_age{3600};
+};
+
+// Where a static task came from (empty for a task run through the API).
+struct TaskSource {
+  std::string manifest;  // the file's path
+  std::string digest;    // of the file's content
 };
 
 // What `describe` and `ps` show: a copy of the record and derived facts.
@@ -80,10 +92,16 @@ class Engine {
 
   // Validates and admits a task; returns its id. Nothing is created for a
   // definition with problems (the error lists them all).
-  Result<std::string> run_task(const std::string& definition_json, const std::string& name);
+  // `source` marks a static task: its manifest file and that file's digest.
+  Result<std::string> run_task(const std::string& definition_json, const std::string& name,
+                               const TaskSource& source = {});
   Result<TaskView> describe(const std::string& id_or_name);
   std::vector<TaskView> list(bool include_stopped);
-  berth::Status stop_task(const std::string& id_or_name);
+  // ECS stop codes: UserInitiated (berthctl stop), ServiceSchedulerInitiated
+  // (berthd's own decision, e.g. a static task's manifest changed).
+  berth::Status stop_task(const std::string& id_or_name,
+                          const std::string& stop_code = "UserInitiated",
+                          const std::string& reason = "Task stopped by the user");
   // Removes a stopped task's record and its containers' log files.
   berth::Status remove_task(const std::string& id_or_name);
 
@@ -136,6 +154,10 @@ class Engine {
                                                         const TaskDefinition& definition,
                                                         size_t index);
   void adopt(TaskRuntime& task);
+  // Counts the task's images in (+1) or out (-1) of use (owner thread).
+  void note_images(const TaskRecord& record, int delta);
+  // Image GC, on a worker.
+  void collect_images();
 
   EngineConfig config_;
   TaskStore store_;
@@ -157,6 +179,20 @@ class Engine {
   std::set<std::string> interrupted_creates_;
   // Containers whose removal failed, and when to try again.
   std::map<std::string, int64_t> retry_at_ms_;
+
+  // Image GC. Pulls and creates hold image_gc_mu_ shared; the GC holds it
+  // alone while it checks and removes, so it never removes an image that a
+  // task admitted meanwhile is about to use.
+  struct ImageUse {
+    int tasks = 0;            // task records naming the image
+    int64_t released_ms = 0;  // when the last one went
+  };
+  std::shared_mutex image_gc_mu_;
+  std::mutex image_use_mu_;                       // guards image_use_
+  std::map<std::string, ImageUse> image_use_;     // by containerd image name
+  std::map<std::string, int64_t> image_seen_ms_;  // GC only: first seen
+  std::atomic<bool> image_gc_running_{false};
+  int64_t next_image_gc_ms_ = 0;  // owner thread
 
   std::mutex pulls_mu_;  // guards pulls_
   std::map<std::string, std::shared_ptr<std::mutex>> pulls_;

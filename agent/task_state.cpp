@@ -358,7 +358,7 @@ nlohmann::json to_json(const TaskRecord& task) {
     if (c.exit_code) j["exitCode"] = *c.exit_code;
     containers.push_back(std::move(j));
   }
-  return {
+  nlohmann::json out = {
       {"id", task.id},
       {"name", task.name},
       {"family", task.family},
@@ -372,6 +372,11 @@ nlohmann::json to_json(const TaskRecord& task) {
       {"stoppedAt", task.stopped_at_ms},
       {"containers", std::move(containers)},
   };
+  if (!task.manifest.empty()) {
+    out["manifest"] = task.manifest;
+    out["manifestDigest"] = task.manifest_digest;
+  }
+  return out;
 }
 
 Result<TaskRecord> task_from_json(const nlohmann::json& json) {
@@ -390,6 +395,8 @@ Result<TaskRecord> task_from_json(const nlohmann::json& json) {
     task.created_at_ms = json.value("createdAt", int64_t{0});
     task.started_at_ms = json.value("startedAt", int64_t{0});
     task.stopped_at_ms = json.value("stoppedAt", int64_t{0});
+    task.manifest = json.value("manifest", "");
+    task.manifest_digest = json.value("manifestDigest", "");
     for (const auto& j : json.at("containers")) {
       ContainerRecord c;
       c.name = j.at("name").get<std::string>();

@@ -63,6 +63,10 @@ struct TaskRecord {
   int64_t started_at_ms = 0;
   int64_t stopped_at_ms = 0;
   std::vector<ContainerRecord> containers;  // in definition order
+  // A static task: the manifest file it was run from, and the digest of
+  // the file's content then (a changed file replaces the task).
+  std::string manifest;
+  std::string manifest_digest;
 };
 
 nlohmann::json to_json(const TaskRecord& task);

@@ -353,6 +353,17 @@ Result<std::vector<std::string>> ContainerService::list_ids(const std::string& f
   return ids;
 }
 
+Result<std::set<std::string>> ContainerService::image_names() {
+  cd_containers::ListContainersRequest request;
+  cd_containers::ListContainersResponse response;
+  auto ctx = containerd_.context(std::chrono::seconds(30));
+  auto status = containerd_.containers().List(ctx.get(), request, &response);
+  if (!status.ok()) return fail(grpc_error(status, "list containers"));
+  std::set<std::string> names;
+  for (const auto& container : response.containers()) names.insert(container.image());
+  return names;
+}
+
 Result<std::optional<ExitStatus>> ContainerService::remove(const std::string& id) {
   auto exit = BERTH_TRY(delete_task(id));
   BERTH_TRY(delete_container_record(id));

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -71,6 +72,8 @@ class ContainerService {
   // Ids of the containers matching a containerd filter, e.g.
   // `labels."berth.task"` (every container that names a task).
   Result<std::vector<std::string>> list_ids(const std::string& filter);
+  // The image names that containers of the namespace were created from.
+  Result<std::set<std::string>> image_names();
 
   std::string log_path(const std::string& id) const;
   const ContainerRuntimeConfig& config() const { return config_; }

@@ -3,7 +3,14 @@
 // registry as docker.io through a mirror.
 #include <signal.h>
 
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <memory>
 #include <nlohmann/json.hpp>
+#include <set>
+#include <thread>
 
 #include "fixtures/integration_test.h"
 
@@ -96,6 +103,36 @@ class TaskTest : public IntegrationTest {
                    std::chrono::seconds timeout = std::chrono::seconds(60)) {
     return wait_for(
         task, [&](const json& t) { return t.value("status", "") == status; }, timeout);
+  }
+
+  // Tasks (ps -a) once `done(tasks)` holds, re-checked on every engine event.
+  json wait_tasks(const std::function<bool(const json&)>& done,
+                  std::chrono::seconds timeout = std::chrono::seconds(60)) {
+    auto events = LineReader::spawn(berthd_->ctl_argv({"-o", "json", "events"}));
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    json tasks;
+    while (true) {
+      auto ps = berthd_->ctl({"-o", "json", "ps", "-a"});
+      tasks = ps.exit_code == 0 ? json::parse(ps.out).value("tasks", json::array()) : json();
+      if (done(tasks)) return tasks;
+      if (std::chrono::steady_clock::now() >= deadline) break;
+      (void)events->next_line(std::chrono::seconds(1));
+    }
+    ADD_FAILURE() << "the tasks did not reach the awaited state; last:\n"
+                  << tasks.dump(2) << "\n"
+                  << berthd_->log_text();
+    return tasks;
+  }
+  // The tasks named `name`, oldest first.
+  static std::vector<json> named(const json& tasks, const std::string& name) {
+    std::vector<json> out;
+    for (const auto& t : tasks) {
+      if (t.value("name", "") == name) out.push_back(t);
+    }
+    std::sort(out.begin(), out.end(), [](const json& a, const json& b) {
+      return ms(a["createdAtMs"]) < ms(b["createdAtMs"]);
+    });
+    return out;
   }
 
   static json busybox(const std::string& name, const std::vector<std::string>& command) {
@@ -289,6 +326,145 @@ TEST_F(TaskTest, RunDetachedImageIsAOneContainerTask) {
   auto both = berthd_->ctl({"run", "-d", "--rm", "busybox:latest"});
   EXPECT_EQ(both.exit_code, 2);
   EXPECT_NE(both.err.find("--rm and -d"), std::string::npos) << both.err;
+}
+
+TEST_F(TaskTest, StaticTasksFollowTheirManifestDirectoryAcrossRestarts) {
+  char dir_template[] = "/tmp/berth-manifests-XXXXXX";
+  ASSERT_NE(::mkdtemp(dir_template), nullptr);
+  std::string dir = dir_template;
+  std::shared_ptr<void> remove_dir(nullptr, [&](void*) { std::filesystem::remove_all(dir); });
+  auto write = [&](const std::string& file, const json& definition) {
+    // Written beside and renamed, as a careful tool would; the check reads
+    // whole files either way.
+    std::ofstream(dir + "/." + file + ".tmp") << definition.dump(2);
+    std::filesystem::rename(dir + "/." + file + ".tmp", dir + "/" + file);
+  };
+  auto web = [](const std::string& version) {
+    return json{{"family", "web"},
+                {"containerDefinitions",
+                 {busybox("main", {"sh", "-c", "echo " + version + "; exec sleep 100000"})}}};
+  };
+  write("web.json", web("v1"));
+  std::ofstream(dir + "/bad.json") << R"({"family": "bad"})";
+  std::ofstream(dir + "/notes.txt") << "not a manifest";
+  std::ofstream(dir + "/.hidden.json") << web("hidden").dump();
+  berthd_.reset();
+  start_berthd({"--manifest-dir", dir, "--manifest-check-interval", "1"});
+
+  auto running = [](const std::vector<json>& tasks) {
+    return !tasks.empty() && tasks.back()["status"] == "RUNNING";
+  };
+  json tasks = wait_tasks([&](const json& t) { return running(named(t, "web")); });
+  std::string first = named(tasks, "web").back()["id"];
+  json task = describe(first);
+  EXPECT_EQ(task["manifest"], dir + "/web.json");
+  int64_t pid = container(task, "main")["pid"].get<int64_t>();
+  EXPECT_EQ(tasks.size(), 1u) << "only web.json is a manifest: " << tasks.dump(2);
+  EXPECT_NE(berthd_->log_text().find("static task '" + dir + "/bad.json' refused"),
+            std::string::npos)
+      << berthd_->log_text();
+
+  // A restarted berthd knows the task it runs for web.json: no second one.
+  berthd_->kill(SIGKILL);
+  ASSERT_TRUE(berthd_->restart()) << berthd_->log_text();
+  // A file added later is picked up by the next check.
+  write("once.json", json{{"family", "once"},
+                          {"containerDefinitions", {busybox("main", {"sh", "-c", "exit 3"})}}});
+  tasks = wait_tasks([&](const json& t) { return named(t, "once").size() == 1; });
+  ASSERT_EQ(named(tasks, "web").size(), 1u) << tasks.dump(2);
+  EXPECT_EQ(named(tasks, "web")[0]["id"], first);
+  EXPECT_EQ(container(describe(first), "main")["pid"].get<int64_t>(), pid);
+
+  // A task that stops while its file is unchanged is started again, after
+  // the first back-off (10 s).
+  tasks = wait_tasks([&](const json& t) { return named(t, "once").size() == 2; },
+                     std::chrono::seconds(40));
+  json once = named(tasks, "once")[0];
+  EXPECT_EQ(once["status"], "STOPPED");
+  EXPECT_EQ(once["stopCode"], "EssentialContainerExited");
+  std::filesystem::remove(dir + "/once.json");
+
+  // A changed file replaces its task: the old one stopped first.
+  write("web.json", web("v2"));
+  tasks = wait_tasks([&](const json& t) {
+    auto w = named(t, "web");
+    return w.size() == 2 && running(w);
+  });
+  json old = describe(first);
+  EXPECT_EQ(old["status"], "STOPPED");
+  EXPECT_EQ(old["stopCode"], "ServiceSchedulerInitiated");
+  EXPECT_NE(old["stoppedReason"].get<std::string>().find("changed"), std::string::npos);
+  std::string second = named(tasks, "web").back()["id"];
+  wait_for(second, [&](const json&) {
+    return berthd_->ctl({"logs", second, "main"}).out == "v2\n";
+  });
+
+  // A removed file stops its task.
+  std::filesystem::remove(dir + "/web.json");
+  json removed = wait_status(second, "STOPPED");
+  EXPECT_EQ(removed["stopCode"], "ServiceSchedulerInitiated");
+  EXPECT_NE(removed["stoppedReason"].get<std::string>().find("removed"), std::string::npos);
+  tasks = wait_tasks([&](const json& t) {
+    for (const auto& x : t) {
+      if (x["status"] != "STOPPED") return false;
+    }
+    return true;
+  });
+  EXPECT_EQ(named(tasks, "web").size(), 2u);
+  EXPECT_LE(named(tasks, "once").size(), 3u);
+}
+
+TEST_F(TaskTest, ImageGcRemovesImagesNoTaskUsesAndKeepsTheRest) {
+  berthd_.reset();
+  start_berthd({"--image-gc-interval", "1", "--image-gc-min-age", "0"});
+  auto images = [&] {
+    std::set<std::string> names;
+    auto ls = berthd_->ctl({"-o", "json", "image", "ls"});
+    EXPECT_EQ(ls.exit_code, 0) << ls.err;
+    for (const auto& image : json::parse(ls.out)) names.insert(image["name"].get<std::string>());
+    return names;
+  };
+  // GC runs every second and has no event of its own: poll its result.
+  auto await_images = [&](const std::set<std::string>& expected) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (images() != expected && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    EXPECT_EQ(images(), expected) << berthd_->log_text();
+  };
+  const std::string tag = "docker.io/library/busybox:latest";
+  std::string id =
+      run({{"family", "gc"}, {"containerDefinitions", {busybox("main", {"sleep", "100000"})}}});
+  wait_status(id, "RUNNING");
+  std::string digest = container(describe(id), "main")["imageDigest"];
+  // The same content under a second name that no task names.
+  const std::string by_digest = "docker.io/library/busybox@" + digest;
+  auto pull = berthd_->ctl({"image", "pull", by_digest});
+  ASSERT_EQ(pull.exit_code, 0) << pull.err;
+  await_images({tag});
+  // The running task's image stays, through many GC runs.
+  auto log_runs = [&] {
+    std::string log = berthd_->log_text();
+    size_t n = 0;
+    for (size_t at = 0; (at = log.find("image GC: ", at)) != std::string::npos; ++at) ++n;
+    return n;
+  };
+  auto await_three_runs = [&] {
+    size_t runs = log_runs();
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (log_runs() < runs + 3 && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    ASSERT_GE(log_runs(), runs + 3) << "image GC does not run:\n" << berthd_->log_text();
+  };
+  await_three_runs();
+  EXPECT_EQ(images(), std::set<std::string>{tag});
+  // A stopped task keeps its image until the task is removed.
+  ASSERT_EQ(berthd_->ctl({"stop", id}).exit_code, 0);
+  await_three_runs();
+  EXPECT_EQ(images(), std::set<std::string>{tag});
+  ASSERT_EQ(berthd_->ctl({"rm", id}).exit_code, 0);
+  await_images({});
 }
 
 TEST_F(TaskTest, BerthdCrashAdoptsRunningContainersWithoutRestartingThem) {

@@ -257,6 +257,7 @@ void Engine::adopt_sandbox(TaskRuntime& task) {
       spdlog::warn("task '{}': roll back its sandbox: {}, ignoring", record.id,
                    removed.error().message());
     }
+    interrupted_creates_.insert(cid);
     sandbox.creating = false;
     sandbox.known = TaskStatus::kPending;
     sandbox.pid = 0;
@@ -463,6 +464,7 @@ void Engine::dispatch_sandbox(TaskRuntime& task, const Action& action) {
   if (action.kind == Action::Kind::kCreateSandbox) {
     runtime::SandboxRequest request;
     request.id = cid;
+    request.after_interrupted_create = interrupted_creates_.erase(cid) > 0;
     request.labels = {{kTaskLabel, task_id}, {kSandboxLabel, "true"}};
     if (task.definition.ipc_mode == "task") {
       // One /dev/shm for the task, as large as its largest container asks.

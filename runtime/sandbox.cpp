@@ -120,7 +120,8 @@ Result<uint32_t> SandboxService::create(const SandboxRequest& request) {
                                                   "': " + std::strerror(errno)));
     }
   }
-  auto created = containers_.create_without_image(request.id, spec, request.labels);
+  auto created = containers_.create_without_image(request.id, spec, request.labels,
+                                                  request.after_interrupted_create);
   if (!created) return undo(created.error());
   auto pid = containers_.start(request.id);
   if (!pid) return undo(pid.error());

@@ -51,6 +51,9 @@ struct SandboxRequest {
   std::map<std::string, std::string> labels;
   // A task /dev/shm of this size (0: none) shared by its containers.
   uint64_t shm_size_bytes = 0;
+  // A berthd crash cut an earlier create of this id off (see
+  // CreateContainerRequest): containerd may still be settling it.
+  bool after_interrupted_create = false;
 };
 
 class SandboxService {

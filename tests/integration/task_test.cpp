@@ -569,6 +569,13 @@ TEST_F(TaskTest, KillNineDuringSandboxedStartUpIsFinishedOnRestart) {
                        {"ipcMode", "task"},
                        {"containerDefinitions", {busybox("main", {"sleep", "100000"})}}}));
   }
+  // Kill berthd once the first sandbox exists: the others are being made.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (env().ctr(berthd_->ns(), {"containers", "ls", "-q"}).out.find(".sandbox") ==
+             std::string::npos &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
   berthd_->kill(SIGKILL);
   ASSERT_TRUE(berthd_->restart()) << berthd_->log_text();
   for (const auto& id : ids) wait_status(id, "RUNNING");
@@ -582,6 +589,23 @@ TEST_F(TaskTest, KillNineDuringSandboxedStartUpIsFinishedOnRestart) {
   EXPECT_EQ(berthd_->leftovers(), "");
   std::string sandboxes = berthd_->root() + "/../state/sandboxes";
   EXPECT_TRUE(!std::filesystem::exists(sandboxes) || std::filesystem::is_empty(sandboxes));
+}
+
+TEST_F(TaskTest, ASandboxThatDiesStopsItsTask) {
+  // With only the IPC namespace shared, the containers outlive the sandbox.
+  std::string id = run({{"family", "sandboxdies"},
+                        {"ipcMode", "task"},
+                        {"containerDefinitions", {busybox("main", {"sleep", "100000"})}}});
+  wait_status(id, "RUNNING");
+  int64_t sandbox = containerd_pid(*berthd_, id + ".sandbox");
+  ASSERT_GT(sandbox, 0);
+  ASSERT_EQ(::kill(static_cast<pid_t>(sandbox), SIGKILL), 0);
+  json task = wait_status(id, "STOPPED");
+  EXPECT_EQ(task["stopCode"], "EssentialContainerExited");
+  EXPECT_NE(task["stoppedReason"].get<std::string>().find("sandbox"), std::string::npos)
+      << task.dump(2);
+  EXPECT_EQ(berthd_->leftovers(), "");
+  EXPECT_FALSE(std::filesystem::exists(berthd_->root() + "/../state/sandboxes/" + id + ".sandbox"));
 }
 
 }  // namespace

@@ -17,6 +17,18 @@ namespace {
 
 constexpr const char* kTaskLabel = "berth.task";
 constexpr const char* kContainerLabel = "berth.container";
+constexpr const char* kSandboxLabel = "berth.sandbox";
+constexpr std::string_view kSandboxSuffix = ".sandbox";
+// A task /dev/shm's size when no container asks for more (Docker's default).
+constexpr uint64_t kDefaultShmBytes = 64ULL << 20;
+
+// berth-pause beside berthd's own executable.
+std::string pause_path(const EngineConfig& config) {
+  if (!config.pause_path.empty()) return config.pause_path;
+  std::error_code ec;
+  auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  return ec ? "berth-pause" : (self.parent_path() / "berth-pause").string();
+}
 
 std::string new_task_id() {
   std::random_device random;
@@ -65,7 +77,8 @@ Engine::Engine(EngineConfig config, TaskStore store, runtime::ImageService& imag
       images_(images),
       containers_(containers),
       events_(events),
-      exec_(exec) {}
+      exec_(exec),
+      sandboxes_(containers, {pause_path(config_), config_.root, config_.state}) {}
 
 Engine::~Engine() { stop(); }
 
@@ -150,6 +163,7 @@ berth::Status Engine::start() {
     for (size_t i = 0; i < n; ++i) {
       by_containerd_id_[task->record.containers[i].containerd_id] = {task->record.id, i};
     }
+    if (task->record.sandbox) sandbox_owner_[task->record.sandbox->containerd_id] = task->record.id;
     std::string id = task->record.id;
     note_images(task->record, +1);
     tasks_[id] = std::move(task);
@@ -162,12 +176,32 @@ berth::Status Engine::start() {
   auto ids = containers_.list_ids(std::string("labels.\"") + kTaskLabel + "\"");
   if (!ids) return fail(ids.error().with_context("list berth containers"));
   for (const auto& containerd_id : *ids) {
-    if (by_containerd_id_.contains(containerd_id)) continue;
+    if (by_containerd_id_.contains(containerd_id) || sandbox_owner_.contains(containerd_id)) {
+      continue;
+    }
+    if (containerd_id.ends_with(kSandboxSuffix)) continue;  // below, with its host state
     spdlog::info("removing container '{}': no task owns it", containerd_id);
     // Its task may still run: it is killed and reaped first.
     if (containers_.kill(containerd_id, SIGKILL)) (void)containers_.wait(containerd_id);
     if (auto removed = containers_.remove(containerd_id); !removed) {
       spdlog::warn("remove container '{}': {}, ignoring", containerd_id, removed.error().message());
+    }
+  }
+  // Sandboxes no live task owns (an interrupted removal, a lost
+  // checkpoint): their container and their host state (a mounted /dev/shm).
+  std::set<std::string> orphan_sandboxes;
+  for (const auto& containerd_id : *ids) {
+    if (containerd_id.ends_with(kSandboxSuffix)) orphan_sandboxes.insert(containerd_id);
+  }
+  for (const auto& id : sandboxes_.ids_with_host_state()) orphan_sandboxes.insert(id);
+  for (const auto& id : orphan_sandboxes) {
+    if (auto owner = sandbox_owner_.find(id); owner != sandbox_owner_.end()) {
+      const auto& sandbox = tasks_.at(owner->second)->record.sandbox;
+      if (sandbox && !sandbox->removed) continue;
+    }
+    spdlog::info("removing sandbox '{}': no task owns it", id);
+    if (auto removed = sandboxes_.remove(id); !removed) {
+      spdlog::warn("{}, ignoring", removed.error().message());
     }
   }
 
@@ -199,9 +233,54 @@ void Engine::stop() {
 // ---------------------------------------------------------------------------
 // Recovery
 
+void Engine::adopt_sandbox(TaskRuntime& task) {
+  TaskRecord& record = task.record;
+  if (!record.sandbox || record.sandbox->removed) return;
+  SandboxRecord& sandbox = *record.sandbox;
+  if (!sandbox.creating && sandbox.known != TaskStatus::kRunning) return;
+  const std::string& cid = sandbox.containerd_id;
+  events_.watch(cid);
+  uint32_t pid = 0;
+  auto status = sandboxes_.status(cid, &pid);
+  if (status && status->first == "running") {
+    // Adopted, never restarted: the task's containers live in its namespaces.
+    sandbox.pid = pid;
+    sandbox.creating = false;
+    sandbox.known = TaskStatus::kRunning;
+    spdlog::info("task '{}': adopted its sandbox (pid {})", record.id, pid);
+    return;
+  }
+  if (sandbox.creating) {
+    // Cut off during its creation: no container can use it yet, so roll it
+    // back and let the reconciler make it again.
+    events_.unwatch(cid);
+    if (auto removed = sandboxes_.remove(cid); !removed) {
+      spdlog::warn("task '{}': roll back its sandbox: {}, ignoring", record.id,
+                   removed.error().message());
+    }
+    interrupted_creates_.insert(cid);
+    sandbox.creating = false;
+    sandbox.known = TaskStatus::kPending;
+    sandbox.pid = 0;
+    spdlog::info("task '{}': rolled back the interrupted creation of its sandbox", record.id);
+    return;
+  }
+  if (!status && status.error().code() != ErrorCode::kNotFound) {
+    spdlog::warn("task '{}': sandbox: {}, keeping its recorded state", record.id,
+                 status.error().message());
+    return;
+  }
+  // It ended while berthd was away: the task cannot go on without it.
+  sandbox.known = TaskStatus::kStopped;
+  sandbox.pid = 0;
+  sandbox.reason = "it was gone when berthd restarted";
+  spdlog::info("task '{}': its sandbox {}", record.id, sandbox.reason);
+}
+
 void Engine::adopt(TaskRuntime& task) {
   TaskRecord& record = task.record;
   if (record.known == TaskStatus::kStopped) return;
+  adopt_sandbox(task);
   for (size_t i = 0; i < record.containers.size(); ++i) {
     ContainerRecord& container = record.containers[i];
     bool maybe_exists = container.creating || container.known == TaskStatus::kCreated ||
@@ -403,7 +482,17 @@ void Engine::reconcile(TaskRuntime& task) {
       retry_at_ms_.erase(retry);
     }
   }
-  Plan plan = plan_task(task.record, task.definition, busy, now);
+  bool sandbox_busy = task.sandbox_busy;
+  if (task.record.sandbox) {
+    auto retry = retry_at_ms_.find(task.record.sandbox->containerd_id);
+    if (retry != retry_at_ms_.end() && now < retry->second) {
+      sandbox_busy = true;
+      if (wake_at_ms_ == 0 || retry->second < wake_at_ms_) wake_at_ms_ = retry->second;
+    } else if (retry != retry_at_ms_.end()) {
+      retry_at_ms_.erase(retry);
+    }
+  }
+  Plan plan = plan_task(task.record, task.definition, busy, now, sandbox_busy);
 
   if (task.record.desired != desired_before) {
     emit(task, "", "STOPPING", task.record.stop_code + ": " + task.record.stopped_reason);
@@ -422,6 +511,7 @@ void Engine::reconcile(TaskRuntime& task) {
   for (const auto& action : plan.actions) {
     if (action.kind == Action::Kind::kStart)
       task.record.containers[action.container].creating = true;
+    if (action.kind == Action::Kind::kCreateSandbox) task.record.sandbox->creating = true;
   }
   checkpoint(task);
   for (const auto& action : plan.actions) dispatch(task, action);
@@ -430,7 +520,81 @@ void Engine::reconcile(TaskRuntime& task) {
   }
 }
 
+void Engine::dispatch_sandbox(TaskRuntime& task, const Action& action) {
+  SandboxRecord& sandbox = *task.record.sandbox;
+  std::string task_id = task.record.id;
+  std::string cid = sandbox.containerd_id;
+  task.sandbox_busy = true;
+  auto finish = [this, task_id](std::function<void(TaskRuntime&, SandboxRecord&)> apply) {
+    post([this, task_id, apply = std::move(apply)] {
+      auto it = tasks_.find(task_id);
+      if (it == tasks_.end()) return;
+      it->second->sandbox_busy = false;
+      apply(*it->second, *it->second->record.sandbox);
+      checkpoint(*it->second);
+    });
+  };
+  if (action.kind == Action::Kind::kCreateSandbox) {
+    runtime::SandboxRequest request;
+    request.id = cid;
+    request.after_interrupted_create = interrupted_creates_.erase(cid) > 0;
+    request.labels = {{kTaskLabel, task_id}, {kSandboxLabel, "true"}};
+    if (task.definition.ipc_mode == "task") {
+      // One /dev/shm for the task, as large as its largest container asks.
+      request.shm_size_bytes = kDefaultShmBytes;
+      uint64_t largest = 0;
+      for (const auto& c : task.definition.containers) {
+        if (c.linux_parameters && c.linux_parameters->shared_memory_size_mib) {
+          largest = std::max<uint64_t>(largest, *c.linux_parameters->shared_memory_size_mib << 20);
+        }
+      }
+      if (largest > 0) request.shm_size_bytes = largest;
+    }
+    submit([this, finish, request, cid] {
+      events_.watch(cid);
+      auto pid = sandboxes_.create(request);
+      if (!pid) events_.unwatch(cid);
+      finish([pid](TaskRuntime& t, SandboxRecord& s) {
+        s.creating = false;
+        if (!pid) {
+          s.known = TaskStatus::kStopped;
+          s.removed = true;
+          s.reason = pid.error().message();
+          spdlog::warn("task '{}': create its sandbox: {}", t.record.id, s.reason);
+          request_stop(t.record, "TaskFailedToStart", "CannotStartSandboxError: " + s.reason);
+          return;
+        }
+        if (s.known == TaskStatus::kPending) s.known = TaskStatus::kRunning;
+        s.pid = *pid;
+        spdlog::info("task '{}': sandbox '{}' running (pid {})", t.record.id, s.containerd_id,
+                     s.pid);
+      });
+    });
+    return;
+  }
+  // kRemoveSandbox
+  submit([this, finish, cid] {
+    auto removed = sandboxes_.remove(cid);
+    finish([this, removed, cid](TaskRuntime& t, SandboxRecord& s) {
+      if (!removed) {
+        spdlog::warn("task '{}': remove its sandbox: {}; will retry", t.record.id,
+                     removed.error().message());
+        retry_at_ms_[cid] = now_unix_ms() + 2000;
+        return;
+      }
+      events_.unwatch(cid);
+      s.known = TaskStatus::kStopped;
+      s.pid = 0;
+      s.removed = true;
+    });
+  });
+}
+
 void Engine::dispatch(TaskRuntime& task, const Action& action) {
+  if (action.container == kTaskLevel) {
+    dispatch_sandbox(task, action);
+    return;
+  }
   size_t index = action.container;
   ContainerRecord& container = task.record.containers[index];
   const ContainerDefinition& spec = task.definition.containers[index];
@@ -498,15 +662,16 @@ void Engine::dispatch(TaskRuntime& task, const Action& action) {
       checkpoint(task);
       bool after_interrupted_create = interrupted_creates_.erase(cid) > 0;
       submit([this, finish, failed_start, task_id, definition = task.definition, index, cid,
-              restart, image = container.image, after_interrupted_create] {
+              restart, image = container.image, after_interrupted_create,
+              sandbox = task.record.sandbox] {
         if (restart) {
           if (auto removed = containers_.remove(cid); !removed) {
             spdlog::warn("container '{}': remove before restart: {}, ignoring", cid,
                          removed.error().message());
           }
         }
-        auto pid =
-            create_and_start(task_id, definition, index, cid, image, after_interrupted_create);
+        auto pid = create_and_start(task_id, definition, index, cid, image,
+                                    after_interrupted_create, sandbox);
         finish([this, pid, failed_start, cid](TaskRuntime& t, ContainerRecord& c) {
           if (!pid) early_exits_.erase(cid);
           c.creating = false;
@@ -564,6 +729,9 @@ void Engine::dispatch(TaskRuntime& task, const Action& action) {
         });
       });
       break;
+    case Action::Kind::kCreateSandbox:
+    case Action::Kind::kRemoveSandbox:
+      break;  // dispatch_sandbox's, never a container's
   }
 }
 
@@ -594,15 +762,27 @@ Result<std::string> Engine::pull_image(const std::string& reference) {
   }
 }
 
-Result<runtime::ContainerSettings> Engine::container_settings(const std::string& task_id,
-                                                              const TaskDefinition& definition,
-                                                              size_t index) {
+Result<runtime::ContainerSettings> Engine::container_settings(
+    const std::string& task_id, const TaskDefinition& definition, size_t index,
+    const std::optional<SandboxRecord>& sandbox) {
   const ContainerDefinition& spec = definition.containers[index];
   runtime::ContainerSettings settings;
   settings.privileged = spec.privileged;
   settings.host_pid = definition.pid_mode == "host";
   settings.host_ipc = definition.ipc_mode == "host";
   settings.host_network = definition.network_mode == "host";
+  if (needs_sandbox(definition)) {
+    if (!sandbox || sandbox->pid == 0) {
+      return fail(ErrorCode::kFailedPrecondition, "the task's sandbox is not running");
+    }
+    std::string ns_dir = "/proc/" + std::to_string(sandbox->pid) + "/ns/";
+    if (definition.pid_mode == "task") settings.task_namespaces.pid_path = ns_dir + "pid";
+    if (definition.ipc_mode == "task") {
+      settings.task_namespaces.ipc_path = ns_dir + "ipc";
+      settings.task_namespaces.shm_source = sandboxes_.shm_path(sandbox->containerd_id);
+    }
+  }
+  settings.task_namespaces.ipc_none = definition.ipc_mode == "none";
   for (const auto& u : spec.ulimits) {
     settings.ulimits.push_back(
         {u.name, static_cast<uint64_t>(u.soft_limit), static_cast<uint64_t>(u.hard_limit)});
@@ -695,12 +875,23 @@ Result<runtime::ContainerSettings> Engine::container_settings(const std::string&
 Result<uint32_t> Engine::create_and_start(const std::string& task_id,
                                           const TaskDefinition& definition, size_t index,
                                           const std::string& containerd_id,
-                                          const std::string& image, bool after_interrupted_create) {
+                                          const std::string& image, bool after_interrupted_create,
+                                          const std::optional<SandboxRecord>& sandbox) {
   const ContainerDefinition& spec = definition.containers[index];
   std::shared_lock gc(image_gc_mu_);
+  if (sandbox) {
+    // The namespaces are joined through /proc/<pid>: make sure that pid is
+    // still the sandbox's, not a reused one.
+    uint32_t pid = 0;
+    auto status = sandboxes_.status(sandbox->containerd_id, &pid);
+    if (!status || status->first != "running" || pid != sandbox->pid) {
+      return fail(ErrorCode::kFailedPrecondition,
+                  "the task's sandbox (pid " + std::to_string(sandbox->pid) + ") is not running");
+    }
+  }
   runtime::CreateContainerRequest request;
   request.after_interrupted_create = after_interrupted_create;
-  request.settings = BERTH_TRY(container_settings(task_id, definition, index));
+  request.settings = BERTH_TRY(container_settings(task_id, definition, index, sandbox));
   request.id = containerd_id;
   request.image = BERTH_TRY(images_.resolve(image));
   auto& overrides = request.overrides;
@@ -738,7 +929,24 @@ Result<uint32_t> Engine::create_and_start(const std::string& task_id,
   return *pid;
 }
 
+void Engine::handle_sandbox_exit(TaskRuntime& task, int exit_code) {
+  SandboxRecord& sandbox = *task.record.sandbox;
+  // A removal in flight ends it on purpose; a record already STOPPED knows.
+  if (task.sandbox_busy || sandbox.known != TaskStatus::kRunning) return;
+  sandbox.known = TaskStatus::kStopped;
+  sandbox.pid = 0;
+  sandbox.reason = "its process exited with " + std::to_string(exit_code);
+  spdlog::warn("task '{}': sandbox '{}' {}", task.record.id, sandbox.containerd_id, sandbox.reason);
+  checkpoint(task);
+}
+
 void Engine::handle_exit(const std::string& containerd_id, int exit_code, bool oom, uint32_t pid) {
+  if (auto owner = sandbox_owner_.find(containerd_id); owner != sandbox_owner_.end()) {
+    auto it = tasks_.find(owner->second);
+    if (it != tasks_.end() && it->second->record.sandbox)
+      handle_sandbox_exit(*it->second, exit_code);
+    return;
+  }
   auto where = by_containerd_id_.find(containerd_id);
   if (where == by_containerd_id_.end()) return;
   auto it = tasks_.find(where->second.first);
@@ -903,6 +1111,7 @@ Result<std::string> Engine::run_task(const std::string& definition_json, const s
     for (size_t i = 0; i < n; ++i) {
       by_containerd_id_[task->record.containers[i].containerd_id] = {id, i};
     }
+    if (task->record.sandbox) sandbox_owner_[task->record.sandbox->containerd_id] = id;
     emit(*task, "", "PENDING", "");
     note_images(task->record, +1);
     tasks_[id] = std::move(task);
@@ -964,6 +1173,7 @@ berth::Status Engine::remove_task(const std::string& id_or_name) {
       std::filesystem::remove(containers_.log_path(c.containerd_id), ec);
       by_containerd_id_.erase(c.containerd_id);
     }
+    if (task->record.sandbox) sandbox_owner_.erase(task->record.sandbox->containerd_id);
     std::filesystem::remove_all(config_.root + "/volumes/" + id, ec);
     std::filesystem::remove_all(config_.state + "/tasks/" + id, ec);
     emit(*task, "", "REMOVED", "");

@@ -30,6 +30,7 @@
 #include "runtime/containers.h"
 #include "runtime/events.h"
 #include "runtime/images.h"
+#include "runtime/sandbox.h"
 
 namespace berth::runtime {
 class ExecService;
@@ -42,6 +43,8 @@ struct EngineConfig {
   std::string state;  // per-container /etc/hosts and resolv.conf under <state>/tasks
   // A static init for initProcessEnabled (Debian's tini-static).
   std::string init_path = "/usr/bin/tini-static";
+  // berth-pause, the process of a task's sandbox; empty: beside berthd.
+  std::string pause_path;
   ValidationPolicy policy;
   size_t workers = 4;
   // How long a stopped task keeps its record and logs (ECS: 3 hours).
@@ -120,7 +123,8 @@ class Engine {
     std::vector<bool> busy;               // an action in flight per container
     std::vector<int64_t> next_health_ms;  // next health check per container
     std::vector<bool> health_busy;
-    std::string last_saved;  // the JSON last checkpointed
+    bool sandbox_busy = false;  // a sandbox action in flight
+    std::string last_saved;     // the JSON last checkpointed
   };
 
   // Runs `fn` on the owner thread and waits for its result.
@@ -137,6 +141,7 @@ class Engine {
   void reconcile_all();
   void checkpoint(TaskRuntime& task);
   void dispatch(TaskRuntime& task, const Action& action);
+  void dispatch_sandbox(TaskRuntime& task, const Action& action);
   void schedule_health(TaskRuntime& task, int64_t now_ms);
   void expire_stopped(int64_t now_ms);
   void emit(const TaskRuntime& task, const std::string& container, std::string status,
@@ -147,17 +152,20 @@ class Engine {
   Result<std::string> pull_image(const std::string& reference);
   Result<uint32_t> create_and_start(const std::string& task_id, const TaskDefinition& definition,
                                     size_t index, const std::string& containerd_id,
-                                    const std::string& image, bool after_interrupted_create);
+                                    const std::string& image, bool after_interrupted_create,
+                                    const std::optional<SandboxRecord>& sandbox);
   // The container definition's settings as the runtime takes them; writes
   // the task's volume directories and the container's /etc files.
-  Result<runtime::ContainerSettings> container_settings(const std::string& task_id,
-                                                        const TaskDefinition& definition,
-                                                        size_t index);
+  Result<runtime::ContainerSettings> container_settings(
+      const std::string& task_id, const TaskDefinition& definition, size_t index,
+      const std::optional<SandboxRecord>& sandbox = std::nullopt);
   void adopt(TaskRuntime& task);
   // Counts the task's images in (+1) or out (-1) of use (owner thread).
   void note_images(const TaskRecord& record, int delta);
   // Image GC, on a worker.
   void collect_images();
+  void adopt_sandbox(TaskRuntime& task);
+  void handle_sandbox_exit(TaskRuntime& task, int exit_code);
 
   EngineConfig config_;
   TaskStore store_;
@@ -165,10 +173,12 @@ class Engine {
   runtime::ContainerService& containers_;
   runtime::EventMonitor& events_;
   runtime::ExecService* exec_;
+  runtime::SandboxService sandboxes_;
 
   // Owner thread state (touched only there, after start()).
   std::map<std::string, std::unique_ptr<TaskRuntime>> tasks_;
   std::map<std::string, std::pair<std::string, size_t>> by_containerd_id_;
+  std::map<std::string, std::string> sandbox_owner_;  // sandbox containerd id -> task id
   std::map<int, std::function<void(const EngineEvent&)>> subscribers_;
   int next_subscriber_ = 1;
   int64_t wake_at_ms_ = 0;

@@ -88,7 +88,22 @@ bool is_active(TaskStatus status) {
 }
 
 void plan_running(TaskRecord& task, const TaskDefinition& definition, const std::vector<bool>& busy,
-                  int64_t now_ms, Plan& plan) {
+                  int64_t now_ms, bool sandbox_busy, Plan& plan) {
+  bool sandbox_ready = true;
+  if (task.sandbox) {
+    SandboxRecord& sandbox = *task.sandbox;
+    if (sandbox.known == TaskStatus::kStopped) {
+      // Every container lives in its namespaces: the task cannot go on.
+      request_stop(task, "EssentialContainerExited",
+                   "The task's sandbox exited" +
+                       (sandbox.reason.empty() ? std::string() : ": " + sandbox.reason));
+      return;
+    }
+    if (sandbox.known == TaskStatus::kPending && !sandbox_busy) {
+      plan.actions.push_back({Action::Kind::kCreateSandbox, kTaskLevel});
+    }
+    sandbox_ready = sandbox.known == TaskStatus::kRunning && !sandbox_busy;
+  }
   for (size_t i : start_order(definition)) {
     ContainerRecord& container = task.containers[i];
     const ContainerDefinition& spec = definition.containers[i];
@@ -113,7 +128,7 @@ void plan_running(TaskRecord& task, const TaskDefinition& definition, const std:
           return;
       }
     }
-    if (ready) {
+    if (ready && sandbox_ready) {
       plan.actions.push_back({Action::Kind::kStart, i});
       continue;
     }
@@ -140,7 +155,7 @@ void plan_running(TaskRecord& task, const TaskDefinition& definition, const std:
 }
 
 void plan_stopping(TaskRecord& task, const TaskDefinition& definition,
-                   const std::vector<bool>& busy, int64_t now_ms, Plan& plan) {
+                   const std::vector<bool>& busy, int64_t now_ms, bool sandbox_busy, Plan& plan) {
   for (size_t i = 0; i < task.containers.size(); ++i) {
     ContainerRecord& container = task.containers[i];
     const ContainerDefinition& spec = definition.containers[i];
@@ -184,6 +199,21 @@ void plan_stopping(TaskRecord& task, const TaskDefinition& definition,
       plan.actions.push_back({Action::Kind::kRemove, i});
     }
   }
+  // The sandbox goes last: the containers live in its namespaces.
+  if (!task.sandbox || sandbox_busy) return;
+  bool containers_gone = std::ranges::all_of(task.containers,
+                                             [](const ContainerRecord& c) {
+                                               return c.known == TaskStatus::kStopped && c.removed;
+                                             }) &&
+                         std::ranges::none_of(busy, [](bool b) { return b; });
+  if (!containers_gone) return;
+  SandboxRecord& sandbox = *task.sandbox;
+  if (sandbox.known == TaskStatus::kPending) {
+    sandbox.known = TaskStatus::kStopped;  // never made
+    sandbox.removed = true;
+  } else if (!sandbox.removed) {
+    plan.actions.push_back({Action::Kind::kRemoveSandbox, kTaskLevel});
+  }
 }
 
 }  // namespace
@@ -207,6 +237,10 @@ std::string_view action_name(Action::Kind kind) {
       return "kill";
     case Action::Kind::kRemove:
       return "remove";
+    case Action::Kind::kCreateSandbox:
+      return "create sandbox";
+    case Action::Kind::kRemoveSandbox:
+      return "remove sandbox";
   }
   return "?";
 }
@@ -218,24 +252,32 @@ void request_stop(TaskRecord& task, std::string_view code, std::string_view reas
   task.stopped_reason = std::string(reason);
 }
 
+bool needs_sandbox(const TaskDefinition& definition) {
+  return definition.pid_mode == "task" || definition.ipc_mode == "task";
+}
+
 Plan plan_task(TaskRecord& task, const TaskDefinition& definition, const std::vector<bool>& busy,
-               int64_t now_ms) {
+               int64_t now_ms, bool sandbox_busy) {
   Plan plan;
   if (task.known == TaskStatus::kStopped) return plan;
-  if (task.desired == TaskStatus::kRunning) plan_running(task, definition, busy, now_ms, plan);
+  if (task.desired == TaskStatus::kRunning) {
+    plan_running(task, definition, busy, now_ms, sandbox_busy, plan);
+  }
   // plan_running may have decided to stop the task.
   if (task.desired == TaskStatus::kStopped) {
     plan.actions.clear();
     plan.wake_at_ms = 0;
-    plan_stopping(task, definition, busy, now_ms, plan);
+    plan_stopping(task, definition, busy, now_ms, sandbox_busy, plan);
   }
 
   // The task's known status is the least advanced of its containers' until
   // all have stopped (ECS: RUNNING once the essential ones run).
-  bool all_done = std::ranges::all_of(task.containers, [](const ContainerRecord& c) {
-    return c.known == TaskStatus::kStopped && c.removed;
-  });
-  bool any_busy = std::ranges::any_of(busy, [](bool b) { return b; });
+  bool all_done =
+      std::ranges::all_of(
+          task.containers,
+          [](const ContainerRecord& c) { return c.known == TaskStatus::kStopped && c.removed; }) &&
+      (!task.sandbox || (task.sandbox->known == TaskStatus::kStopped && task.sandbox->removed));
+  bool any_busy = sandbox_busy || std::ranges::any_of(busy, [](bool b) { return b; });
   if (all_done && !any_busy && task.desired == TaskStatus::kStopped) {
     task.known = TaskStatus::kStopped;
     task.stopped_at_ms = now_ms;
@@ -327,6 +369,10 @@ TaskRecord new_task(std::string id, const std::string& name, std::string definit
     container.image = spec.image;
     task.containers.push_back(std::move(container));
   }
+  if (needs_sandbox(definition)) {
+    task.sandbox.emplace();
+    task.sandbox->containerd_id = task.id + ".sandbox";
+  }
   return task;
 }
 
@@ -376,6 +422,17 @@ nlohmann::json to_json(const TaskRecord& task) {
     out["manifest"] = task.manifest;
     out["manifestDigest"] = task.manifest_digest;
   }
+  if (task.sandbox) {
+    const SandboxRecord& sandbox = *task.sandbox;
+    out["sandbox"] = {
+        {"containerdId", sandbox.containerd_id},
+        {"known", status_name(sandbox.known)},
+        {"pid", sandbox.pid},
+        {"creating", sandbox.creating},
+        {"removed", sandbox.removed},
+        {"reason", sandbox.reason},
+    };
+  }
   return out;
 }
 
@@ -422,6 +479,18 @@ Result<TaskRecord> task_from_json(const nlohmann::json& json) {
       c.health_output = j.value("healthOutput", "");
       c.health_failures = j.value("healthFailures", 0U);
       task.containers.push_back(std::move(c));
+    }
+    if (json.contains("sandbox")) {
+      const auto& j = json.at("sandbox");
+      SandboxRecord sandbox;
+      sandbox.containerd_id = j.at("containerdId").get<std::string>();
+      sandbox.known =
+          enum_from_name(kStatusNames, j.at("known").get<std::string>(), TaskStatus::kPending);
+      sandbox.pid = j.value("pid", 0U);
+      sandbox.creating = j.value("creating", false);
+      sandbox.removed = j.value("removed", false);
+      sandbox.reason = j.value("reason", "");
+      task.sandbox = std::move(sandbox);
     }
     return task;
   } catch (const nlohmann::json::exception& e) {

@@ -50,6 +50,25 @@ struct ContainerRecord {
   uint32_t health_failures = 0;  // consecutive, counted after startPeriod
 };
 
+// The task's sandbox (runtime/sandbox.h): what its containers share for
+// the task's whole life, today the PID and IPC namespaces of a pause
+// process. Made before the first container starts, removed after the last
+// one is; checkpointed like a container, so that a restarted berthd adopts
+// it (never restarts it: the containers live in its namespaces).
+struct SandboxRecord {
+  std::string containerd_id;  // "<task id>.sandbox" (no container name has a '.')
+  // PENDING until made, RUNNING while it holds the namespaces, STOPPED once
+  // its process is gone (removed or not).
+  TaskStatus known = TaskStatus::kPending;
+  uint32_t pid = 0;
+  bool creating = false;  // written before containerd is asked to create it
+  bool removed = false;   // containerd container and host state gone
+  std::string reason;     // why it stopped or could not be made
+};
+
+// Whether the task needs a sandbox: pidMode or ipcMode "task".
+bool needs_sandbox(const TaskDefinition& definition);
+
 struct TaskRecord {
   std::string id;
   std::string name;  // the user's name, or the family
@@ -67,6 +86,7 @@ struct TaskRecord {
   // the file's content then (a changed file replaces the task).
   std::string manifest;
   std::string manifest_digest;
+  std::optional<SandboxRecord> sandbox;  // only when needs_sandbox
 };
 
 nlohmann::json to_json(const TaskRecord& task);
@@ -79,16 +99,19 @@ TaskRecord new_task(std::string id, const std::string& name, std::string definit
 // What the engine should do for one container. Every action is idempotent.
 struct Action {
   enum class Kind {
-    kPull,     // resolve or pull the image; then PULLED
-    kStart,    // create and start the container; then RUNNING
-    kRestart,  // remove the exited container, create and start it again
-    kSignal,   // SIGTERM
-    kKill,     // SIGKILL
-    kRemove,   // delete task, container and snapshot; keep the log file
+    kPull,           // resolve or pull the image; then PULLED
+    kStart,          // create and start the container; then RUNNING
+    kRestart,        // remove the exited container, create and start it again
+    kSignal,         // SIGTERM
+    kKill,           // SIGKILL
+    kRemove,         // delete task, container and snapshot; keep the log file
+    kCreateSandbox,  // create and start the task's sandbox; then RUNNING
+    kRemoveSandbox,  // end the sandbox and remove what it holds
   };
   Kind kind;
-  size_t container;  // index in TaskRecord::containers
+  size_t container;  // index in TaskRecord::containers; kTaskLevel for the sandbox
 };
+inline constexpr size_t kTaskLevel = static_cast<size_t>(-1);
 std::string_view action_name(Action::Kind kind);
 
 struct Plan {
@@ -101,9 +124,11 @@ struct Plan {
 // Decides the next steps. May change the record in ways that touch nothing
 // on the host (stop the task and say why, mark a never-started container
 // STOPPED, move the task's known status). `busy[i]` is true while an action
-// on container i is in flight; no new action is issued for it.
+// on container i is in flight, `sandbox_busy` while one on the sandbox is;
+// no new action is issued for it. No container starts before the task's
+// sandbox runs; the sandbox is removed after every container is.
 Plan plan_task(TaskRecord& task, const TaskDefinition& definition, const std::vector<bool>& busy,
-               int64_t now_ms);
+               int64_t now_ms, bool sandbox_busy = false);
 
 // Records a container's exit and decides whether the restart policy restarts
 // it (ECS semantics: enabled, exit code not ignored, the task still wanted,

@@ -44,8 +44,11 @@ constexpr FieldDecision kFields[] = {
     {"memory", kSupported,
      "Task memory in MiB, at least 6: a number, a string (\"512\") or with a unit (\"512 MiB\", "
      "\"1 GB\"; GB and GiB both mean 1024 MiB, as in ECS). No container may ask for more."},
-    {"pidMode", kSupported, "task or host."},
-    {"ipcMode", kSupported, "task, host or none."},
+    {"pidMode", kSupported,
+     "task (one PID namespace for the task's containers, held by its sandbox) or host."},
+    {"ipcMode", kSupported,
+     "task (one IPC namespace and /dev/shm for the task's containers), host or none (its own IPC "
+     "namespace, no /dev/shm)."},
     {"volumes", kSupported, "Host bind mounts and task-scoped empty volumes; see volumes[].*."},
     {"tags", kSupported, "Kept with the task (key required)."},
     {"tags[].key", kSupported, "Required, not empty."},

@@ -251,6 +251,46 @@ Result<uint32_t> ContainerService::create(const CreateContainerRequest& request)
   return undo(grpc_error(status, "create task of '" + id + "'"));
 }
 
+Result<uint32_t> ContainerService::create_without_image(
+    const std::string& id, nlohmann::json spec, const std::map<std::string, std::string>& labels,
+    bool after_interrupted_create) {
+  BERTH_TRY(validate_id(id));
+  spec["linux"]["cgroupsPath"] = "/" + containerd_.ns() + "/" + id;
+  cd_containers::CreateContainerRequest create;
+  auto* container = create.mutable_container();
+  container->set_id(id);
+  for (const auto& [k, v] : labels) (*container->mutable_labels())[k] = v;
+  container->mutable_runtime()->set_name(std::string(kRuntimeName));
+  container->mutable_spec()->set_type_url(std::string(kSpecTypeUrl));
+  container->mutable_spec()->set_value(spec.dump());
+  cd_containers::CreateContainerResponse created;
+  auto ctx = containerd_.context(std::chrono::seconds(60));
+  auto status = containerd_.containers().Create(ctx.get(), create, &created);
+  if (status.error_code() == grpc::StatusCode::ALREADY_EXISTS) {
+    return fail(ErrorCode::kAlreadyExists, "container '" + id + "' already exists");
+  }
+  if (!status.ok()) return fail(grpc_error(status, "create container '" + id + "'"));
+  cd_tasks::CreateTaskRequest task;
+  task.set_container_id(id);
+  cd_tasks::CreateTaskResponse task_created;
+  // As in create(): containerd may still be settling an interrupted earlier
+  // Create of this id (its bundle directory "file exists").
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+  for (int attempt = 0;; ++attempt) {
+    auto tctx = containerd_.context(std::chrono::seconds(120));
+    status = containerd_.tasks().Create(tctx.get(), task, &task_created);
+    if (status.ok()) return task_created.pid();
+    (void)delete_task(id);
+    bool settling = after_interrupted_create ||
+                    status.error_code() == grpc::StatusCode::ALREADY_EXISTS ||
+                    status.error_message().find("file exists") != std::string::npos;
+    if (!settling || std::chrono::steady_clock::now() >= deadline) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(std::min(100 << attempt, 1000)));
+  }
+  (void)delete_container_record(id);
+  return fail(grpc_error(status, "create task of '" + id + "'"));
+}
+
 Result<uint32_t> ContainerService::start(const std::string& id) {
   cd_tasks::StartRequest request;
   request.set_container_id(id);

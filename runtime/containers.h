@@ -53,6 +53,14 @@ class ContainerService {
   // Creates the container and its task, ready to start. On failure nothing
   // is left behind (no snapshot, container record, task or log file).
   Result<uint32_t> create(const CreateContainerRequest& request);
+  // Creates a container and its task from a complete spec, without an image
+  // or a snapshot: spec.root.path is an absolute host directory (what
+  // `ctr run --rootfs` does); linux.cgroupsPath is set as for any container.
+  // Its output is discarded. On failure nothing is left behind.
+  // `after_interrupted_create` as in CreateContainerRequest.
+  Result<uint32_t> create_without_image(const std::string& id, nlohmann::json spec,
+                                        const std::map<std::string, std::string>& labels,
+                                        bool after_interrupted_create = false);
   Result<uint32_t> start(const std::string& id);
   Status kill(const std::string& id, int signal, bool all = true);
   // The task's status: "created", "running", "stopped", ...; kNotFound if

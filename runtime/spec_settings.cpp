@@ -145,6 +145,7 @@ Status apply_container_settings(json& spec, const ContainerSettings& settings) {
     return (settings.host_pid && n["type"] == "pid") || (settings.host_ipc && n["type"] == "ipc") ||
            (settings.host_network && n["type"] == "network");
   });
+  BERTH_TRY(apply_task_namespaces(spec, settings.task_namespaces));
   return {};
 }
 

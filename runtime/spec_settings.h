@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "common/error.h"
+#include "runtime/task_namespaces.h"
 
 namespace berth::runtime {
 
@@ -48,6 +49,7 @@ struct ContainerSettings {
   bool host_network = false;      // networkMode host: the node's network namespace
   bool host_pid = false;
   bool host_ipc = false;
+  TaskNamespaces task_namespaces;  // pidMode/ipcMode "task" and "none"
 };
 
 // "nofile" -> "RLIMIT_NOFILE"; nullopt for a name ECS does not know.

@@ -39,4 +39,4 @@ fi
 build=${BERTH_BUILD_DIR:-build}
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$build" -j "$(nproc)"
-echo "setup: built berthd, berthctl and berth-logger in $build/"
+echo "setup: built berthd, berthctl, berth-logger and berth-pause in $build/"

@@ -4,12 +4,14 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "fixtures/integration_test.h"
@@ -637,6 +639,184 @@ TEST_F(TaskTest, ContainersNoTaskOwnsAreRemovedAtStart) {
   ASSERT_TRUE(berthd_->restart()) << berthd_->log_text();
   EXPECT_EQ(berthd_->leftovers(), "");
   EXPECT_NE(berthd_->log_text().find("no task owns it"), std::string::npos);
+}
+
+// --- pidMode / ipcMode: the task's sandbox
+
+// Waits until a container's log holds `needle`; returns the log.
+std::string wait_log(Berthd& berthd, const std::string& task, const std::string& container,
+                     const std::string& needle) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  std::string out;
+  while (std::chrono::steady_clock::now() < deadline) {
+    out = berthd.ctl({"logs", task, container}).out;
+    if (out.find(needle) != std::string::npos) return out;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  ADD_FAILURE() << container << "'s log never held '" << needle << "':\n" << out;
+  return out;
+}
+
+// containerd's pid of the task `containerd_id` in berthd's namespace; 0 if none.
+int64_t containerd_pid(Berthd& berthd, const std::string& containerd_id) {
+  auto tasks = Environment::get().ctr(berthd.ns(), {"tasks", "ls"});
+  std::istringstream lines(tasks.out);
+  std::string id;
+  int64_t pid = 0;
+  std::string status;
+  std::string line;
+  while (std::getline(lines, line)) {
+    std::istringstream fields(line);
+    if (fields >> id >> pid >> status && id == containerd_id) return pid;
+  }
+  return 0;
+}
+
+TEST_F(TaskTest, PidModeTaskSharesOneProcessNamespaceAndStopsEachContainer) {
+  json a = busybox("a", {"sleep", "314159"});
+  a["stopTimeout"] = 30;
+  json b = busybox(
+      "b", {"sh", "-c",
+            "for i in $(seq 100); do ps | grep -q '[s]leep 314159' && break; sleep 0.1; done; "
+            "ps | grep -q '[s]leep 314159' && echo sees a; "
+            "echo pid 1 is $(cat /proc/1/cmdline); exec sleep 271828"});
+  b["stopTimeout"] = 30;
+  b["dependsOn"] = {{{"containerName", "a"}, {"condition", "START"}}};
+  std::string id =
+      run({{"family", "pidtask"}, {"pidMode", "task"}, {"containerDefinitions", {a, b}}});
+  json task = wait_status(id, "RUNNING");
+  std::string log = wait_log(*berthd_, id, "b", "pid 1 is");
+  EXPECT_EQ(log, "sees a\npid 1 is /berth-pause\n");
+  EXPECT_GT(containerd_pid(*berthd_, id + ".sandbox"), 0);
+
+  // Neither sleep is pid 1 of its namespace: SIGTERM ends each at once,
+  // long before the 30 s stopTimeout would send SIGKILL.
+  auto before = std::chrono::steady_clock::now();
+  auto stopped = berthd_->ctl({"-o", "json", "stop", id});
+  ASSERT_EQ(stopped.exit_code, 0) << stopped.err;
+  EXPECT_LT(std::chrono::steady_clock::now() - before, std::chrono::seconds(15));
+  task = json::parse(stopped.out);
+  EXPECT_EQ(task["status"], "STOPPED");
+  EXPECT_EQ(container(task, "a")["exitCode"], 143) << task.dump(2);
+  EXPECT_EQ(container(task, "b")["exitCode"], 143) << task.dump(2);
+  EXPECT_EQ(berthd_->leftovers(), "");
+  EXPECT_FALSE(std::filesystem::exists(berthd_->root() + "/../state/sandboxes/" + id + ".sandbox"));
+}
+
+TEST_F(TaskTest, IpcModeTaskSharesTheIpcNamespaceAndDevShm) {
+  json a = busybox("a", {"sh", "-c",
+                         "readlink /proc/self/ns/ipc; echo from a > /dev/shm/note; "
+                         "exec sleep 100000"});
+  json b = busybox("b", {"sh", "-c",
+                         "for i in $(seq 100); do [ -f /dev/shm/note ] && break; sleep 0.1; done; "
+                         "readlink /proc/self/ns/ipc; cat /dev/shm/note; exec sleep 100000"});
+  b["dependsOn"] = {{{"containerName", "a"}, {"condition", "START"}}};
+  std::string id =
+      run({{"family", "ipctask"}, {"ipcMode", "task"}, {"containerDefinitions", {a, b}}});
+  wait_status(id, "RUNNING");
+  std::string log_a = wait_log(*berthd_, id, "a", "ipc:");
+  std::string log_b = wait_log(*berthd_, id, "b", "from a");
+  ASSERT_TRUE(log_a.starts_with("ipc:[")) << log_a;
+  EXPECT_EQ(log_b, log_a + "from a\n");
+  char host_ns[64] = {};
+  ASSERT_GT(::readlink("/proc/self/ns/ipc", host_ns, sizeof host_ns - 1), 0);
+  EXPECT_NE(log_a, std::string(host_ns) + "\n") << "not the host's IPC namespace";
+
+  ASSERT_EQ(berthd_->ctl({"stop", id}).exit_code, 0);
+  EXPECT_EQ(berthd_->leftovers(), "");
+  EXPECT_FALSE(std::filesystem::exists(berthd_->root() + "/../state/sandboxes/" + id + ".sandbox"));
+}
+
+TEST_F(TaskTest, IpcModeNoneHasItsOwnNamespaceAndNoDevShm) {
+  json main = busybox("main", {"sh", "-c",
+                               "echo shm mounts: $(grep -c ' /dev/shm ' /proc/mounts); "
+                               "readlink /proc/self/ns/ipc"});
+  std::string id =
+      run({{"family", "ipcnone"}, {"ipcMode", "none"}, {"containerDefinitions", {main}}});
+  json task = wait_status(id, "STOPPED");
+  EXPECT_EQ(container(task, "main")["exitCode"], 0) << task.dump(2);
+  std::string log = berthd_->ctl({"logs", id, "main"}).out;
+  EXPECT_TRUE(log.starts_with("shm mounts: 0\nipc:[")) << log;
+  char host_ns[64] = {};
+  ASSERT_GT(::readlink("/proc/self/ns/ipc", host_ns, sizeof host_ns - 1), 0);
+  EXPECT_EQ(log.find(host_ns), std::string::npos) << log;
+  EXPECT_EQ(containerd_pid(*berthd_, id + ".sandbox"), 0) << "none needs no sandbox";
+  EXPECT_EQ(berthd_->leftovers(), "");
+}
+
+TEST_F(TaskTest, BerthdCrashAdoptsTheSandboxAndItsContainers) {
+  json a = busybox("a", {"sleep", "100000"});
+  json b = busybox("b", {"sleep", "100001"});
+  std::string id = run({{"family", "sandboxcrash"},
+                        {"pidMode", "task"},
+                        {"ipcMode", "task"},
+                        {"containerDefinitions", {a, b}}});
+  json task = wait_status(id, "RUNNING");
+  int64_t pid_a = container(task, "a")["pid"].get<int64_t>();
+  int64_t pid_b = container(task, "b")["pid"].get<int64_t>();
+  int64_t sandbox = containerd_pid(*berthd_, id + ".sandbox");
+  ASSERT_GT(sandbox, 0);
+
+  berthd_->kill(SIGKILL);
+  ASSERT_TRUE(berthd_->restart()) << berthd_->log_text();
+  task = wait_status(id, "RUNNING");
+  EXPECT_EQ(container(task, "a")["pid"].get<int64_t>(), pid_a);
+  EXPECT_EQ(container(task, "b")["pid"].get<int64_t>(), pid_b);
+  EXPECT_EQ(containerd_pid(*berthd_, id + ".sandbox"), sandbox) << "the sandbox was restarted";
+  for (int64_t pid : {pid_a, pid_b, sandbox}) {
+    EXPECT_EQ(::kill(static_cast<pid_t>(pid), 0), 0) << "pid " << pid << " is gone";
+  }
+  EXPECT_NE(berthd_->log_text().find("adopted its sandbox"), std::string::npos);
+
+  ASSERT_EQ(berthd_->ctl({"stop", id}).exit_code, 0);
+  EXPECT_EQ(berthd_->leftovers(), "");
+}
+
+TEST_F(TaskTest, KillNineDuringSandboxedStartUpIsFinishedOnRestart) {
+  std::vector<std::string> ids;
+  for (int i = 0; i < 5; ++i) {
+    ids.push_back(run({{"family", "sandboxed" + std::to_string(i)},
+                       {"pidMode", "task"},
+                       {"ipcMode", "task"},
+                       {"containerDefinitions", {busybox("main", {"sleep", "100000"})}}}));
+  }
+  // Kill berthd once the first sandbox exists: the others are being made.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (env().ctr(berthd_->ns(), {"containers", "ls", "-q"}).out.find(".sandbox") ==
+             std::string::npos &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  berthd_->kill(SIGKILL);
+  ASSERT_TRUE(berthd_->restart()) << berthd_->log_text();
+  for (const auto& id : ids) wait_status(id, "RUNNING");
+  // One sandbox per task, however far its creation had come.
+  auto listed = env().ctr(berthd_->ns(), {"containers", "ls", "-q"});
+  for (const auto& id : ids) {
+    EXPECT_GT(containerd_pid(*berthd_, id + ".sandbox"), 0) << id << "\n" << listed.out;
+  }
+  EXPECT_EQ(env().count(berthd_->ns(), {"containers", "ls", "-q"}), 2 * ids.size()) << listed.out;
+  for (const auto& id : ids) ASSERT_EQ(berthd_->ctl({"stop", id}).exit_code, 0);
+  EXPECT_EQ(berthd_->leftovers(), "");
+  std::string sandboxes = berthd_->root() + "/../state/sandboxes";
+  EXPECT_TRUE(!std::filesystem::exists(sandboxes) || std::filesystem::is_empty(sandboxes));
+}
+
+TEST_F(TaskTest, ASandboxThatDiesStopsItsTask) {
+  // With only the IPC namespace shared, the containers outlive the sandbox.
+  std::string id = run({{"family", "sandboxdies"},
+                        {"ipcMode", "task"},
+                        {"containerDefinitions", {busybox("main", {"sleep", "100000"})}}});
+  wait_status(id, "RUNNING");
+  int64_t sandbox = containerd_pid(*berthd_, id + ".sandbox");
+  ASSERT_GT(sandbox, 0);
+  ASSERT_EQ(::kill(static_cast<pid_t>(sandbox), SIGKILL), 0);
+  json task = wait_status(id, "STOPPED");
+  EXPECT_EQ(task["stopCode"], "EssentialContainerExited");
+  EXPECT_NE(task["stoppedReason"].get<std::string>().find("sandbox"), std::string::npos)
+      << task.dump(2);
+  EXPECT_EQ(berthd_->leftovers(), "");
+  EXPECT_FALSE(std::filesystem::exists(berthd_->root() + "/../state/sandboxes/" + id + ".sandbox"));
 }
 
 }  // namespace

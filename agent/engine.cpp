@@ -795,6 +795,10 @@ Result<runtime::ContainerSettings> Engine::container_settings(
     for (const auto& t : lp.tmpfs) {
       settings.tmpfs.push_back({t.container_path, t.size_mib << 20, t.mount_options});
     }
+    for (const auto& d : lp.devices) {
+      settings.devices.push_back(
+          {d.host_path, d.container_path.empty() ? d.host_path : d.container_path, d.permissions});
+    }
     if (lp.init_process_enabled) {
       if (!std::filesystem::exists(config_.init_path)) {
         return fail(ErrorCode::kFailedPrecondition, "initProcessEnabled needs '" +

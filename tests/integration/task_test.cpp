@@ -2,6 +2,8 @@
 // berthd, against the private containerd, with images served by the test
 // registry as docker.io through a mirror.
 #include <signal.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 
 #include <algorithm>
 #include <chrono>
@@ -817,6 +819,94 @@ TEST_F(TaskTest, ASandboxThatDiesStopsItsTask) {
       << task.dump(2);
   EXPECT_EQ(berthd_->leftovers(), "");
   EXPECT_FALSE(std::filesystem::exists(berthd_->root() + "/../state/sandboxes/" + id + ".sandbox"));
+}
+
+TEST_F(TaskTest, DeviceOfTheNodeIsReadableInTheContainer) {
+  berthd_.reset();
+  start_berthd({"--allowed-host-path", "/dev/zero"});
+  json main = busybox("main", {"sh", "-c",
+                               "head -c 4 /dev/berthzero | od -An -tx1; "
+                               "ls -l /dev/berthzero | cut -c1"});
+  main["linuxParameters"] = {
+      {"devices", {{{"hostPath", "/dev/zero"}, {"containerPath", "/dev/berthzero"}}}}};
+  std::string id = run({{"family", "device"}, {"containerDefinitions", {main}}});
+  json task = wait_status(id, "STOPPED");
+  EXPECT_EQ(container(task, "main")["exitCode"], 0) << task.dump(2);
+  EXPECT_EQ(berthd_->ctl({"logs", id, "main"}).out, " 00 00 00 00\nc\n");
+}
+
+// A character device major that no driver of this host claims (so not one of
+// the devices runc always allows either): opening a node of it fails with
+// ENXIO once the device cgroup lets the access through, with EPERM when the
+// cgroup refuses it, and touches nothing either way. -1 if there is none.
+int unclaimed_char_major() {
+  std::ifstream in("/proc/devices");
+  std::set<int> claimed;
+  bool in_chars = false;
+  for (std::string line; std::getline(in, line);) {
+    if (line.starts_with("Character")) {
+      in_chars = true;
+    } else if (line.starts_with("Block")) {
+      break;
+    } else if (int major = 0; in_chars && (std::istringstream(line) >> major)) {
+      claimed.insert(major);
+    }
+  }
+  // 240-254: "local/experimental use" (Documentation/admin-guide/devices.txt).
+  for (int major = 240; major <= 254; ++major) {
+    if (!claimed.contains(major)) return major;
+  }
+  return -1;
+}
+
+TEST_F(TaskTest, DevicePermissionsAreEnforcedAndAHostPathMustBeADevice) {
+  int major = unclaimed_char_major();
+  if (major < 0) GTEST_SKIP() << "every character major from 240 to 254 is in use";
+  std::string dir = env().dir() + "/devices-" + berthd_->ns();
+  std::filesystem::create_directories(dir);
+  std::string node = dir + "/node";
+  ASSERT_EQ(::mknod(node.c_str(), S_IFCHR | 0666, makedev(major, 0)), 0) << strerror(errno);
+  std::ofstream(dir + "/plain") << "not a device\n";
+  berthd_.reset();
+  start_berthd({"--allowed-host-path", dir});
+
+  auto probe = [&](const std::string& name, const std::optional<json>& permissions) {
+    json c = busybox(name, {"sh", "-c", "cat /dev/probe; echo x > /dev/probe; true"});
+    json device = {{"hostPath", node}, {"containerPath", "/dev/probe"}};
+    if (permissions) device["permissions"] = *permissions;
+    c["linuxParameters"] = {{"devices", {device}}};
+    return c;
+  };
+  json read_only = probe("ro", json{"read"});
+  read_only["essential"] = false;
+  json write_only = probe("wo", json{"write"});
+  write_only["essential"] = false;
+  json all = probe("all", std::nullopt);
+  all["dependsOn"] = {{{"containerName", "ro"}, {"condition", "COMPLETE"}},
+                      {{"containerName", "wo"}, {"condition", "COMPLETE"}}};
+  std::string id = run(
+      {{"family", "device-permissions"}, {"containerDefinitions", {read_only, write_only, all}}});
+  wait_status(id, "STOPPED");
+  // The messages are the containers' stderr, which berthctl logs writes to its own.
+  const std::string allowed_read = "cat: can't open '/dev/probe': No such device or address\n";
+  const std::string refused_read = "cat: can't open '/dev/probe': Operation not permitted\n";
+  const std::string allowed_write = "sh: can't create /dev/probe: No such device or address\n";
+  const std::string refused_write = "sh: can't create /dev/probe: Operation not permitted\n";
+  EXPECT_EQ(berthd_->ctl({"logs", id, "ro"}).err, allowed_read + refused_write);
+  EXPECT_EQ(berthd_->ctl({"logs", id, "wo"}).err, refused_read + allowed_write);
+  EXPECT_EQ(berthd_->ctl({"logs", id, "all"}).err, allowed_read + allowed_write);
+
+  json plain = busybox("main", {"true"});
+  plain["linuxParameters"] = {{"devices", {{{"hostPath", dir + "/plain"}}}}};
+  id = run({{"family", "device-plain"}, {"containerDefinitions", {plain}}});
+  json task = wait_status(id, "STOPPED");
+  EXPECT_EQ(task["stopCode"], "TaskFailedToStart");
+  EXPECT_NE(
+      task["stoppedReason"].get<std::string>().find("linuxParameters.devices: hostPath '" + dir +
+                                                    "/plain' is not a character or block device"),
+      std::string::npos)
+      << task.dump(2);
+  EXPECT_EQ(berthd_->leftovers(), "");
 }
 
 }  // namespace

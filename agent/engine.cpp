@@ -783,6 +783,7 @@ Result<runtime::ContainerSettings> Engine::container_settings(
     }
   }
   settings.task_namespaces.ipc_none = definition.ipc_mode == "none";
+  settings.interactive = spec.interactive;
   for (const auto& u : spec.ulimits) {
     settings.ulimits.push_back(
         {u.name, static_cast<uint64_t>(u.soft_limit), static_cast<uint64_t>(u.hard_limit)});

@@ -59,6 +59,10 @@ struct ContainerSettings {
   bool host_pid = false;
   bool host_ipc = false;
   TaskNamespaces task_namespaces;  // pidMode/ipcMode "task" and "none"
+  // docker -i: the container's stdin stays open for its whole life, also
+  // while berthd is down. Not a spec setting: ContainerService gives the
+  // task a stdin FIFO.
+  bool interactive = false;
 };
 
 // "nofile" -> "RLIMIT_NOFILE"; nullopt for a name ECS does not know.

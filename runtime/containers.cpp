@@ -268,6 +268,8 @@ Result<uint32_t> ContainerService::create(const CreateContainerRequest& request)
     task.mutable_options()->set_type_url(std::string(kRuncOptionsTypeUrl));
     task.mutable_options()->set_value(options.SerializeAsString());
   }
+  // The shim allocates the pseudo-terminal that the spec's process asks for.
+  task.set_terminal(request.overrides.terminal);
   task.set_container_id(id);
   *task.mutable_rootfs() = prepared.mounts();
   task.set_stdout(log_uri);

@@ -1023,5 +1023,28 @@ TEST_F(TaskTest, InteractiveShellSurvivesABerthdCrashWithItsStdinOpen) {
   EXPECT_EQ(container(task, "shell")["pid"].get<int64_t>(), pid);
 }
 
+TEST_F(TaskTest, PseudoTerminalGivesTheContainerATerminalAlsoWhenInteractive) {
+  json plain = busybox("plain", {"sh", "-c", "tty; echo done"});
+  plain["pseudoTerminal"] = true;
+  plain["essential"] = false;
+  json shell = {{"name", "shell"},        {"image", "busybox:latest"}, {"interactive", true},
+                {"pseudoTerminal", true}, {"command", {"sh"}},         {"stopTimeout", 2}};
+  std::string id = run({{"family", "tty"}, {"containerDefinitions", {plain, shell}}});
+  json task = wait_for(id, [](const json& t) {
+    return t.value("status", "") == "RUNNING" && container(t, "plain")["status"] == "STOPPED";
+  });
+  EXPECT_EQ(container(task, "plain")["exitCode"], 0) << task.dump(2);
+  // A terminal ends lines with CR LF.
+  EXPECT_EQ(berthd_->ctl({"logs", id, "plain"}).out, "/dev/pts/0\r\ndone\r\n");
+
+  // What is written to an interactive container's stdin goes through its
+  // terminal, which echoes it.
+  const std::string shell_id = container(task, "shell")["containerdId"];
+  write_fifo(berthd_->root() + "/../state/stdin/" + shell_id, "tty; echo from-$((6*7))\n");
+  EXPECT_TRUE(wait_for_file_content(log_file(task, "shell"), "from-42", std::chrono::seconds(30)));
+  EXPECT_NE(berthd_->ctl({"logs", id, "shell"}).out.find("/dev/pts/0"), std::string::npos);
+  EXPECT_EQ(describe(id)["status"], "RUNNING");
+}
+
 }  // namespace
 }  // namespace berth::testing

@@ -783,6 +783,7 @@ Result<runtime::ContainerSettings> Engine::container_settings(
     }
   }
   settings.task_namespaces.ipc_none = definition.ipc_mode == "none";
+  settings.interactive = spec.interactive;
   for (const auto& u : spec.ulimits) {
     settings.ulimits.push_back(
         {u.name, static_cast<uint64_t>(u.soft_limit), static_cast<uint64_t>(u.hard_limit)});
@@ -794,6 +795,10 @@ Result<runtime::ContainerSettings> Engine::container_settings(
     if (lp.shared_memory_size_mib) settings.shm_size_bytes = *lp.shared_memory_size_mib << 20;
     for (const auto& t : lp.tmpfs) {
       settings.tmpfs.push_back({t.container_path, t.size_mib << 20, t.mount_options});
+    }
+    for (const auto& d : lp.devices) {
+      settings.devices.push_back(
+          {d.host_path, d.container_path.empty() ? d.host_path : d.container_path, d.permissions});
     }
     if (lp.init_process_enabled) {
       if (!std::filesystem::exists(config_.init_path)) {

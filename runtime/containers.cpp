@@ -12,11 +12,16 @@
 #include <regex>
 #include <thread>
 
+#include "github.com/containerd/containerd/runtime/v2/runc/options/oci.pb.h"
+#include "runtime/runc_wrapper.h"
+
 namespace berth::runtime {
 
 namespace {
 
 constexpr std::string_view kSpecTypeUrl = "types.containerd.io/opencontainers/runtime-spec/1/Spec";
+// How containerd's typeurl names the runc shim's options (ctr writes the same).
+constexpr std::string_view kRuncOptionsTypeUrl = "containerd.runc.v1.Options";
 
 // containerd's identifier rule (identifiers/validate.go).
 Status validate_id(const std::string& id) {
@@ -76,6 +81,16 @@ Result<std::string> read_in_root(const std::string& root, const char* path) {
   return data;
 }
 
+// A fresh FIFO at `path` (one a crashed earlier create left is replaced).
+Status make_fifo(const std::string& path) {
+  std::error_code ec;
+  std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
+  if (ec) return fail(ErrorCode::kInternal, "create directory of '" + path + "': " + ec.message());
+  if (::unlink(path.c_str()) != 0 && errno != ENOENT) return fail_errno("remove '" + path + "'");
+  if (::mkfifo(path.c_str(), 0600) != 0) return fail_errno("mkfifo '" + path + "'");
+  return {};
+}
+
 Status mount_snapshot(const google::protobuf::RepeatedPtrField<containerd::types::Mount>& mounts,
                       const std::string& target) {
   if (mounts.size() != 1) {
@@ -121,6 +136,15 @@ ContainerService::ContainerService(Containerd& containerd, ContainerRuntimeConfi
 
 std::string ContainerService::log_path(const std::string& id) const {
   return config_.log_dir + "/" + id + ".log";
+}
+
+std::string ContainerService::stdin_path(const std::string& id) const {
+  return config_.run_dir + "/stdin/" + id;
+}
+
+std::string ContainerService::runc_wrapper_path() const {
+  if (!config_.runc_wrapper_path.empty()) return config_.runc_wrapper_path;
+  return (std::filesystem::path(config_.logger_path).parent_path() / "berth-runc").string();
 }
 
 Result<std::pair<std::string, std::string>> ContainerService::read_passwd_group(
@@ -179,6 +203,14 @@ Result<uint32_t> ContainerService::create(const CreateContainerRequest& request)
   ContainerSettings settings = request.settings;
   settings.agent_hard_limits = agent_hard_limits();
   BERTH_TRY(apply_container_settings(spec, settings));
+  const bool interactive = request.settings.interactive;
+  const std::string wrapper = interactive ? runc_wrapper_path() : "";
+  if (interactive) {
+    if (::access(wrapper.c_str(), X_OK) != 0) {
+      return fail_errno("interactive: berth-runc '" + wrapper + "' is not an executable file");
+    }
+    spec["annotations"][std::string(kStdinFifoAnnotation)] = stdin_path(id);
+  }
 
   auto lease = BERTH_TRY(Lease::create(containerd_, "container"));
   cd_snapshots::PrepareSnapshotRequest prepare;
@@ -197,6 +229,7 @@ Result<uint32_t> ContainerService::create(const CreateContainerRequest& request)
   auto undo = [&](Error error) -> Result<uint32_t> {
     (void)delete_container_record(id);
     (void)remove_snapshot(id);
+    if (interactive) ::unlink(stdin_path(id).c_str());
     return fail(std::move(error));
   };
 
@@ -224,6 +257,19 @@ Result<uint32_t> ContainerService::create(const CreateContainerRequest& request)
                       "create log directory '" + config_.log_dir + "': " + ec.message()));
   std::string log_uri = "binary://" + config_.logger_path + "?path=" + log_path(id);
   cd_tasks::CreateTaskRequest task;
+  if (interactive) {
+    // berth-runc opens the FIFO as the container's stdin; the logger and
+    // the shim (which opens a task's stdin for writing) keep it open.
+    if (auto made = make_fifo(stdin_path(id)); !made) return undo(made.error());
+    log_uri += "&stdin=" + stdin_path(id);
+    task.set_stdin(stdin_path(id));
+    containerd::runc::v1::Options options;
+    options.set_binary_name(wrapper);
+    task.mutable_options()->set_type_url(std::string(kRuncOptionsTypeUrl));
+    task.mutable_options()->set_value(options.SerializeAsString());
+  }
+  // The shim allocates the pseudo-terminal that the spec's process asks for.
+  task.set_terminal(request.overrides.terminal);
   task.set_container_id(id);
   *task.mutable_rootfs() = prepared.mounts();
   task.set_stdout(log_uri);
@@ -408,6 +454,9 @@ Result<std::optional<ExitStatus>> ContainerService::remove(const std::string& id
   auto exit = BERTH_TRY(delete_task(id));
   BERTH_TRY(delete_container_record(id));
   BERTH_TRY(remove_snapshot(id));
+  if (::unlink(stdin_path(id).c_str()) != 0 && errno != ENOENT) {
+    return fail_errno("remove stdin FIFO of '" + id + "'");
+  }
   return exit;
 }
 

@@ -4,6 +4,12 @@
 // Output never flows through berthd: the shim starts berth-logger
 // (containerd's binary:// log URI), which appends both streams to a JSON-lines
 // file that keeps filling while berthd is down.
+//
+// An interactive container's stdin is a FIFO, <run_dir>/stdin/<id>, that
+// berth-runc makes the container's stdin and that berth-logger and the shim
+// keep open for writing (runtime/runc_wrapper.h): reads block, never see
+// end-of-file, and need nothing from berthd. Writing to the FIFO feeds the
+// container.
 #pragma once
 
 #include <chrono>
@@ -24,7 +30,10 @@ namespace berth::runtime {
 struct ContainerRuntimeConfig {
   std::string logger_path;  // absolute path of the berth-logger binary
   std::string log_dir;      // per-container log files: <log_dir>/<id>.log
-  std::string run_dir;      // scratch space (image views)
+  std::string run_dir;      // runtime state: image views, stdin FIFOs
+  // berth-runc, the runc wrapper that interactive containers need; empty:
+  // berth-runc beside logger_path.
+  std::string runc_wrapper_path;
 };
 
 struct CreateContainerRequest {
@@ -73,8 +82,9 @@ class ContainerService {
   // Deletes the task, which lets its shim (and logger) exit; the exit status
   // when there was a task. Idempotent.
   Result<std::optional<ExitStatus>> delete_task(const std::string& id);
-  // Deletes the task (if any), the container and its snapshot. Idempotent;
-  // returns the task's exit status when there was a task to delete.
+  // Deletes the task (if any), the container, its snapshot and its stdin
+  // FIFO. Idempotent; returns the task's exit status when there was a task
+  // to delete.
   Result<std::optional<ExitStatus>> remove(const std::string& id);
 
   // Ids of the containers matching a containerd filter, e.g.
@@ -84,11 +94,14 @@ class ContainerService {
   Result<std::set<std::string>> image_names();
 
   std::string log_path(const std::string& id) const;
+  // The stdin FIFO of an interactive container.
+  std::string stdin_path(const std::string& id) const;
   const ContainerRuntimeConfig& config() const { return config_; }
 
  private:
   Result<std::pair<std::string, std::string>> read_passwd_group(const ResolvedImage& image,
                                                                 const std::string& id);
+  std::string runc_wrapper_path() const;
   Status remove_snapshot(const std::string& key);
   Status delete_container_record(const std::string& id);
 

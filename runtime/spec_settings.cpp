@@ -1,5 +1,8 @@
 #include "runtime/spec_settings.h"
 
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+
 #include <algorithm>
 #include <set>
 
@@ -47,7 +50,61 @@ void replace_mount(json& mounts, json mount) {
   list.push_back(std::move(mount));
 }
 
+// The device node at `device.host_path` as a `linux.devices` entry and the
+// `linux.resources.devices` rule that lets the container use it.
+Result<std::pair<json, json>> device_entries(const DeviceSetting& device) {
+  const std::string what = "linuxParameters.devices: hostPath '" + device.host_path + "'";
+  struct stat st {};
+  if (::stat(device.host_path.c_str(), &st) != 0) return fail_errno(what);
+  std::string type;
+  if (S_ISCHR(st.st_mode)) {
+    type = "c";
+  } else if (S_ISBLK(st.st_mode)) {
+    type = "b";
+  } else {
+    return fail(ErrorCode::kInvalidArgument,
+                what + " is not a character or block device on this node");
+  }
+  std::string access = BERTH_TRY_CTX(device_access(device.permissions),
+                                     "linuxParameters.devices: '" + device.host_path + "'");
+  const auto dev_major = static_cast<int64_t>(major(st.st_rdev));
+  const auto dev_minor = static_cast<int64_t>(minor(st.st_rdev));
+  json node = {{"path", device.container_path.empty() ? device.host_path : device.container_path},
+               {"type", type},
+               {"major", dev_major},
+               {"minor", dev_minor},
+               {"fileMode", st.st_mode & 07777},
+               {"uid", st.st_uid},
+               {"gid", st.st_gid}};
+  json rule = {{"allow", true},
+               {"type", type},
+               {"major", dev_major},
+               {"minor", dev_minor},
+               {"access", access}};
+  return std::pair{std::move(node), std::move(rule)};
+}
+
 }  // namespace
+
+Result<std::string> device_access(const std::vector<std::string>& permissions) {
+  if (permissions.empty()) return std::string("rwm");
+  bool read = false;
+  bool write = false;
+  bool mknod = false;
+  for (const auto& permission : permissions) {
+    if (permission == "read") {
+      read = true;
+    } else if (permission == "write") {
+      write = true;
+    } else if (permission == "mknod") {
+      mknod = true;
+    } else {
+      return fail(ErrorCode::kInvalidArgument,
+                  "permission '" + permission + "' is not read, write or mknod");
+    }
+  }
+  return std::string(read ? "r" : "") + (write ? "w" : "") + (mknod ? "m" : "");
+}
 
 std::optional<std::string> rlimit_name(std::string_view ecs_name) {
   static const std::set<std::string, std::less<>> kNames = {
@@ -140,6 +197,21 @@ Status apply_container_settings(json& spec, const ContainerSettings& settings) {
     for (const auto& a : spec["process"]["args"]) args.push_back(a);
     spec["process"]["args"] = args;
   }
+  // Devices: a node made in the container's /dev (replacing one at the same
+  // path) and a cgroup rule for it, after the defaults' deny-all.
+  for (const auto& device : settings.devices) {
+    auto [node, rule] = BERTH_TRY(device_entries(device));
+    json& nodes = spec["linux"]["devices"];
+    if (!nodes.is_array()) nodes = json::array();
+    const std::string path = node["path"].get<std::string>();
+    std::erase_if(nodes.get_ref<json::array_t&>(),
+                  [&](const json& d) { return d.value("path", "") == path; });
+    nodes.push_back(std::move(node));
+    json& rules = spec["linux"]["resources"]["devices"];
+    if (!rules.is_array()) rules = json::array();
+    rules.push_back(std::move(rule));
+  }
+
   auto& namespaces = spec["linux"]["namespaces"].get_ref<json::array_t&>();
   std::erase_if(namespaces, [&](const json& n) {
     return (settings.host_pid && n["type"] == "pid") || (settings.host_ipc && n["type"] == "ipc") ||

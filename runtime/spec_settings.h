@@ -1,7 +1,8 @@
 // Per-container settings of an ECS container definition applied to a spec
 // that build_spec made: capabilities, ulimits, /dev/shm size, tmpfs and bind
-// mounts, an init process, host pid/ipc namespaces. Pure: the caller passes
-// the facts it read from the host (its own rlimits, prepared files).
+// mounts, device nodes, an init process, host pid/ipc namespaces. Pure but
+// for a stat() of each device's host path: the caller passes the other facts
+// it read from the host (its own rlimits, prepared files).
 #pragma once
 
 #include <cstdint>
@@ -34,6 +35,13 @@ struct UlimitSetting {
   uint64_t hard = 0;
 };
 
+// A device node of the host made in the container (docker --device).
+struct DeviceSetting {
+  std::string host_path;                 // absolute; a character or block device
+  std::string container_path;            // absolute
+  std::vector<std::string> permissions;  // ECS names: "read", "write", "mknod"; empty: all
+};
+
 struct ContainerSettings {
   std::vector<std::string> cap_add;   // without CAP_ prefix
   std::vector<std::string> cap_drop;  // may hold "ALL"
@@ -44,16 +52,25 @@ struct ContainerSettings {
   std::optional<uint64_t> shm_size_bytes;
   std::vector<TmpfsMount> tmpfs;
   std::vector<BindMount> mounts;  // a mount replaces a default one at the same destination
-  std::string init_path;          // host path of a static init (tini); empty: none
-  bool privileged = false;        // every capability, no masked paths, all devices
-  bool host_network = false;      // networkMode host: the node's network namespace
+  std::vector<DeviceSetting> devices;
+  std::string init_path;      // host path of a static init (tini); empty: none
+  bool privileged = false;    // every capability, no masked paths, all devices
+  bool host_network = false;  // networkMode host: the node's network namespace
   bool host_pid = false;
   bool host_ipc = false;
   TaskNamespaces task_namespaces;  // pidMode/ipcMode "task" and "none"
+  // docker -i: the container's stdin stays open for its whole life, also
+  // while berthd is down. Not a spec setting: ContainerService gives the
+  // task a stdin FIFO.
+  bool interactive = false;
 };
 
 // "nofile" -> "RLIMIT_NOFILE"; nullopt for a name ECS does not know.
 std::optional<std::string> rlimit_name(std::string_view ecs_name);
+
+// "read", "write", "mknod" -> the cgroup device access "rwm" (empty: all);
+// an error names a permission ECS does not know.
+Result<std::string> device_access(const std::vector<std::string>& permissions);
 
 // Applies `settings` to `spec` (an OCI runtime spec from build_spec).
 Status apply_container_settings(nlohmann::json& spec, const ContainerSettings& settings);

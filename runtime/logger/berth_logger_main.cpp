@@ -7,6 +7,12 @@
 // Output is appended to the file as Docker json-file records
 // (runtime/log_record.h), so logs survive berthd restarts.
 //
+// For an interactive container the query also has `stdin /abs/fifo`: the
+// container's stdin FIFO (see runtime/runc_wrapper.h). The logger holds a
+// write end of it from before the container is created until the shim ends
+// the logger when the task is deleted, so the container's reads of stdin
+// block instead of seeing end-of-file, whether berthd runs or not.
+//
 // By hand: berth-logger path /tmp/x.log 3< <(some_command) 4</dev/null
 // (fds 4 and 5 may be left closed).
 //
@@ -53,10 +59,11 @@ constexpr milliseconds kIdleAfterTerm{2000};
 constexpr milliseconds kMaxAfterTerm{10000};
 
 constexpr std::string_view kUsage =
-    "usage: berth-logger path /abs/path/file.log\n"
+    "usage: berth-logger path /abs/path/file.log [stdin /abs/path/fifo]\n"
     "  fd 3: container stdout, fd 4: container stderr (either may be closed),\n"
     "  fd 5: readiness pipe, closed once the log file is open (optional).\n"
-    "Appends one Docker json-file record per line of output.\n";
+    "Appends one Docker json-file record per line of output; holds the stdin\n"
+    "FIFO open for writing, so that the container's stdin never ends.\n";
 
 volatile sig_atomic_t g_terminate = 0;
 
@@ -89,11 +96,11 @@ class UniqueFd {
 
 struct Args {
   std::string path;
+  std::string stdin_fifo;  // empty: none
 };
 
 Result<Args> parse_args(int argc, char** argv) {
   Args args;
-  bool have_path = false;
   if ((argc - 1) % 2 != 0) {
     return fail(ErrorCode::kInvalidArgument,
                 "expected \"key value\" pairs, got an odd number of arguments");
@@ -101,23 +108,25 @@ Result<Args> parse_args(int argc, char** argv) {
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string_view key = argv[i];
     std::string_view value = argv[i + 1];
-    if (key != "path") {
-      // A typo in the log URI should fail loudly, not log somewhere else.
+    // A typo in the log URI should fail loudly, not log somewhere else.
+    if (key != "path" && key != "stdin") {
       return fail(ErrorCode::kInvalidArgument, "unknown argument '" + std::string(key) + "'");
     }
-    if (have_path) return fail(ErrorCode::kInvalidArgument, "'path' given twice");
+    std::string& target = key == "path" ? args.path : args.stdin_fifo;
+    if (!target.empty()) {
+      return fail(ErrorCode::kInvalidArgument, "'" + std::string(key) + "' given twice");
+    }
     if (value.empty() || value.front() != '/') {
       return fail(ErrorCode::kInvalidArgument,
-                  "path '" + std::string(value) + "' is not an absolute path");
+                  std::string(key) + " '" + std::string(value) + "' is not an absolute path");
     }
     if (value.back() == '/') {
       return fail(ErrorCode::kInvalidArgument,
-                  "path '" + std::string(value) + "' names a directory, not a file");
+                  std::string(key) + " '" + std::string(value) + "' names a directory, not a file");
     }
-    args.path = value;
-    have_path = true;
+    target = value;
   }
-  if (!have_path) return fail(ErrorCode::kInvalidArgument, "missing 'path'");
+  if (args.path.empty()) return fail(ErrorCode::kInvalidArgument, "missing 'path'");
   return args;
 }
 
@@ -139,6 +148,19 @@ Result<UniqueFd> open_log(const std::string& path) {
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   if (fd < 0) return fail_errno("open '" + path + "'");
   return UniqueFd(fd);
+}
+
+// A write end of the container's stdin FIFO, held for our whole life.
+// O_RDWR: opening a FIFO write-only fails while it has no reader.
+Result<UniqueFd> hold_stdin(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDWR | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return fail_errno("open stdin FIFO '" + path + "'");
+  UniqueFd held(fd);
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISFIFO(st.st_mode)) {
+    return fail(ErrorCode::kInvalidArgument, "stdin '" + path + "' is not a FIFO");
+  }
+  return held;
 }
 
 Status write_all(int fd, std::string_view data) {
@@ -261,6 +283,16 @@ int run(int argc, char** argv) {
     return 1;
   }
   LogWriter writer(std::move(*log_fd), args->path);
+  UniqueFd stdin_writer;
+  if (!args->stdin_fifo.empty()) {
+    // Without it, the shim's own write end still keeps stdin open once the
+    // task is created: losing the container's output would be worse.
+    if (auto held = hold_stdin(args->stdin_fifo); held) {
+      stdin_writer = std::move(*held);
+    } else {
+      std::fprintf(stderr, "berth-logger: %s, ignoring\n", held.error().message().c_str());
+    }
+  }
 
   if (have_ready) ::close(kReadyFd);  // tells the shim it may start the container
 

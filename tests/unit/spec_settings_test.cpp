@@ -1,0 +1,136 @@
+#include "runtime/spec_settings.h"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+
+#include <string>
+#include <vector>
+
+#include "runtime/oci_spec.h"
+
+namespace berth::runtime {
+namespace {
+
+using nlohmann::json;
+
+json base_spec() {
+  SpecInputs in;
+  in.image.cmd = {"/bin/sh"};
+  in.cgroups_path = "/berth/task1/web";
+  in.agent_nofile_limit = {"RLIMIT_NOFILE", 1024, 1048576};
+  auto spec = build_spec(in);
+  EXPECT_TRUE(spec.has_value()) << spec.error().message();
+  return spec.value_or(json::object());
+}
+
+struct stat stat_of(const char* path) {
+  struct stat st {};
+  EXPECT_EQ(::stat(path, &st), 0) << path;
+  return st;
+}
+
+TEST(DeviceAccess, FromEcsPermissions) {
+  EXPECT_EQ(device_access({}).value(), "rwm");
+  EXPECT_EQ(device_access({"read"}).value(), "r");
+  EXPECT_EQ(device_access({"write", "read"}).value(), "rw");
+  EXPECT_EQ(device_access({"mknod", "read", "read"}).value(), "rm");
+  EXPECT_EQ(device_access({"read", "write", "mknod"}).value(), "rwm");
+  auto bad = device_access({"read", "execute"});
+  ASSERT_FALSE(bad.has_value());
+  EXPECT_EQ(bad.error().code(), ErrorCode::kInvalidArgument);
+  EXPECT_NE(bad.error().message().find("'execute'"), std::string::npos) << bad.error().message();
+}
+
+TEST(SpecSettingsDevices, NodeAndCgroupRuleFromTheHostDevice) {
+  json spec = base_spec();
+  const size_t default_rules = spec["linux"]["resources"]["devices"].size();
+  ContainerSettings settings;
+  settings.devices = {{"/dev/zero", "/dev/berthzero", {"read"}}, {"/dev/null", "/dev/null", {}}};
+  ASSERT_TRUE(apply_container_settings(spec, settings).has_value());
+
+  const json& nodes = spec["linux"]["devices"];
+  ASSERT_EQ(nodes.size(), 2u) << nodes.dump();
+  struct stat zero = stat_of("/dev/zero");
+  EXPECT_EQ(nodes[0], (json{{"path", "/dev/berthzero"},
+                            {"type", "c"},
+                            {"major", major(zero.st_rdev)},
+                            {"minor", minor(zero.st_rdev)},
+                            {"fileMode", zero.st_mode & 07777},
+                            {"uid", zero.st_uid},
+                            {"gid", zero.st_gid}}));
+  EXPECT_EQ(nodes[1]["path"], "/dev/null");
+
+  // The rules come after the defaults (deny all first), one per device.
+  const json& rules = spec["linux"]["resources"]["devices"];
+  ASSERT_EQ(rules.size(), default_rules + 2) << rules.dump();
+  EXPECT_EQ(rules[0]["allow"], false);
+  EXPECT_EQ(rules[default_rules], (json{{"allow", true},
+                                        {"type", "c"},
+                                        {"major", major(zero.st_rdev)},
+                                        {"minor", minor(zero.st_rdev)},
+                                        {"access", "r"}}));
+  struct stat null = stat_of("/dev/null");
+  EXPECT_EQ(rules[default_rules + 1]["minor"], minor(null.st_rdev));
+  EXPECT_EQ(rules[default_rules + 1]["access"], "rwm");
+}
+
+TEST(SpecSettingsDevices, ContainerPathDefaultsToHostPathAndReplacesASamePathNode) {
+  json spec = base_spec();
+  ContainerSettings settings;
+  settings.devices = {{"/dev/zero", "/dev/x", {}}, {"/dev/null", "", {"write"}}};
+  ASSERT_TRUE(apply_container_settings(spec, settings).has_value());
+  ContainerSettings again;
+  again.devices = {{"/dev/null", "/dev/x", {}}};
+  ASSERT_TRUE(apply_container_settings(spec, again).has_value());
+  const json& nodes = spec["linux"]["devices"];
+  ASSERT_EQ(nodes.size(), 2u) << nodes.dump();
+  EXPECT_EQ(nodes[0]["path"], "/dev/null");
+  EXPECT_EQ(nodes[1]["path"], "/dev/x");
+  EXPECT_EQ(nodes[1]["minor"], minor(stat_of("/dev/null").st_rdev));
+}
+
+TEST(SpecSettingsDevices, NoDevicesLeaveTheSpecAlone) {
+  json spec = base_spec();
+  json before = spec;
+  ASSERT_TRUE(apply_container_settings(spec, ContainerSettings{}).has_value());
+  EXPECT_EQ(spec["linux"]["resources"], before["linux"]["resources"]);
+  EXPECT_FALSE(spec["linux"].contains("devices"));
+}
+
+TEST(SpecSettingsDevices, HostPathMustBeADeviceNode) {
+  struct Case {
+    std::string host_path;
+    std::string error;
+  };
+  const std::vector<Case> cases = {
+      {"/dev", "is not a character or block device"},
+      {"/proc/self/status", "is not a character or block device"},
+      {"/dev/berth-no-such-device", "No such file or directory"},
+  };
+  for (const auto& c : cases) {
+    json spec = base_spec();
+    ContainerSettings settings;
+    settings.devices = {{c.host_path, "/dev/x", {}}};
+    auto applied = apply_container_settings(spec, settings);
+    ASSERT_FALSE(applied.has_value()) << c.host_path;
+    const std::string& message = applied.error().message();
+    EXPECT_NE(message.find("linuxParameters.devices: hostPath '" + c.host_path + "'"),
+              std::string::npos)
+        << message;
+    EXPECT_NE(message.find(c.error), std::string::npos) << message;
+  }
+}
+
+TEST(SpecSettingsDevices, UnknownPermissionIsAnError) {
+  json spec = base_spec();
+  ContainerSettings settings;
+  settings.devices = {{"/dev/null", "/dev/null", {"read", "all"}}};
+  auto applied = apply_container_settings(spec, settings);
+  ASSERT_FALSE(applied.has_value());
+  EXPECT_NE(applied.error().message().find("linuxParameters.devices"), std::string::npos);
+  EXPECT_NE(applied.error().message().find("'all'"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace berth::runtime

@@ -274,7 +274,17 @@ Result<uint32_t> ContainerService::create(const CreateContainerRequest& request)
   *task.mutable_rootfs() = prepared.mounts();
   task.set_stdout(log_uri);
   task.set_stderr(log_uri);
+  auto pid = create_task(task, request.after_interrupted_create);
+  if (pid) return *pid;
+  std::filesystem::remove(log_path(id), ec);
+  return undo(pid.error());
+}
+
+Result<uint32_t> ContainerService::create_task(const cd_tasks::CreateTaskRequest& task,
+                                               bool after_interrupted_create) {
+  const std::string& id = task.container_id();
   cd_tasks::CreateTaskResponse task_created;
+  grpc::Status status;
   // After berthd was killed during a Create of the same id, containerd may
   // still be finishing or undoing that Create: its bundle directory is
   // there ("file exists") or half gone, or its task is. Wait for it to
@@ -287,14 +297,13 @@ Result<uint32_t> ContainerService::create(const CreateContainerRequest& request)
     if (status.ok()) return task_created.pid();
     // A failed or timed-out Create may still have left a task record.
     (void)delete_task(id);
-    bool settling = request.after_interrupted_create ||
+    bool settling = after_interrupted_create ||
                     status.error_code() == grpc::StatusCode::ALREADY_EXISTS ||
                     status.error_message().find("file exists") != std::string::npos;
     if (!settling || std::chrono::steady_clock::now() >= deadline) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(std::min(100 << attempt, 1000)));
   }
-  std::filesystem::remove(log_path(id), ec);
-  return undo(grpc_error(status, "create task of '" + id + "'"));
+  return fail(grpc_error(status, "create task of '" + id + "'"));
 }
 
 Result<uint32_t> ContainerService::create_without_image(
@@ -318,23 +327,9 @@ Result<uint32_t> ContainerService::create_without_image(
   if (!status.ok()) return fail(grpc_error(status, "create container '" + id + "'"));
   cd_tasks::CreateTaskRequest task;
   task.set_container_id(id);
-  cd_tasks::CreateTaskResponse task_created;
-  // As in create(): containerd may still be settling an interrupted earlier
-  // Create of this id (its bundle directory "file exists").
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
-  for (int attempt = 0;; ++attempt) {
-    auto tctx = containerd_.context(std::chrono::seconds(120));
-    status = containerd_.tasks().Create(tctx.get(), task, &task_created);
-    if (status.ok()) return task_created.pid();
-    (void)delete_task(id);
-    bool settling = after_interrupted_create ||
-                    status.error_code() == grpc::StatusCode::ALREADY_EXISTS ||
-                    status.error_message().find("file exists") != std::string::npos;
-    if (!settling || std::chrono::steady_clock::now() >= deadline) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(std::min(100 << attempt, 1000)));
-  }
-  (void)delete_container_record(id);
-  return fail(grpc_error(status, "create task of '" + id + "'"));
+  auto pid = create_task(task, after_interrupted_create);
+  if (!pid) (void)delete_container_record(id);
+  return pid;
 }
 
 Result<uint32_t> ContainerService::start(const std::string& id) {

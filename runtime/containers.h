@@ -102,6 +102,10 @@ class ContainerService {
   Result<std::pair<std::string, std::string>> read_passwd_group(const ResolvedImage& image,
                                                                 const std::string& id);
   std::string runc_wrapper_path() const;
+  // Tasks.Create, retried while containerd settles an interrupted earlier
+  // Create of the same id; the task's pid.
+  Result<uint32_t> create_task(const cd_tasks::CreateTaskRequest& task,
+                               bool after_interrupted_create);
   Status remove_snapshot(const std::string& key);
   Status delete_container_record(const std::string& id);
 

@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "fixtures/integration_test.h"
 
@@ -41,6 +42,20 @@ std::vector<pid_t> pids_running(const std::vector<std::string>& argv) {
     std::ifstream in(entry.path() / "cmdline");
     std::string cmdline((std::istreambuf_iterator<char>(in)), {});
     if (cmdline == wanted) pids.push_back(std::stoi(name));
+  }
+  return pids;
+}
+
+// The pids of `argv` once there is at least one. "echo started; exec
+// sleep N" prints before its exec: the sleep may not be there yet, and
+// /proc has no event to await, so poll it for a bounded time.
+std::vector<pid_t> await_pids(const std::vector<std::string>& argv,
+                              std::chrono::seconds timeout = std::chrono::seconds(10)) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  auto pids = pids_running(argv);
+  while (pids.empty() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    pids = pids_running(argv);
   }
   return pids;
 }
@@ -117,7 +132,7 @@ TEST_F(RunTest, CancellingTheClientStopsAndRemovesTheContainer) {
                          "sh", "-c", "echo started; exec sleep 987001"}));
   ASSERT_TRUE(reader);
   ASSERT_EQ(reader->next_line(std::chrono::seconds(30)), "started");
-  ASSERT_EQ(pids_running({"sleep", "987001"}).size(), 1u);
+  ASSERT_EQ(await_pids({"sleep", "987001"}).size(), 1u);
   kill(reader->pid(), SIGINT);
   EXPECT_EQ(reader->wait(), 125);
   // sleep as pid 1 ignores SIGTERM: SIGKILL after the stop timeout ends it,
@@ -133,7 +148,7 @@ TEST_F(RunTest, AnExitWhileContainerdIsDownIsReportedAfterItReturns) {
       {"run", "--rm", image(), "--", "sh", "-c", "echo started; exec sleep 987002"}));
   ASSERT_TRUE(reader);
   ASSERT_EQ(reader->next_line(std::chrono::seconds(30)), "started");
-  auto pids = pids_running({"sleep", "987002"});
+  auto pids = await_pids({"sleep", "987002"});
   ASSERT_EQ(pids.size(), 1u);
 
   // containerd goes away; the container dies while nobody can hear it.
@@ -155,7 +170,7 @@ TEST_F(RunTest, LogsKeepFillingWhileBerthdIsDown) {
   ASSERT_EQ(reader->next_line(std::chrono::seconds(30)), "before");
   // berthd is not in the output path: kill it, then make the container write.
   berthd_->kill(SIGKILL);
-  auto pids = pids_running({"sh", "-c", script});
+  auto pids = await_pids({"sh", "-c", script});
   ASSERT_EQ(pids.size(), 1u);
   kill(pids[0], SIGUSR1);
   std::string log_path = berthd_->root() + "/logs/writer.log";

@@ -127,7 +127,6 @@ void StaticTasks::loop() {
 
 std::vector<ManifestFile> StaticTasks::read_dir() {
   std::vector<ManifestFile> files;
-  texts_.clear();
   std::error_code ec;
   std::filesystem::directory_iterator it(dir_, ec);
   if (ec) {
@@ -143,8 +142,8 @@ std::vector<ManifestFile> StaticTasks::read_dir() {
     std::stringstream text;
     text << in.rdbuf();
     if (!in) continue;  // gone or unreadable since the listing
-    ManifestFile file{path.string(), sha256_digest(text.str()), true};
-    auto parsed = parse_task_definition(text.str(), policy_);
+    ManifestFile file{path.string(), sha256_digest(text.str()), true, text.str()};
+    auto parsed = parse_task_definition(file.text, policy_);
     if (!parsed.definition) {
       file.valid = false;
       std::string why = format_problems(parsed.problems);
@@ -153,7 +152,6 @@ std::vector<ManifestFile> StaticTasks::read_dir() {
         spdlog::error("static task '{}' refused:\n{}", file.path, why);
       }
     }
-    texts_[file.path] = text.str();
     files.push_back(std::move(file));
   }
   std::sort(files.begin(), files.end(),
@@ -184,7 +182,7 @@ void StaticTasks::scan() {
     auto file = std::find_if(files.begin(), files.end(),
                              [&](const auto& f) { return f.path == action.manifest; });
     std::string name = std::filesystem::path(action.manifest).stem().string();
-    auto id = engine_.run_task(texts_[action.manifest], name, {action.manifest, file->digest});
+    auto id = engine_.run_task(file->text, name, {action.manifest, file->digest});
     if (!id) {
       if (refused_[action.manifest] != file->digest) {
         refused_[action.manifest] = file->digest;

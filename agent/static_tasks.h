@@ -30,6 +30,7 @@ struct ManifestFile {
   std::string path;
   std::string digest;  // of the content
   bool valid = true;   // a task definition berth accepts
+  std::string text;    // the content, as read
 };
 
 // What the planner needs to know of a task run from a manifest.
@@ -96,7 +97,6 @@ class StaticTasks {
   StaticTaskPlanner planner_;
   // Files whose current content was refused, and why (logged once).
   std::map<std::string, std::string> refused_;
-  std::map<std::string, std::string> texts_;  // path -> content, this scan
 
   std::mutex mu_;
   std::condition_variable cv_;

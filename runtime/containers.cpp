@@ -422,26 +422,28 @@ Result<std::optional<ExitStatus>> ContainerService::delete_task(const std::strin
   return ExitStatus{response.exit_status(), at.seconds() * 1000000000LL + at.nanos()};
 }
 
-Result<std::vector<std::string>> ContainerService::list_ids(const std::string& filter) {
+Result<cd_containers::ListContainersResponse> ContainerService::list_containers(
+    const std::string& filter) {
   cd_containers::ListContainersRequest request;
-  request.add_filters(filter);
+  if (!filter.empty()) request.add_filters(filter);
   cd_containers::ListContainersResponse response;
   auto ctx = containerd_.context(std::chrono::seconds(30));
   auto status = containerd_.containers().List(ctx.get(), request, &response);
   if (!status.ok()) return fail(grpc_error(status, "list containers"));
+  return response;
+}
+
+Result<std::vector<std::string>> ContainerService::list_ids(const std::string& filter) {
+  auto listed = BERTH_TRY(list_containers(filter));
   std::vector<std::string> ids;
-  for (const auto& container : response.containers()) ids.push_back(container.id());
+  for (const auto& container : listed.containers()) ids.push_back(container.id());
   return ids;
 }
 
 Result<std::set<std::string>> ContainerService::image_names() {
-  cd_containers::ListContainersRequest request;
-  cd_containers::ListContainersResponse response;
-  auto ctx = containerd_.context(std::chrono::seconds(30));
-  auto status = containerd_.containers().List(ctx.get(), request, &response);
-  if (!status.ok()) return fail(grpc_error(status, "list containers"));
+  auto listed = BERTH_TRY(list_containers(""));
   std::set<std::string> names;
-  for (const auto& container : response.containers()) names.insert(container.image());
+  for (const auto& container : listed.containers()) names.insert(container.image());
   return names;
 }
 

@@ -102,6 +102,8 @@ class ContainerService {
   Result<std::pair<std::string, std::string>> read_passwd_group(const ResolvedImage& image,
                                                                 const std::string& id);
   std::string runc_wrapper_path() const;
+  // Containers.List with a containerd filter ("" for all).
+  Result<cd_containers::ListContainersResponse> list_containers(const std::string& filter);
   // Tasks.Create, retried while containerd settles an interrupted earlier
   // Create of the same id; the task's pid.
   Result<uint32_t> create_task(const cd_tasks::CreateTaskRequest& task,

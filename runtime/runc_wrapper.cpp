@@ -18,6 +18,14 @@ std::optional<std::pair<std::string, std::optional<std::string>>> flag(std::stri
   return std::pair{std::string(arg.substr(0, eq)), std::optional(std::string(arg.substr(eq + 1)))};
 }
 
+// The flag's value: after its '=', or the next argument (which `i` then
+// moves past).
+std::string flag_value(const std::vector<std::string>& args, size_t& i,
+                       const std::optional<std::string>& inline_value) {
+  if (inline_value) return *inline_value;
+  return i + 1 < args.size() ? args[++i] : std::string();
+}
+
 }  // namespace
 
 RuncInvocation parse_runc_args(const std::vector<std::string>& args) {
@@ -34,12 +42,7 @@ RuncInvocation parse_runc_args(const std::vector<std::string>& args) {
     if (!f) break;
     auto& [name, inline_value] = *f;
     if (!kGlobalValues.contains(name)) continue;
-    std::string value;
-    if (inline_value) {
-      value = *inline_value;
-    } else if (i + 1 < args.size()) {
-      value = args[++i];
-    }
+    std::string value = flag_value(args, i, inline_value);
     if (name == "log") call.log_path = value;
     if (name == "log-format") call.log_format = value;
   }
@@ -51,12 +54,7 @@ RuncInvocation parse_runc_args(const std::vector<std::string>& args) {
     if (!f) break;  // the container id: options come before it
     auto& [name, inline_value] = *f;
     if (!kCreateValues.contains(name)) continue;
-    std::string value;
-    if (inline_value) {
-      value = *inline_value;
-    } else if (i + 1 < args.size()) {
-      value = args[++i];
-    }
+    std::string value = flag_value(args, i, inline_value);
     if (name == "bundle" || name == "b") call.bundle = value;
   }
   return call;

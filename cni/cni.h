@@ -59,9 +59,9 @@ struct CapabilityArgs {
 };
 
 struct Attachment {
-  std::string container_id;  // CNI_CONTAINERID
-  std::string netns;         // CNI_NETNS; may be "" for DEL
-  std::string ifname;        // CNI_IFNAME
+  std::string container_id;                               // CNI_CONTAINERID
+  std::string netns;                                      // CNI_NETNS; may be "" for DEL
+  std::string ifname;                                     // CNI_IFNAME
   std::vector<std::pair<std::string, std::string>> args;  // CNI_ARGS; IgnoreUnknown=1 is added
   CapabilityArgs capabilities;
 };
@@ -72,8 +72,8 @@ struct Interface {
   std::string sandbox;  // the netns path, "" for a host interface
 };
 struct IpConfig {
-  std::string address;  // CIDR
-  std::string gateway;  // may be ""
+  std::string address;           // CIDR
+  std::string gateway;           // may be ""
   std::optional<int> interface;  // index into interfaces
 };
 struct RouteConfig {
@@ -110,8 +110,8 @@ struct CacheEntry {
 
 struct CniConfig {
   std::vector<std::string> plugin_dirs = {"/usr/lib/cni"};  // CNI_PATH
-  std::string cache_dir;                                     // required
-  std::chrono::milliseconds timeout{60000};                  // per plugin run
+  std::string cache_dir;                                    // required
+  std::chrono::milliseconds timeout{60000};                 // per plugin run
 };
 
 class Cni {
@@ -128,10 +128,17 @@ class Cni {
   // DEL in reverse order with the cached config, arguments and result. No
   // cache entry: nothing to do. A plugin's failure is returned after the
   // rest have run; the cache entry is removed only when every plugin
-  // succeeded. An empty or missing netns is passed as CNI_NETNS="".
-  Status del(const std::string& network, const std::string& container_id,
-             const std::string& ifname);
-  // DEL with an explicit list, for when there is no cache entry.
+  // succeeded. An empty or missing netns is passed as CNI_NETNS="" (the
+  // cache does not keep the netns: a /proc/<pid>/ns/net path stored at ADD
+  // could name another process's, even the host's, namespace by then).
+  // With CNI_NETNS="" the plugins release their IPAM and host-side state but
+  // leave the interface in the namespace, which goes away with it.
+  Status del(const std::string& network, const std::string& container_id, const std::string& ifname,
+             const std::string& netns = "");
+  // DEL with an explicit list, for when there is no cache entry. When there
+  // is one, its config, arguments and result are used (they are what ADD
+  // ran with) and only the attachment's netns is taken; a cache entry that
+  // cannot be read is passed over in favour of `list`.
   Status del(const NetworkList& list, const Attachment& attachment);
   // The spec versions the plugin `type` supports (VERSION).
   Result<std::vector<std::string>> versions(const std::string& type);

@@ -178,6 +178,22 @@ Status check_names(const CniConfig& config, const std::string& network,
   return {};
 }
 
+// A list that did not come from parse_network_list may lack what the
+// invocation relies on.
+Status check_list(const NetworkList& list) {
+  if (list.plugins.empty()) {
+    return fail(ErrorCode::kInvalidArgument, "CNI network '" + list.name + "': no plugins");
+  }
+  for (size_t i = 0; i < list.plugins.size(); ++i) {
+    const json& plugin = list.plugins[i];
+    if (!plugin.is_object() || !plugin.contains("type") || !plugin["type"].is_string()) {
+      return fail(ErrorCode::kInvalidArgument, "CNI network '" + list.name + "': plugins[" +
+                                                   std::to_string(i) + "].type: missing");
+    }
+  }
+  return {};
+}
+
 Result<std::string> read_file(const std::string& path) {
   std::ifstream in(path);
   if (!in) {
@@ -193,12 +209,6 @@ Status remove_file(const std::string& path) {
   if (::unlink(path.c_str()) != 0 && errno != ENOENT) return fail_errno("remove '" + path + "'");
   return {};
 }
-
-}  // namespace
-
-Cni::Cni(CniConfig config) : config_(std::move(config)) {}
-
-namespace {
 
 std::string cache_path(const CniConfig& config, const std::string& network,
                        const std::string& container_id, const std::string& ifname) {
@@ -224,7 +234,10 @@ Result<std::optional<CacheRecord>> load(const std::string& path) {
 
 }  // namespace
 
+Cni::Cni(CniConfig config) : config_(std::move(config)) {}
+
 Result<CniResult> Cni::add(const NetworkList& list, const Attachment& attachment) {
+  BERTH_TRY(check_list(list));
   BERTH_TRY(check_names(config_, list.name, attachment.container_id, attachment.ifname));
   std::string context = "CNI network '" + list.name + "' ADD";
   if (attachment.netns.empty()) return fail(ErrorCode::kInvalidArgument, context + ": no netns");
@@ -281,6 +294,7 @@ Result<CniResult> Cni::add(const NetworkList& list, const Attachment& attachment
 
 Status Cni::check(const NetworkList& list, const Attachment& attachment) {
   if (list.disable_check || compare_versions(list.cni_version, "0.4.0") < 0) return {};
+  BERTH_TRY(check_list(list));
   BERTH_TRY(check_names(config_, list.name, attachment.container_id, attachment.ifname));
   std::string context = "CNI network '" + list.name + "' CHECK";
   std::string path = cache_path(config_, list.name, attachment.container_id, attachment.ifname);
@@ -318,6 +332,7 @@ Status Cni::del(const std::string& network, const std::string& container_id,
 }
 
 Status Cni::del(const NetworkList& list, const Attachment& attachment) {
+  BERTH_TRY(check_list(list));
   BERTH_TRY(check_names(config_, list.name, attachment.container_id, attachment.ifname));
   std::string path = cache_path(config_, list.name, attachment.container_id, attachment.ifname);
   auto record = load(path);

@@ -15,8 +15,6 @@
 #include <string>
 #include <thread>
 
-extern char** environ;  // NOLINT(readability-redundant-declaration): POSIX declares none
-
 namespace berth::cni {
 namespace {
 

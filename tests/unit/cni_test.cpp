@@ -746,5 +746,16 @@ TEST_F(CniPluginTest, RejectsNamesThatWouldEscapeTheCacheDir) {
   EXPECT_EQ(result.error().code(), ErrorCode::kInvalidArgument);
 }
 
+TEST_F(CniPluginTest, RejectsAListWithoutPlugins) {
+  Cni cni(config_);
+  NetworkList empty;
+  empty.name = "test";
+  empty.cni_version = "1.0.0";
+  auto result = cni.add(empty, attachment_);
+  ASSERT_FALSE(result);
+  EXPECT_EQ(result.error().code(), ErrorCode::kInvalidArgument);
+  EXPECT_FALSE(fs::exists(cache_file()));
+}
+
 }  // namespace
 }  // namespace berth::cni

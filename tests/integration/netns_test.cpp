@@ -10,7 +10,7 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <optional>
 #include <thread>
@@ -98,11 +98,8 @@ class NetnsTest : public ::testing::Test {
     if (host_) {
       for (const std::string& name : host_links()) (void)host_->delete_link(name);
     }
-    for (const std::string& name : netns::list_dir(dir_)) {
-      auto removed = netns::remove_pinned(dir_ + "/" + name);
-      EXPECT_TRUE(removed) << removed.error().message();
-    }
-    EXPECT_EQ(::rmdir(dir_.c_str()), 0) << dir_;
+    remove_pins(dir_);
+    if (!host_) return;
     // A namespace is destroyed asynchronously, and its veth ends (with their
     // host peers) with it.
     std::vector<std::string> left = host_links();
@@ -111,6 +108,22 @@ class NetnsTest : public ::testing::Test {
       left = host_links();
     }
     EXPECT_TRUE(left.empty()) << "leaked host link " << left.front();
+  }
+
+  // Removes every pin under `dir` (a test may have stopped half-way) and the
+  // directories themselves.
+  static void remove_pins(const std::string& dir) {
+    for (const std::string& name : netns::list_dir(dir)) {
+      std::string path = dir + "/" + name;
+      std::error_code ec;
+      if (std::filesystem::is_directory(path, ec)) {
+        remove_pins(path);
+        continue;
+      }
+      auto removed = netns::remove_pinned(path);
+      EXPECT_TRUE(removed) << removed.error().message();
+    }
+    EXPECT_EQ(::rmdir(dir.c_str()), 0) << dir;
   }
 
   // Host links whose names this test process made.
@@ -154,7 +167,6 @@ TEST_F(NetnsTest, PinIsCreatedListedAndRemoved) {
   EXPECT_TRUE(netns::remove_pinned(path)) << "absent pin";
   EXPECT_TRUE(netns::list_dir(dir_ + "/nested").empty());
   EXPECT_TRUE(netns::list_dir(dir_ + "/nonexistent").empty());
-  ::rmdir((dir_ + "/nested").c_str());
 }
 
 TEST_F(NetnsTest, CreateOnExistingFileLeavesItAlone) {

@@ -43,9 +43,11 @@ struct LinkCounters {
 };
 
 struct Route {
-  std::string destination;  // CIDR ("10.1.0.0/16", "fd00::/64"); "" or "default" for the default route
-  std::string gateway;      // "" for a directly connected route
-  std::string device;       // link name; may be "" when a gateway is given
+  // CIDR ("10.1.0.0/16", "fd00::/64"); "" or "default" for the default route
+  // (routes() reports "default"; its family is the gateway's).
+  std::string destination;
+  std::string gateway;  // "" for a directly connected route
+  std::string device;   // link name; may be "" when a gateway is given
 };
 
 class Netlink {
@@ -83,10 +85,13 @@ class Netlink {
   Status delete_address(const std::string& name, const std::string& cidr);
   Result<std::vector<std::string>> addresses(const std::string& name);
 
+  // Main-table unicast routes. kNotFound when deleting an absent route.
   Status add_route(const Route& route);
   Status delete_route(const Route& route);
+  // One entry per nexthop; IPv4 and IPv6, including the kernel's prefix routes.
   Result<std::vector<Route>> routes();
-  // A default route through `gateway` (IPv4 or IPv6) on `device`.
+  // A default route through `gateway` (IPv4 or IPv6) on `device`, replacing
+  // the default route of that family if there is one.
   Status set_default_gateway(const std::string& gateway, const std::string& device);
 
   Result<LinkCounters> counters(const std::string& name);

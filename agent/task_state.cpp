@@ -88,8 +88,23 @@ bool is_active(TaskStatus status) {
 }
 
 void plan_running(TaskRecord& task, const TaskDefinition& definition, const std::vector<bool>& busy,
-                  int64_t now_ms, bool sandbox_busy, Plan& plan) {
-  bool sandbox_ready = true;
+                  int64_t now_ms, bool sandbox_busy, bool network_busy, Plan& plan) {
+  // The sandbox and every container join the task's network namespace.
+  bool network_ready = true;
+  if (task.network) {
+    NetworkRecord& network = *task.network;
+    if (network.known == TaskStatus::kStopped) {
+      request_stop(task, "TaskFailedToStart",
+                   "ResourceInitializationError: the task's network is gone" +
+                       (network.reason.empty() ? std::string() : ": " + network.reason));
+      return;
+    }
+    if (network.known == TaskStatus::kPending && !network_busy) {
+      plan.actions.push_back({Action::Kind::kCreateNetwork, kTaskLevel});
+    }
+    network_ready = network.known == TaskStatus::kRunning && !network_busy;
+  }
+  bool sandbox_ready = network_ready;
   if (task.sandbox) {
     SandboxRecord& sandbox = *task.sandbox;
     if (sandbox.known == TaskStatus::kStopped) {
@@ -99,10 +114,10 @@ void plan_running(TaskRecord& task, const TaskDefinition& definition, const std:
                        (sandbox.reason.empty() ? std::string() : ": " + sandbox.reason));
       return;
     }
-    if (sandbox.known == TaskStatus::kPending && !sandbox_busy) {
+    if (sandbox.known == TaskStatus::kPending && !sandbox_busy && network_ready) {
       plan.actions.push_back({Action::Kind::kCreateSandbox, kTaskLevel});
     }
-    sandbox_ready = sandbox.known == TaskStatus::kRunning && !sandbox_busy;
+    sandbox_ready = network_ready && sandbox.known == TaskStatus::kRunning && !sandbox_busy;
   }
   for (size_t i : start_order(definition)) {
     ContainerRecord& container = task.containers[i];
@@ -126,6 +141,20 @@ void plan_running(TaskRecord& task, const TaskDefinition& definition, const std:
           request_stop(task, "TaskFailedToStart",
                        "Dependency of container \"" + container.name + "\" not met: " + why);
           return;
+      }
+    }
+    // A link names the target's address in /etc/hosts: it must have one.
+    for (const auto& link : spec.links) {
+      std::string target = link.substr(0, link.find(':'));
+      for (const auto& other : task.containers) {
+        if (other.name != target) continue;
+        if (other.known == TaskStatus::kStopped) {
+          request_stop(task, "TaskFailedToStart",
+                       "Container \"" + container.name + "\" links to \"" + target +
+                           "\", which is not running");
+          return;
+        }
+        if (other.known != TaskStatus::kRunning) ready = false;
       }
     }
     if (ready && sandbox_ready) {
@@ -155,7 +184,8 @@ void plan_running(TaskRecord& task, const TaskDefinition& definition, const std:
 }
 
 void plan_stopping(TaskRecord& task, const TaskDefinition& definition,
-                   const std::vector<bool>& busy, int64_t now_ms, bool sandbox_busy, Plan& plan) {
+                   const std::vector<bool>& busy, int64_t now_ms, bool sandbox_busy,
+                   bool network_busy, Plan& plan) {
   for (size_t i = 0; i < task.containers.size(); ++i) {
     ContainerRecord& container = task.containers[i];
     const ContainerDefinition& spec = definition.containers[i];
@@ -199,20 +229,31 @@ void plan_stopping(TaskRecord& task, const TaskDefinition& definition,
       plan.actions.push_back({Action::Kind::kRemove, i});
     }
   }
-  // The sandbox goes last: the containers live in its namespaces.
-  if (!task.sandbox || sandbox_busy) return;
+  // The sandbox goes after the containers (they live in its namespaces),
+  // the network last (the sandbox is in it).
   bool containers_gone = std::ranges::all_of(task.containers,
                                              [](const ContainerRecord& c) {
                                                return c.known == TaskStatus::kStopped && c.removed;
                                              }) &&
                          std::ranges::none_of(busy, [](bool b) { return b; });
-  if (!containers_gone) return;
-  SandboxRecord& sandbox = *task.sandbox;
-  if (sandbox.known == TaskStatus::kPending) {
-    sandbox.known = TaskStatus::kStopped;  // never made
-    sandbox.removed = true;
-  } else if (!sandbox.removed) {
-    plan.actions.push_back({Action::Kind::kRemoveSandbox, kTaskLevel});
+  if (!containers_gone || sandbox_busy) return;
+  if (task.sandbox) {
+    SandboxRecord& sandbox = *task.sandbox;
+    if (sandbox.known == TaskStatus::kPending) {
+      sandbox.known = TaskStatus::kStopped;  // never made
+      sandbox.removed = true;
+    } else if (!sandbox.removed) {
+      plan.actions.push_back({Action::Kind::kRemoveSandbox, kTaskLevel});
+      return;
+    }
+  }
+  if (!task.network || network_busy) return;
+  NetworkRecord& network = *task.network;
+  if (network.known == TaskStatus::kPending && !network.creating) {
+    network.known = TaskStatus::kStopped;  // never made
+    network.removed = true;
+  } else if (!network.removed) {
+    plan.actions.push_back({Action::Kind::kRemoveNetwork, kTaskLevel});
   }
 }
 
@@ -241,6 +282,10 @@ std::string_view action_name(Action::Kind kind) {
       return "create sandbox";
     case Action::Kind::kRemoveSandbox:
       return "remove sandbox";
+    case Action::Kind::kCreateNetwork:
+      return "create network";
+    case Action::Kind::kRemoveNetwork:
+      return "remove network";
   }
   return "?";
 }
@@ -257,17 +302,17 @@ bool needs_sandbox(const TaskDefinition& definition) {
 }
 
 Plan plan_task(TaskRecord& task, const TaskDefinition& definition, const std::vector<bool>& busy,
-               int64_t now_ms, bool sandbox_busy) {
+               int64_t now_ms, bool sandbox_busy, bool network_busy) {
   Plan plan;
   if (task.known == TaskStatus::kStopped) return plan;
   if (task.desired == TaskStatus::kRunning) {
-    plan_running(task, definition, busy, now_ms, sandbox_busy, plan);
+    plan_running(task, definition, busy, now_ms, sandbox_busy, network_busy, plan);
   }
   // plan_running may have decided to stop the task.
   if (task.desired == TaskStatus::kStopped) {
     plan.actions.clear();
     plan.wake_at_ms = 0;
-    plan_stopping(task, definition, busy, now_ms, sandbox_busy, plan);
+    plan_stopping(task, definition, busy, now_ms, sandbox_busy, network_busy, plan);
   }
 
   // The task's known status is the least advanced of its containers' until
@@ -276,8 +321,10 @@ Plan plan_task(TaskRecord& task, const TaskDefinition& definition, const std::ve
       std::ranges::all_of(
           task.containers,
           [](const ContainerRecord& c) { return c.known == TaskStatus::kStopped && c.removed; }) &&
-      (!task.sandbox || (task.sandbox->known == TaskStatus::kStopped && task.sandbox->removed));
-  bool any_busy = sandbox_busy || std::ranges::any_of(busy, [](bool b) { return b; });
+      (!task.sandbox || (task.sandbox->known == TaskStatus::kStopped && task.sandbox->removed)) &&
+      (!task.network || (task.network->known == TaskStatus::kStopped && task.network->removed));
+  bool any_busy =
+      sandbox_busy || network_busy || std::ranges::any_of(busy, [](bool b) { return b; });
   if (all_done && !any_busy && task.desired == TaskStatus::kStopped) {
     task.known = TaskStatus::kStopped;
     task.stopped_at_ms = now_ms;
@@ -355,7 +402,8 @@ Health task_health(const TaskRecord& task, const TaskDefinition& definition) {
 }
 
 TaskRecord new_task(std::string id, const std::string& name, std::string definition_json,
-                    const TaskDefinition& definition, int64_t now_ms) {
+                    const TaskDefinition& definition, int64_t now_ms,
+                    const std::string& network_mode) {
   TaskRecord task;
   task.id = std::move(id);
   task.name = name.empty() ? definition.family : name;
@@ -373,7 +421,45 @@ TaskRecord new_task(std::string id, const std::string& name, std::string definit
     task.sandbox.emplace();
     task.sandbox->containerd_id = task.id + ".sandbox";
   }
+  task.network_mode = network_mode;
+  if (network_mode == "awsvpc") task.network.emplace();
   return task;
+}
+
+nlohmann::json network_to_json(const NetworkRecord& network) {
+  nlohmann::json ports = nlohmann::json::array();
+  for (const auto& p : network.ports) {
+    ports.push_back(
+        {{"containerPort", p.container_port}, {"hostPort", p.host_port}, {"protocol", p.protocol}});
+  }
+  return {
+      {"known", status_name(network.known)}, {"creating", network.creating},
+      {"removed", network.removed},          {"netns", network.netns},
+      {"interface", network.interface},      {"addresses", network.addresses},
+      {"gateway", network.gateway},          {"eni", network.eni},
+      {"ports", std::move(ports)},           {"reason", network.reason},
+  };
+}
+
+// Throws nlohmann::json::exception on a malformed record (task_from_json
+// turns it into an error).
+NetworkRecord network_from_json(const nlohmann::json& j) {
+  NetworkRecord network;
+  network.known =
+      enum_from_name(kStatusNames, j.at("known").get<std::string>(), TaskStatus::kPending);
+  network.creating = j.value("creating", false);
+  network.removed = j.value("removed", false);
+  network.netns = j.value("netns", "");
+  network.interface = j.value("interface", "");
+  network.addresses = j.value("addresses", std::vector<std::string>{});
+  network.gateway = j.value("gateway", "");
+  network.eni = j.value("eni", "");
+  for (const auto& p : j.value("ports", nlohmann::json::array())) {
+    network.ports.push_back({p.at("containerPort").get<uint32_t>(),
+                             p.at("hostPort").get<uint32_t>(), p.value("protocol", "tcp")});
+  }
+  network.reason = j.value("reason", "");
+  return network;
 }
 
 nlohmann::json to_json(const TaskRecord& task) {
@@ -402,6 +488,7 @@ nlohmann::json to_json(const TaskRecord& task) {
         {"healthFailures", c.health_failures},
     };
     if (c.exit_code) j["exitCode"] = *c.exit_code;
+    if (c.network) j["network"] = network_to_json(*c.network);
     containers.push_back(std::move(j));
   }
   nlohmann::json out = {
@@ -433,6 +520,8 @@ nlohmann::json to_json(const TaskRecord& task) {
         {"reason", sandbox.reason},
     };
   }
+  out["networkMode"] = task.network_mode;
+  if (task.network) out["network"] = network_to_json(*task.network);
   return out;
 }
 
@@ -478,6 +567,7 @@ Result<TaskRecord> task_from_json(const nlohmann::json& json) {
       c.health = enum_from_name(kHealthNames, j.value("health", "UNKNOWN"), Health::kUnknown);
       c.health_output = j.value("healthOutput", "");
       c.health_failures = j.value("healthFailures", 0U);
+      if (j.contains("network")) c.network = network_from_json(j.at("network"));
       task.containers.push_back(std::move(c));
     }
     if (json.contains("sandbox")) {
@@ -492,6 +582,8 @@ Result<TaskRecord> task_from_json(const nlohmann::json& json) {
       sandbox.reason = j.value("reason", "");
       task.sandbox = std::move(sandbox);
     }
+    task.network_mode = json.value("networkMode", "bridge");
+    if (json.contains("network")) task.network = network_from_json(json.at("network"));
     return task;
   } catch (const nlohmann::json::exception& e) {
     return fail(ErrorCode::kDataLoss, std::string("task record: ") + e.what());

@@ -24,6 +24,33 @@ std::string_view status_name(TaskStatus status);
 enum class Health { kUnknown, kHealthy, kUnhealthy };
 std::string_view health_name(Health health);
 
+// A port of a container published on the node.
+struct PortBinding {
+  uint32_t container_port = 0;
+  uint32_t host_port = 0;
+  std::string protocol = "tcp";
+};
+
+// A network namespace berth made and what it holds: the task's (awsvpc) or
+// one container's (bridge). The host state (the pinned namespace, the CNI
+// cache entry, the IP allocation, a borrowed ENI) is found again from the
+// owner's id alone (agent/task_network.h), so the record is what `describe`
+// shows and what the planner orders on, not what teardown depends on.
+struct NetworkRecord {
+  // PENDING until set up, RUNNING while it exists, STOPPED once torn down
+  // or when it could not be made.
+  TaskStatus known = TaskStatus::kPending;
+  bool creating = false;               // written before the host is touched
+  bool removed = false;                // torn down
+  std::string netns;                   // the pinned namespace's path
+  std::string interface;               // inside the namespace, "eth0"
+  std::vector<std::string> addresses;  // without prefix length, IPv4 first
+  std::string gateway;
+  std::string eni;  // the host interface moved in (ENI-style), its host name
+  std::vector<PortBinding> ports;
+  std::string reason;  // why it could not be made
+};
+
 struct ContainerRecord {
   std::string name;
   std::string containerd_id;  // "<task id>-<name>"
@@ -48,6 +75,8 @@ struct ContainerRecord {
   Health health = Health::kUnknown;
   std::string health_output;
   uint32_t health_failures = 0;  // consecutive, counted after startPeriod
+  // Bridge mode: the container's own namespace, set once it started.
+  std::optional<NetworkRecord> network;
 };
 
 // The task's sandbox (runtime/sandbox.h): what its containers share for
@@ -87,14 +116,25 @@ struct TaskRecord {
   std::string manifest;
   std::string manifest_digest;
   std::optional<SandboxRecord> sandbox;  // only when needs_sandbox
+  // The network mode the task runs in: its definition's, or the node's
+  // default when the definition names none.
+  std::string network_mode;
+  // awsvpc: the task's namespace, made before its sandbox and containers,
+  // removed after them.
+  std::optional<NetworkRecord> network;
 };
 
 nlohmann::json to_json(const TaskRecord& task);
+nlohmann::json network_to_json(const NetworkRecord& network);
+// Throws nlohmann::json::exception on a malformed record.
+NetworkRecord network_from_json(const nlohmann::json& json);
 Result<TaskRecord> task_from_json(const nlohmann::json& json);
 
-// A new task record (PENDING) for a validated definition.
+// A new task record (PENDING) for a validated definition, in `network_mode`
+// (the definition's, or the node's default).
 TaskRecord new_task(std::string id, const std::string& name, std::string definition_json,
-                    const TaskDefinition& definition, int64_t now_ms);
+                    const TaskDefinition& definition, int64_t now_ms,
+                    const std::string& network_mode = "bridge");
 
 // What the engine should do for one container. Every action is idempotent.
 struct Action {
@@ -107,6 +147,8 @@ struct Action {
     kRemove,         // delete task, container and snapshot; keep the log file
     kCreateSandbox,  // create and start the task's sandbox; then RUNNING
     kRemoveSandbox,  // end the sandbox and remove what it holds
+    kCreateNetwork,  // make the task's namespace and interface; then RUNNING
+    kRemoveNetwork,  // tear the task's network down
   };
   Kind kind;
   size_t container;  // index in TaskRecord::containers; kTaskLevel for the sandbox
@@ -125,10 +167,12 @@ struct Plan {
 // on the host (stop the task and say why, mark a never-started container
 // STOPPED, move the task's known status). `busy[i]` is true while an action
 // on container i is in flight, `sandbox_busy` while one on the sandbox is;
-// no new action is issued for it. No container starts before the task's
-// sandbox runs; the sandbox is removed after every container is.
+// no new action is issued for it (`network_busy` likewise for the task's
+// network). The task's network is made first, then its sandbox (which joins
+// the network), then the containers; teardown runs in reverse. A container
+// with links starts once the containers it links to run.
 Plan plan_task(TaskRecord& task, const TaskDefinition& definition, const std::vector<bool>& busy,
-               int64_t now_ms, bool sandbox_busy = false);
+               int64_t now_ms, bool sandbox_busy = false, bool network_busy = false);
 
 // Records a container's exit and decides whether the restart policy restarts
 // it (ECS semantics: enabled, exit code not ignored, the task still wanted,

@@ -308,6 +308,92 @@ TEST(CheckpointTest, RoundTrips) {
   EXPECT_FALSE(back->containers[1].exit_code.has_value());
 }
 
+TEST(NetworkPlanTest, AwsvpcNetworkComesFirstAndGoesLast) {
+  auto def = definition({container("a")});
+  def.network_mode = "awsvpc";
+  def.pid_mode = "task";
+  auto task = new_task("t1", "", "{}", def, 1000, "awsvpc");
+  ASSERT_TRUE(task.network.has_value());
+  std::vector<bool> busy = {false};
+  task.containers[0].known = TaskStatus::kPulled;
+  // Only the network is made: the sandbox and the container join it.
+  EXPECT_EQ(kinds(plan_task(task, def, busy, 1000)),
+            std::vector<Action::Kind>{Action::Kind::kCreateNetwork});
+  EXPECT_TRUE(kinds(plan_task(task, def, busy, 1000, false, /*network_busy=*/true)).empty());
+  task.network->known = TaskStatus::kRunning;
+  EXPECT_EQ(kinds(plan_task(task, def, busy, 1000)),
+            std::vector<Action::Kind>{Action::Kind::kCreateSandbox});
+  task.sandbox->known = TaskStatus::kRunning;
+  EXPECT_EQ(kinds(plan_task(task, def, busy, 1000)),
+            std::vector<Action::Kind>{Action::Kind::kStart});
+
+  // Teardown: the container, then the sandbox, then the network.
+  task.containers[0].known = TaskStatus::kStopped;
+  request_stop(task, "UserInitiated", "test");
+  EXPECT_EQ(kinds(plan_task(task, def, busy, 2000)),
+            std::vector<Action::Kind>{Action::Kind::kRemove});
+  task.containers[0].removed = true;
+  EXPECT_EQ(kinds(plan_task(task, def, busy, 2000)),
+            std::vector<Action::Kind>{Action::Kind::kRemoveSandbox});
+  task.sandbox->known = TaskStatus::kStopped;
+  task.sandbox->removed = true;
+  EXPECT_EQ(kinds(plan_task(task, def, busy, 2000)),
+            std::vector<Action::Kind>{Action::Kind::kRemoveNetwork});
+  EXPECT_NE(task.known, TaskStatus::kStopped);
+  task.network->known = TaskStatus::kStopped;
+  task.network->removed = true;
+  EXPECT_TRUE(plan_task(task, def, busy, 2000).actions.empty());
+  EXPECT_EQ(task.known, TaskStatus::kStopped);
+}
+
+TEST(NetworkPlanTest, ANetworkThatCouldNotBeMadeStopsTheTask) {
+  auto def = definition({container("a")});
+  auto task = new_task("t1", "", "{}", def, 1000, "awsvpc");
+  std::vector<bool> busy = {false};
+  task.network->known = TaskStatus::kStopped;
+  task.network->removed = true;
+  task.network->reason = "CNI plugin 'bridge' failed";
+  auto plan = plan_task(task, def, busy, 1000);
+  EXPECT_EQ(task.desired, TaskStatus::kStopped);
+  EXPECT_EQ(task.stop_code, "TaskFailedToStart");
+  EXPECT_NE(task.stopped_reason.find("CNI plugin 'bridge' failed"), std::string::npos);
+}
+
+TEST(NetworkPlanTest, ALinkWaitsForItsTargetToRun) {
+  auto server = container("server");
+  auto client = container("client");
+  client.links = {"server:db"};
+  auto def = definition({server, client});
+  auto task = new_task("t1", "", "{}", def, 1000, "bridge");
+  EXPECT_FALSE(task.network.has_value()) << "bridge containers have networks of their own";
+  std::vector<bool> busy = {true, false};  // the server's start is in flight
+  task.containers[0].known = TaskStatus::kCreated;
+  task.containers[1].known = TaskStatus::kPulled;
+  EXPECT_TRUE(plan_task(task, def, busy, 1000).actions.empty());
+  busy[0] = false;
+  task.containers[0].known = TaskStatus::kRunning;
+  EXPECT_EQ(kinds(plan_task(task, def, busy, 1000)),
+            std::vector<Action::Kind>{Action::Kind::kStart});
+}
+
+TEST(CheckpointTest, NetworkRecordsRoundTrip) {
+  auto def = definition({container("a")});
+  auto task = new_task("t9", "web", "{}", def, 123, "awsvpc");
+  task.network->known = TaskStatus::kRunning;
+  task.network->netns = "/run/berth/netns/t9";
+  task.network->interface = "eth0";
+  task.network->addresses = {"10.213.0.5", "fd00::5"};
+  task.network->eni = "eth5";
+  task.containers[0].network = NetworkRecord{};
+  task.containers[0].network->ports = {{80, 49153, "tcp"}};
+  auto back = task_from_json(to_json(task));
+  ASSERT_TRUE(back) << back.error().message();
+  EXPECT_EQ(to_json(*back), to_json(task));
+  EXPECT_EQ(back->network_mode, "awsvpc");
+  EXPECT_EQ(back->network->addresses[1], "fd00::5");
+  EXPECT_EQ(back->containers[0].network->ports[0].host_port, 49153U);
+}
+
 TEST(CheckpointTest, MalformedRecordIsAnError) {
   auto back = task_from_json(nlohmann::json{{"id", 3}});
   ASSERT_FALSE(back);

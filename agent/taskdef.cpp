@@ -138,7 +138,9 @@ constexpr FieldDecision kFields[] = {
      "Amazon S3."},
     {"containerDefinitions[].workingDirectory", kSupported, "An absolute path."},
     {"containerDefinitions[].user", kSupported, "user, user:group, uid or uid:gid."},
-    {"containerDefinitions[].hostname", kSupported, "The container's hostname."},
+    {"containerDefinitions[].hostname", kSupported,
+     "The container's hostname; not in awsvpc mode, where it is ip-a-b-c-d from the task's "
+     "address."},
     {"containerDefinitions[].readonlyRootFilesystem", kSupported, "Default false."},
     {"containerDefinitions[].privileged", kSupported,
      "Only on a node started with allow_privileged."},
@@ -1526,7 +1528,8 @@ void Parser::check_containers(const TaskDefinition& task) {
     }
   }
 
-  const bool bridge = task.network_mode.empty() || task.network_mode == "bridge";
+  const std::string mode = effective_network_mode(task, policy_);
+  const bool bridge = mode == "bridge";
   uint64_t cpu_total = 0;
   for (size_t i = 0; i < task.containers.size(); ++i) {
     const ContainerDefinition& c = task.containers[i];
@@ -1549,9 +1552,13 @@ void Parser::check_containers(const TaskDefinition& task) {
         add(at, "no container named " + quote(source));
       }
     }
+    if (c.hostname && mode == "awsvpc") {
+      add(member(path, "hostname"),
+          "not supported in awsvpc network mode: the task's hostname comes from its address");
+    }
     if (!c.links.empty() && !bridge) {
       add(member(path, "links"),
-          "not supported in " + task.network_mode + " network mode: links need bridge mode");
+          "not supported in " + mode + " network mode: links need bridge mode");
     } else {
       for (size_t l = 0; l < c.links.size(); ++l) {
         std::string target = c.links[l].substr(0, c.links[l].find(':'));
@@ -1658,7 +1665,7 @@ void Parser::find_cycles(const TaskDefinition& task, const std::map<std::string,
 }
 
 void Parser::check_ports(const TaskDefinition& task) {
-  const std::string& mode = task.network_mode;
+  const std::string mode = effective_network_mode(task, policy_);
   const bool same_port = mode == "awsvpc" || mode == "host";
   std::map<std::pair<uint32_t, std::string>, std::string> taken;  // port/protocol -> path
   std::map<std::string, std::string> names;                       // port name -> path
@@ -1737,6 +1744,12 @@ std::string_view node_cpu_architecture() {
 #else
   return "UNSUPPORTED";
 #endif
+}
+
+std::string effective_network_mode(const TaskDefinition& definition,
+                                   const ValidationPolicy& policy) {
+  if (!definition.network_mode.empty()) return definition.network_mode;
+  return policy.default_network_mode.empty() ? "bridge" : policy.default_network_mode;
 }
 
 ParseOutcome parse_task_definition(std::string_view text, const ValidationPolicy& policy) {

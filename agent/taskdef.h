@@ -174,7 +174,13 @@ struct ValidationPolicy {
   bool allow_privileged = false;
   // A host volume's sourcePath must be one of these or below one.
   std::vector<std::string> allowed_host_paths;
+  // The network mode of a definition that names none.
+  std::string default_network_mode = "bridge";
 };
+
+// The definition's networkMode, or the node's default when it names none.
+std::string effective_network_mode(const TaskDefinition& definition,
+                                   const ValidationPolicy& policy);
 
 struct ParseOutcome {
   std::optional<TaskDefinition> definition;  // set only when problems is empty

@@ -801,6 +801,26 @@ TEST(TaskDefinitionValidation, NetworkModeAndLinks) {
   doc["networkMode"] = "bridge";
   container(doc, 1)["links"] = {"db", "cache:c"};
   expect_problem(parse(doc), "containerDefinitions[1].links[1]", "no container named \"cache\"");
+
+  // A definition without networkMode takes the node's default.
+  doc = with_containers({named("db"), named("web")});
+  container(doc, 1)["links"] = {"db"};
+  ValidationPolicy awsvpc_node;
+  awsvpc_node.default_network_mode = "awsvpc";
+  expect_problem(parse(doc, awsvpc_node), "containerDefinitions[1].links",
+                 "not supported in awsvpc network mode: links need bridge mode");
+  auto parsed = parse(doc);
+  ASSERT_TRUE(parsed.definition);
+  EXPECT_EQ(effective_network_mode(*parsed.definition, awsvpc_node), "awsvpc");
+  EXPECT_EQ(effective_network_mode(*parsed.definition, {}), "bridge");
+
+  // In awsvpc mode the hostname comes from the task's address.
+  doc = base();
+  doc["networkMode"] = "awsvpc";
+  container(doc)["hostname"] = "web";
+  expect_problem(parse(doc), "containerDefinitions[0].hostname",
+                 "not supported in awsvpc network mode: the task's hostname comes from its "
+                 "address");
 }
 
 TEST(TaskDefinitionValidation, PidAndIpcModes) {

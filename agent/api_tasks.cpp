@@ -27,6 +27,13 @@ void fill_task(const TaskView& view, v1::Task* out) {
   out->set_created_at_ms(record.created_at_ms);
   out->set_started_at_ms(record.started_at_ms);
   out->set_stopped_at_ms(record.stopped_at_ms);
+  out->set_network_mode(record.network_mode);
+  if (record.network) {
+    for (const auto& address : record.network->addresses) out->add_addresses(address);
+    out->set_interface(record.network->interface);
+    out->set_gateway(record.network->gateway);
+    out->set_eni(record.network->eni);
+  }
   for (size_t i = 0; i < record.containers.size(); ++i) {
     const ContainerRecord& c = record.containers[i];
     auto* container = out->add_containers();
@@ -47,6 +54,15 @@ void fill_task(const TaskView& view, v1::Task* out) {
     container->set_stopped_at_ms(c.stopped_at_ms);
     container->set_restart_count(c.restart_count);
     container->set_essential(i < view.essential.size() ? view.essential[i] : true);
+    if (c.network) {
+      for (const auto& address : c.network->addresses) container->add_addresses(address);
+      for (const auto& port : c.network->ports) {
+        auto* binding = container->add_ports();
+        binding->set_container_port(port.container_port);
+        binding->set_host_port(port.host_port);
+        binding->set_protocol(port.protocol);
+      }
+    }
   }
 }
 

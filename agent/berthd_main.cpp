@@ -103,6 +103,8 @@ int run(berth::agent::AgentConfig config) {
   engine_config.state = config.state;
   engine_config.policy.allow_privileged = config.allow_privileged;
   engine_config.policy.allowed_host_paths = config.allowed_host_paths;
+  engine_config.policy.default_network_mode = config.default_network_mode;
+  engine_config.network = *config.network_config();  // validate() checked it
   engine_config.task_retention = std::chrono::seconds(config.task_retention_seconds);
   engine_config.image_gc_interval = std::chrono::seconds(config.image_gc_interval_seconds);
   engine_config.image_gc_min_age = std::chrono::seconds(config.image_gc_min_age_seconds);
@@ -206,6 +208,27 @@ int main(int argc, char** argv) {
                                      "seconds between image GC runs (0: no image GC)");
   auto* gc_min_age = app.add_option("--image-gc-min-age", config.image_gc_min_age_seconds,
                                     "seconds an image must have been unused before GC removes it");
+  auto* network_mode = app.add_option("--default-network-mode", config.default_network_mode,
+                                      "networkMode of a task definition that names none");
+  auto* cni_conf = app.add_option("--cni-conf-dir", config.cni_conf_dir,
+                                  "directory of CNI network lists (*.conflist)");
+  auto* cni_bin = app.add_option("--cni-plugin-dir", config.cni_plugin_dirs,
+                                 "directory of CNI plugins (repeatable)")
+                      ->allow_extra_args(false);
+  auto* awsvpc_net = app.add_option("--awsvpc-network", config.awsvpc_network,
+                                    "network list for awsvpc tasks (\"\": berth's bridge)");
+  auto* bridge_net = app.add_option("--bridge-network", config.bridge_network,
+                                    "network list for bridge tasks (\"\": berth's bridge)");
+  auto* bridge_name =
+      app.add_option("--bridge-name", config.bridge_name, "berth's own bridge interface");
+  auto* bridge_subnet =
+      app.add_option("--bridge-subnet", config.bridge_subnet, "berth's own bridge subnet");
+  auto* port_range = app.add_option("--host-port-range", config.host_port_range,
+                                    "LOW-HIGH, where a hostPort of 0 is taken from");
+  auto* eni = app.add_option("--eni", config.eni_pool,
+                             "NAME=CIDR[,CIDR][@GATEWAY]: a host interface for awsvpc tasks, one "
+                             "each (repeatable)")
+                  ->allow_extra_args(false);
   CLI11_PARSE(app, argc, argv);
 
   if (!config_file.empty()) {
@@ -235,6 +258,15 @@ int main(int argc, char** argv) {
     take(manifest_check, config.manifest_check_seconds, from_file.manifest_check_seconds);
     take(gc_interval, config.image_gc_interval_seconds, from_file.image_gc_interval_seconds);
     take(gc_min_age, config.image_gc_min_age_seconds, from_file.image_gc_min_age_seconds);
+    take(network_mode, config.default_network_mode, from_file.default_network_mode);
+    take(cni_conf, config.cni_conf_dir, from_file.cni_conf_dir);
+    take(cni_bin, config.cni_plugin_dirs, from_file.cni_plugin_dirs);
+    take(awsvpc_net, config.awsvpc_network, from_file.awsvpc_network);
+    take(bridge_net, config.bridge_network, from_file.bridge_network);
+    take(bridge_name, config.bridge_name, from_file.bridge_name);
+    take(bridge_subnet, config.bridge_subnet, from_file.bridge_subnet);
+    take(port_range, config.host_port_range, from_file.host_port_range);
+    take(eni, config.eni_pool, from_file.eni_pool);
   }
   if (auto valid = berth::agent::validate(config); !valid) {
     spdlog::critical("{}", valid.error().message());

@@ -98,6 +98,24 @@ Status apply_toml(std::string_view toml_text, std::string_view source_name, Agen
       status = read_seconds(node, ctx, config.image_gc_interval_seconds);
     else if (key == "image_gc_min_age_seconds")
       status = read_seconds(node, ctx, config.image_gc_min_age_seconds);
+    else if (key == "default_network_mode")
+      status = read_string(node, ctx, config.default_network_mode);
+    else if (key == "cni_conf_dir")
+      status = read_string(node, ctx, config.cni_conf_dir);
+    else if (key == "cni_plugin_dirs")
+      status = read_string_array(node, ctx, config.cni_plugin_dirs);
+    else if (key == "awsvpc_network")
+      status = read_string(node, ctx, config.awsvpc_network);
+    else if (key == "bridge_network")
+      status = read_string(node, ctx, config.bridge_network);
+    else if (key == "bridge_name")
+      status = read_string(node, ctx, config.bridge_name);
+    else if (key == "bridge_subnet")
+      status = read_string(node, ctx, config.bridge_subnet);
+    else if (key == "host_port_range")
+      status = read_string(node, ctx, config.host_port_range);
+    else if (key == "eni_pool")
+      status = read_string_array(node, ctx, config.eni_pool);
     else if (key == "insecure_registries")
       status = read_string_array(node, ctx, config.insecure_registries);
     else if (key == "registry_mirrors") {
@@ -145,7 +163,66 @@ Result<runtime::RegistryConfig> AgentConfig::registry_config() const {
   return registry;
 }
 
+Result<NetworkConfig> AgentConfig::network_config() const {
+  NetworkConfig network;
+  network.root_dir = root;
+  network.state_dir = state;
+  if (!is_absolute(cni_conf_dir)) {
+    return fail(ErrorCode::kInvalidArgument,
+                "cni-conf-dir: '" + cni_conf_dir + "' is not an absolute path");
+  }
+  network.conf_dir = cni_conf_dir;
+  for (const auto& dir : cni_plugin_dirs) {
+    if (!is_absolute(dir)) {
+      return fail(ErrorCode::kInvalidArgument,
+                  "cni-plugin-dir: '" + dir + "' is not an absolute path");
+    }
+  }
+  if (cni_plugin_dirs.empty()) {
+    return fail(ErrorCode::kInvalidArgument, "cni-plugin-dir: at least one is needed");
+  }
+  network.plugin_dirs = cni_plugin_dirs;
+  network.awsvpc_network = awsvpc_network;
+  network.bridge_network = bridge_network;
+  if (bridge_name.empty() || bridge_name.size() > 15 ||
+      bridge_name.find_first_of("/ :") != std::string::npos) {
+    return fail(ErrorCode::kInvalidArgument,
+                "bridge-name: '" + bridge_name + "' is not an interface name (1..15 characters)");
+  }
+  network.bridge_name = bridge_name;
+  auto subnet = parse_eni_spec("x=" + bridge_subnet);  // the same CIDR rules
+  if (!subnet || bridge_subnet.find(':') != std::string::npos) {
+    return fail(ErrorCode::kInvalidArgument,
+                "bridge-subnet: '" + bridge_subnet + "' is not an IPv4 CIDR (10.213.0.0/16)");
+  }
+  network.subnet = bridge_subnet;
+  unsigned low = 0;
+  unsigned high = 0;
+  char dash = 0;
+  std::istringstream range(host_port_range);
+  if (!(range >> low >> dash >> high) || dash != '-' || !range.eof() || low < 1 || high > 65535 ||
+      low > high) {
+    return fail(ErrorCode::kInvalidArgument,
+                "host-port-range: '" + host_port_range + "' is not LOW-HIGH within 1-65535");
+  }
+  network.host_port_min = low;
+  network.host_port_max = high;
+  for (const auto& text : eni_pool) {
+    auto eni = parse_eni_spec(text);
+    if (!eni) return fail(eni.error().with_context("eni"));
+    network.eni_pool.push_back(*eni);
+  }
+  return network;
+}
+
 Status validate(const AgentConfig& config) {
+  static const std::vector<std::string> kModes = {"bridge", "awsvpc", "host", "none"};
+  if (std::find(kModes.begin(), kModes.end(), config.default_network_mode) == kModes.end()) {
+    return fail(ErrorCode::kInvalidArgument, "default-network-mode: '" +
+                                                 config.default_network_mode +
+                                                 "' is not one of bridge, awsvpc, host, none");
+  }
+  BERTH_TRY(config.network_config());
   for (const auto& [name, path] : {std::pair{"containerd-address", config.containerd_address},
                                    {"root", config.root},
                                    {"state", config.state},

@@ -6,6 +6,7 @@
 #include <string_view>
 #include <vector>
 
+#include "agent/task_network.h"
 #include "common/error.h"
 #include "runtime/registry.h"
 
@@ -38,11 +39,23 @@ struct AgentConfig {
   // image_gc_min_age_seconds are removed (ECS: 3 h and 1 h).
   int64_t image_gc_interval_seconds = int64_t{3} * 3600;
   int64_t image_gc_min_age_seconds = 3600;
+  // Task networking (agent/task_network.h).
+  std::string default_network_mode = "bridge";  // of a definition that names none
+  std::string cni_conf_dir = "/etc/cni/net.d";
+  std::vector<std::string> cni_plugin_dirs = {"/usr/lib/cni"};
+  std::string awsvpc_network;  // a list in cni_conf_dir; "" = berth's own bridge
+  std::string bridge_network;  // likewise for bridge mode
+  std::string bridge_name = "berth0";
+  std::string bridge_subnet = "10.213.0.0/16";
+  std::string host_port_range = "49153-65535";  // where hostPort 0 is taken from
+  std::vector<std::string> eni_pool;            // "eth5=10.0.0.5/24@10.0.0.1", one per awsvpc task
 
   std::string log_dir() const { return root + "/logs"; }
   std::string effective_credentials_file() const {
     return credentials_file.empty() ? root + "/registry-auth.json" : credentials_file;
   }
+  // The network settings as the engine wants them (validated).
+  Result<NetworkConfig> network_config() const;
   // Mirrors and insecure registries as the image service wants them.
   Result<runtime::RegistryConfig> registry_config() const;
 };

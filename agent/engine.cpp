@@ -3,12 +3,15 @@
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
 #include <future>
 #include <random>
+#include <sstream>
 
+#include "netns/netns.h"
 #include "runtime/exec_process.h"
 
 namespace berth::agent {
@@ -69,6 +72,24 @@ int64_t now_unix_ms() {
       .count();
 }
 
+namespace {
+
+NetworkConfig network_config(const EngineConfig& config) {
+  NetworkConfig network = config.network;
+  if (network.root_dir.empty()) network.root_dir = config.root;
+  if (network.state_dir.empty()) network.state_dir = config.state;
+  return network;
+}
+
+constexpr std::string_view kEniTag = "berth:eni";
+constexpr std::string_view kEniAddressesTag = "berth:eni-addresses";
+constexpr std::string_view kEniGatewayTag = "berth:eni-gateway";
+constexpr std::string_view kEniMtuTag = "berth:eni-mtu";
+// retry_at_ms_'s key for a task's network.
+constexpr std::string_view kNetworkRetrySuffix = ".network";
+
+}  // namespace
+
 Engine::Engine(EngineConfig config, TaskStore store, runtime::ImageService& images,
                runtime::ContainerService& containers, runtime::EventMonitor& events,
                runtime::ExecService* exec)
@@ -78,7 +99,8 @@ Engine::Engine(EngineConfig config, TaskStore store, runtime::ImageService& imag
       containers_(containers),
       events_(events),
       exec_(exec),
-      sandboxes_(containers, {pause_path(config_), config_.root, config_.state}) {}
+      sandboxes_(containers, {pause_path(config_), config_.root, config_.state}),
+      network_(network_config(config_)) {}
 
 Engine::~Engine() { stop(); }
 
@@ -205,6 +227,31 @@ berth::Status Engine::start() {
     }
   }
 
+  // Networks: what live tasks hold keeps its host ports; anything else on
+  // the host (a namespace, a CNI cache entry, an IP allocation, a borrowed
+  // interface) belongs to a task berth no longer has, or to a step a crash
+  // cut off, and is torn down.
+  std::set<std::string> network_owners;
+  for (const auto& [id, task] : tasks_) {
+    const TaskRecord& record = task->record;
+    if (record.network && !record.network->removed) {
+      network_owners.insert(id);
+      network_.reserve_ports(id, record.network->ports);
+    }
+    for (const auto& c : record.containers) {
+      if (c.removed || record.network_mode != "bridge") continue;
+      network_owners.insert(c.containerd_id);
+      if (c.network) network_.reserve_ports(c.containerd_id, c.network->ports);
+    }
+  }
+  for (const auto& id : network_.ids_with_host_state()) {
+    if (network_owners.contains(id)) continue;
+    spdlog::info("tearing down the network of '{}': no task owns it", id);
+    if (auto torn = network_.teardown(id); !torn) {
+      spdlog::warn("{}, ignoring", torn.error().message());
+    }
+  }
+
   {
     std::lock_guard lock(mu_);
     stopping_ = false;
@@ -277,9 +324,34 @@ void Engine::adopt_sandbox(TaskRuntime& task) {
   spdlog::info("task '{}': its sandbox {}", record.id, sandbox.reason);
 }
 
+void Engine::adopt_network(TaskRuntime& task) {
+  TaskRecord& record = task.record;
+  if (!record.network || record.network->removed) return;
+  NetworkRecord& network = *record.network;
+  if (network.creating) {
+    // Cut off while being made: nothing runs in it yet, so undo it and let
+    // the reconciler make it again.
+    if (auto torn = network_.teardown(record.id); !torn) {
+      spdlog::warn("task '{}': roll back its network: {}, ignoring", record.id,
+                   torn.error().message());
+    }
+    network.creating = false;
+    network.known = TaskStatus::kPending;
+    network.addresses.clear();
+    spdlog::info("task '{}': rolled back the interrupted set-up of its network", record.id);
+    return;
+  }
+  if (network.known == TaskStatus::kRunning && !netns::is_pinned(network.netns)) {
+    network.known = TaskStatus::kStopped;
+    network.reason = "its namespace was gone when berthd restarted";
+    spdlog::warn("task '{}': {}", record.id, network.reason);
+  }
+}
+
 void Engine::adopt(TaskRuntime& task) {
   TaskRecord& record = task.record;
   if (record.known == TaskStatus::kStopped) return;
+  adopt_network(task);
   adopt_sandbox(task);
   for (size_t i = 0; i < record.containers.size(); ++i) {
     ContainerRecord& container = record.containers[i];
@@ -319,6 +391,8 @@ void Engine::adopt(TaskRuntime& task) {
         spdlog::warn("task '{}': roll back container '{}': {}, ignoring", record.id, container.name,
                      removed.error().message());
       }
+      if (record.network_mode == "bridge") teardown_container_network(container.containerd_id);
+      container.network.reset();
       interrupted_creates_.insert(container.containerd_id);
       container.creating = false;
       container.known = TaskStatus::kPulled;
@@ -492,7 +566,18 @@ void Engine::reconcile(TaskRuntime& task) {
       retry_at_ms_.erase(retry);
     }
   }
-  Plan plan = plan_task(task.record, task.definition, busy, now, sandbox_busy);
+  bool network_busy = task.network_busy;
+  if (task.record.network) {
+    std::string key = task.record.id + std::string(kNetworkRetrySuffix);
+    auto retry = retry_at_ms_.find(key);
+    if (retry != retry_at_ms_.end() && now < retry->second) {
+      network_busy = true;
+      if (wake_at_ms_ == 0 || retry->second < wake_at_ms_) wake_at_ms_ = retry->second;
+    } else if (retry != retry_at_ms_.end()) {
+      retry_at_ms_.erase(retry);
+    }
+  }
+  Plan plan = plan_task(task.record, task.definition, busy, now, sandbox_busy, network_busy);
 
   if (task.record.desired != desired_before) {
     emit(task, "", "STOPPING", task.record.stop_code + ": " + task.record.stopped_reason);
@@ -512,6 +597,7 @@ void Engine::reconcile(TaskRuntime& task) {
     if (action.kind == Action::Kind::kStart)
       task.record.containers[action.container].creating = true;
     if (action.kind == Action::Kind::kCreateSandbox) task.record.sandbox->creating = true;
+    if (action.kind == Action::Kind::kCreateNetwork) task.record.network->creating = true;
   }
   checkpoint(task);
   for (const auto& action : plan.actions) dispatch(task, action);
@@ -539,6 +625,7 @@ void Engine::dispatch_sandbox(TaskRuntime& task, const Action& action) {
     request.id = cid;
     request.after_interrupted_create = interrupted_creates_.erase(cid) > 0;
     request.labels = {{kTaskLabel, task_id}, {kSandboxLabel, "true"}};
+    if (task.record.network) request.netns_path = task.record.network->netns;
     if (task.definition.ipc_mode == "task") {
       // One /dev/shm for the task, as large as its largest container asks.
       request.shm_size_bytes = kDefaultShmBytes;
@@ -590,7 +677,108 @@ void Engine::dispatch_sandbox(TaskRuntime& task, const Action& action) {
   });
 }
 
+void Engine::dispatch_network(TaskRuntime& task, const Action& action) {
+  std::string task_id = task.record.id;
+  task.network_busy = true;
+  auto finish = [this, task_id](std::function<void(TaskRuntime&, NetworkRecord&)> apply) {
+    post([this, task_id, apply = std::move(apply)] {
+      auto it = tasks_.find(task_id);
+      if (it == tasks_.end()) return;
+      it->second->network_busy = false;
+      apply(*it->second, *it->second->record.network);
+      checkpoint(*it->second);
+    });
+  };
+  if (action.kind == Action::Kind::kCreateNetwork) {
+    NetworkRequest request;
+    request.id = task_id;
+    request.mode = task.record.network_mode;
+    // awsvpc: the task's ports are its own address's; nothing is published.
+    if (const std::string& name = task.record.network->eni; !name.empty()) {
+      // The interface run_task gave it: named by its tags, or the pool's.
+      Result<std::optional<EniSpec>> eni = std::nullopt;
+      if (task.definition.tags.contains(std::string(kEniTag))) {
+        eni = choose_eni(task.definition);
+      } else {
+        for (const auto& entry : network_.config().eni_pool) {
+          if (entry.name == name) eni = entry;
+        }
+      }
+      if (eni && *eni) {
+        request.eni = **eni;
+      } else {
+        std::string reason =
+            eni ? "ENI '" + name + "' is no longer in the node's pool" : eni.error().message();
+        finish([reason](TaskRuntime& t, NetworkRecord& n) {
+          n.creating = false;
+          n.known = TaskStatus::kStopped;
+          n.removed = true;
+          n.reason = reason;
+          request_stop(t.record, "TaskFailedToStart", "ResourceInitializationError: " + reason);
+        });
+        return;
+      }
+    }
+    submit([this, finish, request] {
+      auto began = std::chrono::steady_clock::now();
+      auto made = network_.setup(request);
+      auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::steady_clock::now() - began)
+                      .count();
+      finish([this, made, took](TaskRuntime& t, NetworkRecord& n) {
+        n.creating = false;
+        if (!made) {
+          n.known = TaskStatus::kStopped;
+          n.removed = true;  // setup left nothing behind
+          n.reason = made.error().message();
+          spdlog::warn("task '{}': set up its network: {}", t.record.id, n.reason);
+          request_stop(t.record, "TaskFailedToStart", "ResourceInitializationError: " + n.reason);
+          return;
+        }
+        std::string eni = n.eni;
+        n = *made;
+        if (n.eni.empty()) n.eni = eni;
+        spdlog::info("task '{}': network ready, {} at {}", t.record.id, n.interface,
+                     n.addresses.empty() ? std::string("no address") : n.addresses.front());
+        emit(t, "", "NETWORK",
+             (n.addresses.empty() ? std::string("no address") : n.addresses.front()) +
+                 ", set up in " + std::to_string(took) + " ms");
+      });
+    });
+    return;
+  }
+  // kRemoveNetwork
+  submit([this, finish, task_id] {
+    auto began = std::chrono::steady_clock::now();
+    auto torn = network_.teardown(task_id);
+    auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    std::chrono::steady_clock::now() - began)
+                    .count();
+    finish([this, torn, task_id, took](TaskRuntime& t, NetworkRecord& n) {
+      if (!torn) {
+        spdlog::warn("task '{}': tear down its network: {}; will retry", t.record.id,
+                     torn.error().message());
+        retry_at_ms_[task_id + std::string(kNetworkRetrySuffix)] = now_unix_ms() + 2000;
+        return;
+      }
+      n.known = TaskStatus::kStopped;
+      n.removed = true;
+      emit(t, "", "NETWORK_REMOVED", "torn down in " + std::to_string(took) + " ms");
+    });
+  });
+}
+
+void Engine::teardown_container_network(const std::string& containerd_id) {
+  if (auto torn = network_.teardown(containerd_id); !torn) {
+    spdlog::warn("container '{}': {}, ignoring", containerd_id, torn.error().message());
+  }
+}
+
 void Engine::dispatch(TaskRuntime& task, const Action& action) {
+  if (action.kind == Action::Kind::kCreateNetwork || action.kind == Action::Kind::kRemoveNetwork) {
+    dispatch_network(task, action);
+    return;
+  }
   if (action.container == kTaskLevel) {
     dispatch_sandbox(task, action);
     return;
@@ -661,36 +849,48 @@ void Engine::dispatch(TaskRuntime& task, const Action& action) {
       container.health_output.clear();
       checkpoint(task);
       bool after_interrupted_create = interrupted_creates_.erase(cid) > 0;
-      submit([this, finish, failed_start, task_id, definition = task.definition, index, cid,
-              restart, image = container.image, after_interrupted_create,
-              sandbox = task.record.sandbox] {
+      StartContext context;
+      context.task_id = task_id;
+      context.network_mode = task.record.network_mode;
+      context.sandbox = task.record.sandbox;
+      context.task_network = task.record.network;
+      for (const auto& other : task.record.containers) {
+        if (other.network && !other.network->addresses.empty()) {
+          context.container_addresses[other.name] = other.network->addresses.front();
+        }
+      }
+      container.network.reset();
+      submit([this, finish, failed_start, context, definition = task.definition, index, cid,
+              restart, image = container.image, after_interrupted_create] {
         if (restart) {
           if (auto removed = containers_.remove(cid); !removed) {
             spdlog::warn("container '{}': remove before restart: {}, ignoring", cid,
                          removed.error().message());
           }
         }
-        auto pid = create_and_start(task_id, definition, index, cid, image,
-                                    after_interrupted_create, sandbox);
-        finish([this, pid, failed_start, cid](TaskRuntime& t, ContainerRecord& c) {
-          if (!pid) early_exits_.erase(cid);
+        auto started =
+            create_and_start(context, definition, index, cid, image, after_interrupted_create);
+        finish([this, started, failed_start, cid](TaskRuntime& t, ContainerRecord& c) {
+          if (!started) early_exits_.erase(cid);
           c.creating = false;
-          if (!pid) {
-            failed_start(t, c, "CannotStartContainerError: " + pid.error().message());
+          if (!started) {
+            failed_start(t, c, "CannotStartContainerError: " + started.error().message());
             return;
           }
+          uint32_t pid = started->pid;
+          c.network = started->network;
           c.started_at_ms = now_unix_ms();
           if (c.known == TaskStatus::kCreated) {
-            c.pid = *pid;
+            c.pid = pid;
             c.known = TaskStatus::kRunning;
-            emit(t, c.name, "RUNNING", "pid " + std::to_string(*pid));
+            emit(t, c.name, "RUNNING", "pid " + std::to_string(pid));
           }
           // An exit that arrived while the start was in flight counts only
           // if it is this instance's.
           if (auto early = early_exits_.find(cid); early != early_exits_.end()) {
             auto [exit_pid, exit_code] = early->second;
             early_exits_.erase(early);
-            if (exit_pid == *pid) handle_exit(cid, exit_code, false, exit_pid);
+            if (exit_pid == pid) handle_exit(cid, exit_code, false, exit_pid);
           }
         });
       });
@@ -710,13 +910,17 @@ void Engine::dispatch(TaskRuntime& task, const Action& action) {
       break;
     }
     case Action::Kind::kRemove:
-      submit([this, finish, cid] {
+      submit([this, finish, cid, bridge = task.record.network_mode == "bridge"] {
         auto removed = containers_.remove(cid);
         if (!removed) {
           // A process still runs under a container berth considers stopped
           // (e.g. its state was lost in a crash): end it, then remove.
           if (containers_.kill(cid, SIGKILL)) (void)containers_.wait(cid);
           removed = containers_.remove(cid);
+        }
+        // Its own namespace goes with it (CNI DEL, the address, the ports).
+        if (removed && bridge) {
+          if (auto torn = network_.teardown(cid); !torn) removed = std::unexpected(torn.error());
         }
         finish([this, removed, cid](TaskRuntime&, ContainerRecord& c) {
           if (!removed) {
@@ -731,7 +935,9 @@ void Engine::dispatch(TaskRuntime& task, const Action& action) {
       break;
     case Action::Kind::kCreateSandbox:
     case Action::Kind::kRemoveSandbox:
-      break;  // dispatch_sandbox's, never a container's
+    case Action::Kind::kCreateNetwork:
+    case Action::Kind::kRemoveNetwork:
+      break;  // task-level, never a container's
   }
 }
 
@@ -762,15 +968,17 @@ Result<std::string> Engine::pull_image(const std::string& reference) {
   }
 }
 
-Result<runtime::ContainerSettings> Engine::container_settings(
-    const std::string& task_id, const TaskDefinition& definition, size_t index,
-    const std::optional<SandboxRecord>& sandbox) {
+Result<runtime::ContainerSettings> Engine::container_settings(const StartContext& context,
+                                                              const TaskDefinition& definition,
+                                                              size_t index) {
+  const std::string& task_id = context.task_id;
+  const std::optional<SandboxRecord>& sandbox = context.sandbox;
   const ContainerDefinition& spec = definition.containers[index];
   runtime::ContainerSettings settings;
   settings.privileged = spec.privileged;
   settings.host_pid = definition.pid_mode == "host";
   settings.host_ipc = definition.ipc_mode == "host";
-  settings.host_network = definition.network_mode == "host";
+  settings.host_network = context.network_mode == "host";
   if (needs_sandbox(definition)) {
     if (!sandbox || sandbox->pid == 0) {
       return fail(ErrorCode::kFailedPrecondition, "the task's sandbox is not running");
@@ -847,42 +1055,91 @@ Result<runtime::ContainerSettings> Engine::container_settings(
   }
   BERTH_TRY(add_mounts(spec, false));
 
-  // /etc/hosts and /etc/resolv.conf, when the definition says what they hold.
-  std::string etc_dir = config_.state + "/tasks/" + task_id + "/" + spec.name;
-  auto write_etc = [&](const std::string& name, const std::string& text) -> berth::Status {
-    std::error_code ec;
-    std::filesystem::create_directories(etc_dir, ec);
-    if (ec) return fail(ErrorCode::kInternal, "create '" + etc_dir + "': " + ec.message());
-    BERTH_TRY(write_file_atomically(etc_dir + "/" + name, text));
-    ::chmod((etc_dir + "/" + name).c_str(), 0644);
-    settings.mounts.push_back({etc_dir + "/" + name, "/etc/" + name, false});
-    return {};
-  };
-  if (!spec.extra_hosts.empty()) {
-    std::string hosts = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n";
-    for (const auto& host : spec.extra_hosts)
-      hosts += host.ip_address + "\t" + host.hostname + "\n";
-    BERTH_TRY(write_etc("hosts", hosts));
-  }
-  if (!spec.dns_servers.empty() || !spec.dns_search_domains.empty()) {
-    std::string resolv;
-    for (const auto& server : spec.dns_servers) resolv += "nameserver " + server + "\n";
-    if (!spec.dns_search_domains.empty()) {
-      resolv += "search";
-      for (const auto& domain : spec.dns_search_domains) resolv += " " + domain;
-      resolv += "\n";
-    }
-    BERTH_TRY(write_etc("resolv.conf", resolv));
-  }
   return settings;
 }
 
-Result<uint32_t> Engine::create_and_start(const std::string& task_id,
-                                          const TaskDefinition& definition, size_t index,
-                                          const std::string& containerd_id,
-                                          const std::string& image, bool after_interrupted_create,
-                                          const std::optional<SandboxRecord>& sandbox) {
+Result<std::string> Engine::network_files(const StartContext& context,
+                                          const ContainerDefinition& spec,
+                                          const std::optional<NetworkRecord>& network,
+                                          runtime::ContainerSettings& settings) {
+  auto read_text = [](const std::string& path) {
+    std::ifstream in(path);
+    std::stringstream text;
+    text << in.rdbuf();
+    return text.str();
+  };
+  std::string address;
+  if (network && !network->addresses.empty()) address = network->addresses.front();
+  const std::string& mode = context.network_mode;
+  std::string hostname;
+  if (spec.hostname) {
+    hostname = *spec.hostname;
+  } else if (mode == "awsvpc") {
+    hostname = hostname_for_address(address);  // EC2's ip-10-0-0-5
+  } else if (mode == "host") {
+    char name[256] = {};
+    if (::gethostname(name, sizeof(name) - 1) == 0) hostname = name;
+  } else {
+    hostname = (context.task_id + "-" + spec.name).substr(0, 63);
+  }
+
+  std::string hosts;
+  std::vector<HostsEntry> entries;
+  if (mode == "host") {
+    hosts = read_text("/etc/hosts");
+    if (!hosts.empty() && hosts.back() != '\n') hosts += '\n';
+  } else {
+    if (!address.empty() && !hostname.empty()) {
+      HostsEntry self{address, {hostname}};
+      if (mode == "bridge" && spec.name != hostname) self.names.push_back(spec.name);
+      entries.push_back(std::move(self));
+    }
+    for (const auto& link : spec.links) {
+      auto colon = link.find(':');
+      std::string target = link.substr(0, colon);
+      auto found = context.container_addresses.find(target);
+      if (found == context.container_addresses.end()) continue;
+      HostsEntry entry{found->second, {}};
+      if (colon != std::string::npos) entry.names.push_back(link.substr(colon + 1));
+      entry.names.push_back(target);
+      entries.push_back(std::move(entry));
+    }
+  }
+  for (const auto& host : spec.extra_hosts) entries.push_back({host.ip_address, {host.hostname}});
+  hosts += mode == "host" ? render_hosts(entries).substr(render_hosts({}).size())
+                          : render_hosts(entries);
+
+  std::string node_resolv = read_text(config_.resolv_conf_path);
+  std::string resolv;
+  if (mode == "host" && spec.dns_servers.empty() && spec.dns_search_domains.empty()) {
+    resolv = node_resolv;  // the node's own namespace: its resolvers work as they are
+  } else {
+    resolv = render_resolv_conf(node_resolv, spec.dns_servers, spec.dns_search_domains);
+  }
+
+  std::string etc_dir = config_.state + "/tasks/" + context.task_id + "/" + spec.name;
+  std::error_code ec;
+  std::filesystem::create_directories(etc_dir, ec);
+  if (ec) return fail(ErrorCode::kInternal, "create '" + etc_dir + "': " + ec.message());
+  for (const auto& [name, text] : {std::pair{"hosts", &hosts}, std::pair{"resolv.conf", &resolv},
+                                   std::pair{"hostname", &hostname}}) {
+    std::string path = etc_dir + "/" + name;
+    std::string contents = *text;
+    if (std::string_view(name) == "hostname") contents += "\n";
+    BERTH_TRY(write_file_atomically(path, contents));
+    ::chmod(path.c_str(), 0644);
+    settings.mounts.push_back({path, "/etc/" + std::string(name), false});
+  }
+  return hostname;
+}
+
+Result<Engine::Started> Engine::create_and_start(const StartContext& context,
+                                                 const TaskDefinition& definition, size_t index,
+                                                 const std::string& containerd_id,
+                                                 const std::string& image,
+                                                 bool after_interrupted_create) {
   const ContainerDefinition& spec = definition.containers[index];
+  const std::optional<SandboxRecord>& sandbox = context.sandbox;
   std::shared_lock gc(image_gc_mu_);
   if (sandbox) {
     // The namespaces are joined through /proc/<pid>: make sure that pid is
@@ -894,28 +1151,59 @@ Result<uint32_t> Engine::create_and_start(const std::string& task_id,
                   "the task's sandbox (pid " + std::to_string(sandbox->pid) + ") is not running");
     }
   }
+  Started started;
   runtime::CreateContainerRequest request;
+  std::optional<NetworkRecord> network;
+  if (context.network_mode == "awsvpc") {
+    if (!context.task_network || context.task_network->known != TaskStatus::kRunning) {
+      return fail(ErrorCode::kFailedPrecondition, "the task's network is not ready");
+    }
+    network = context.task_network;
+    request.netns_path = network->netns;
+  } else if (context.network_mode == "bridge") {
+    NetworkRequest wanted;
+    wanted.id = containerd_id;
+    wanted.mode = "bridge";
+    for (const auto& mapping : spec.port_mappings) {
+      wanted.ports.push_back(
+          {mapping.container_port, mapping.host_port.value_or(0), mapping.protocol});
+    }
+    network = BERTH_TRY_CTX(network_.setup(wanted), "network");
+    started.network = network;
+    request.netns_path = network->netns;
+  }
+  // Anything failing from here on takes the container's own network along.
+  auto undo = [&](Error error) -> Result<Started> {
+    if (started.network) teardown_container_network(containerd_id);
+    return fail(std::move(error));
+  };
   request.after_interrupted_create = after_interrupted_create;
-  request.settings = BERTH_TRY(container_settings(task_id, definition, index, sandbox));
+  auto settings = container_settings(context, definition, index);
+  if (!settings) return undo(settings.error());
+  request.settings = std::move(*settings);
+  auto hostname = network_files(context, spec, network, request.settings);
+  if (!hostname) return undo(hostname.error());
   request.id = containerd_id;
-  request.image = BERTH_TRY(images_.resolve(image));
+  auto resolved = images_.resolve(image);
+  if (!resolved) return undo(resolved.error());
+  request.image = std::move(*resolved);
   auto& overrides = request.overrides;
   overrides.entrypoint = spec.entry_point;
   overrides.command = spec.command;
   for (const auto& file : spec.environment_files) {
-    for (auto& entry : BERTH_TRY(read_environment_file(environment_file_path(file)))) {
-      overrides.env.push_back(std::move(entry));
-    }
+    auto entries = read_environment_file(environment_file_path(file));
+    if (!entries) return undo(entries.error());
+    for (auto& entry : *entries) overrides.env.push_back(std::move(entry));
   }
   // The definition's environment wins over its files, as in ECS.
   for (const auto& kv : spec.environment) overrides.env.push_back(kv.name + "=" + kv.value);
   overrides.working_dir = spec.working_directory;
   overrides.user = spec.user;
-  overrides.hostname = spec.hostname.value_or("");
+  overrides.hostname = context.network_mode == "host" && !spec.hostname ? "" : *hostname;
   overrides.terminal = spec.pseudo_terminal;
   overrides.readonly_rootfs = spec.readonly_root_filesystem;
   request.labels = spec.docker_labels;
-  request.labels[kTaskLabel] = task_id;
+  request.labels[kTaskLabel] = context.task_id;
   request.labels[kContainerLabel] = spec.name;
 
   events_.watch(containerd_id);
@@ -923,15 +1211,16 @@ Result<uint32_t> Engine::create_and_start(const std::string& task_id,
   (void)containers_.remove(containerd_id);
   if (auto created = containers_.create(request); !created) {
     events_.unwatch(containerd_id);
-    return fail(created.error());
+    return undo(created.error());
   }
   auto pid = containers_.start(containerd_id);
   if (!pid) {
     (void)containers_.remove(containerd_id);
     events_.unwatch(containerd_id);
-    return fail(pid.error());
+    return undo(pid.error());
   }
-  return *pid;
+  started.pid = *pid;
+  return started;
 }
 
 void Engine::handle_sandbox_exit(TaskRuntime& task, int exit_code) {
@@ -1099,9 +1388,20 @@ Result<std::string> Engine::run_task(const std::string& definition_json, const s
         }
       }
     }
+    std::string mode = effective_network_mode(*parsed.definition, config_.policy);
+    std::optional<EniSpec> eni;
+    if (mode == "awsvpc") eni = BERTH_TRY(choose_eni(*parsed.definition));
+    for (const auto& [other_id, other] : tasks_) {
+      const auto& n = other->record.network;
+      if (eni && n && !n->removed && n->eni == eni->name) {
+        return fail(ErrorCode::kFailedPrecondition, "RESOURCE:ENI: interface '" + eni->name +
+                                                        "' is in use by task '" + other_id + "'");
+      }
+    }
     auto task = std::make_unique<TaskRuntime>();
     std::string id = new_task_id();
-    task->record = new_task(id, name, definition_json, *parsed.definition, now_unix_ms());
+    task->record = new_task(id, name, definition_json, *parsed.definition, now_unix_ms(), mode);
+    if (eni) task->record.network->eni = eni->name;  // taken from now on
     task->record.manifest = source.manifest;
     task->record.manifest_digest = source.digest;
     task->definition = *parsed.definition;
@@ -1122,6 +1422,69 @@ Result<std::string> Engine::run_task(const std::string& definition_json, const s
     tasks_[id] = std::move(task);
     return id;
   });
+}
+
+Result<std::optional<EniSpec>> Engine::choose_eni(const TaskDefinition& definition) {
+  const auto& tags = definition.tags;
+  const auto& pool = network_.config().eni_pool;
+  auto tag = [&](std::string_view key) -> std::optional<std::string> {
+    auto it = tags.find(std::string(key));
+    if (it == tags.end()) return std::nullopt;
+    return it->second;
+  };
+  // Interfaces a live task holds (the owner thread's view: run_task and the
+  // network's creation both run there).
+  auto in_use = [&](const std::string& name) {
+    for (const auto& [id, t] : tasks_) {
+      const auto& n = t->record.network;
+      if (n && !n->removed && n->eni == name) return true;
+    }
+    return false;
+  };
+  std::optional<EniSpec> chosen;
+  if (auto name = tag(kEniTag)) {
+    EniSpec eni;
+    eni.name = *name;
+    for (const auto& entry : pool) {
+      if (entry.name == *name) eni = entry;
+    }
+    if (auto addresses = tag(kEniAddressesTag)) {
+      auto parsed = parse_eni_spec(*name + "=" + *addresses +
+                                   (tag(kEniGatewayTag) ? "@" + *tag(kEniGatewayTag) : ""));
+      if (!parsed) {
+        return fail(ErrorCode::kInvalidArgument,
+                    "tags." + std::string(kEniAddressesTag) + ": " + parsed.error().message());
+      }
+      eni.addresses = parsed->addresses;
+      eni.gateway = parsed->gateway;
+    } else if (tag(kEniGatewayTag)) {
+      return fail(ErrorCode::kInvalidArgument, "tags." + std::string(kEniGatewayTag) +
+                                                   ": needs tags." + std::string(kEniAddressesTag) +
+                                                   " too");
+    }
+    if (auto mtu = tag(kEniMtuTag)) {
+      char* end = nullptr;
+      unsigned long value = std::strtoul(mtu->c_str(), &end, 10);
+      if (mtu->empty() || *end != '\0' || value < 68 || value > 65535) {
+        return fail(ErrorCode::kInvalidArgument, "tags." + std::string(kEniMtuTag) + ": '" + *mtu +
+                                                     "' is not an MTU (68..65535)");
+      }
+      eni.mtu = static_cast<uint32_t>(value);
+    }
+    chosen = eni;
+  } else if (!pool.empty()) {
+    for (const auto& entry : pool) {
+      if (!in_use(entry.name)) {
+        chosen = entry;
+        break;
+      }
+    }
+    if (!chosen) {
+      return fail(ErrorCode::kFailedPrecondition,
+                  "RESOURCE:ENI: every interface of the node's ENI pool is in use");
+    }
+  }
+  return chosen;
 }
 
 TaskView Engine::view(const TaskRuntime& task) {

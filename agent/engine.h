@@ -24,6 +24,7 @@
 #include <thread>
 #include <vector>
 
+#include "agent/task_network.h"
 #include "agent/task_state.h"
 #include "agent/task_store.h"
 #include "agent/taskdef.h"
@@ -53,6 +54,11 @@ struct EngineConfig {
   // container uses, unused for at least min_age, are removed.
   std::chrono::seconds image_gc_interval{3 * 3600};
   std::chrono::seconds image_gc_min_age{3600};
+  // Task networking: the node's CNI settings, its own bridge network, host
+  // ports and ENIs. root_dir and state_dir default to root and state.
+  NetworkConfig network;
+  // The node's resolv.conf, the source of a container's DNS settings.
+  std::string resolv_conf_path = "/etc/resolv.conf";
 };
 
 // Where a static task came from (empty for a task run through the API).
@@ -124,6 +130,7 @@ class Engine {
     std::vector<int64_t> next_health_ms;  // next health check per container
     std::vector<bool> health_busy;
     bool sandbox_busy = false;  // a sandbox action in flight
+    bool network_busy = false;  // a task network action in flight
     std::string last_saved;     // the JSON last checkpointed
   };
 
@@ -142,6 +149,7 @@ class Engine {
   void checkpoint(TaskRuntime& task);
   void dispatch(TaskRuntime& task, const Action& action);
   void dispatch_sandbox(TaskRuntime& task, const Action& action);
+  void dispatch_network(TaskRuntime& task, const Action& action);
   void schedule_health(TaskRuntime& task, int64_t now_ms);
   void expire_stopped(int64_t now_ms);
   void emit(const TaskRuntime& task, const std::string& container, std::string status,
@@ -150,21 +158,43 @@ class Engine {
 
   // Worker-side steps: blocking calls, no access to task state.
   Result<std::string> pull_image(const std::string& reference);
-  Result<uint32_t> create_and_start(const std::string& task_id, const TaskDefinition& definition,
-                                    size_t index, const std::string& containerd_id,
-                                    const std::string& image, bool after_interrupted_create,
-                                    const std::optional<SandboxRecord>& sandbox);
+  // What a container's start needs of its task besides the definition.
+  struct StartContext {
+    std::string task_id;
+    std::string network_mode;
+    std::optional<SandboxRecord> sandbox;
+    std::optional<NetworkRecord> task_network;               // awsvpc
+    std::map<std::string, std::string> container_addresses;  // bridge: for links
+  };
+  struct Started {
+    uint32_t pid = 0;
+    std::optional<NetworkRecord> network;  // bridge: the container's own
+  };
+  Result<Started> create_and_start(const StartContext& context, const TaskDefinition& definition,
+                                   size_t index, const std::string& containerd_id,
+                                   const std::string& image, bool after_interrupted_create);
   // The container definition's settings as the runtime takes them; writes
   // the task's volume directories and the container's /etc files.
-  Result<runtime::ContainerSettings> container_settings(
-      const std::string& task_id, const TaskDefinition& definition, size_t index,
-      const std::optional<SandboxRecord>& sandbox = std::nullopt);
+  Result<runtime::ContainerSettings> container_settings(const StartContext& context,
+                                                        const TaskDefinition& definition,
+                                                        size_t index);
+  // Writes the container's /etc/hosts and /etc/resolv.conf and says where
+  // they are mounted; returns the hostname it gets.
+  Result<std::string> network_files(const StartContext& context, const ContainerDefinition& spec,
+                                    const std::optional<NetworkRecord>& network,
+                                    runtime::ContainerSettings& settings);
+  // Tears down a bridge container's network, logging a failure ("ignoring"
+  // since the next start clears what is left).
+  void teardown_container_network(const std::string& containerd_id);
   void adopt(TaskRuntime& task);
   // Counts the task's images in (+1) or out (-1) of use (owner thread).
   void note_images(const TaskRecord& record, int delta);
   // Image GC, on a worker.
   void collect_images();
   void adopt_sandbox(TaskRuntime& task);
+  void adopt_network(TaskRuntime& task);
+  // The ENI an awsvpc task is given: named by its tags, or free in the pool.
+  Result<std::optional<EniSpec>> choose_eni(const TaskDefinition& definition);
   void handle_sandbox_exit(TaskRuntime& task, int exit_code);
 
   EngineConfig config_;
@@ -174,6 +204,7 @@ class Engine {
   runtime::EventMonitor& events_;
   runtime::ExecService* exec_;
   runtime::SandboxService sandboxes_;
+  NetworkManager network_;
 
   // Owner thread state (touched only there, after start()).
   std::map<std::string, std::unique_ptr<TaskRuntime>> tasks_;

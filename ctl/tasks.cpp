@@ -239,7 +239,16 @@ int describe_task(berth::v1::Berth::Stub& stub, const std::string& task_name, bo
             << "Status:    " << task.status() << " (desired " << task.desired_status() << ")\n"
             << "Health:    " << task.health() << "\n"
             << "Created:   " << timestamp(task.created_at_ms()) << "\n"
-            << "Started:   " << timestamp(task.started_at_ms()) << "\n";
+            << "Started:   " << timestamp(task.started_at_ms()) << "\n"
+            << "Network:   " << task.network_mode() << "\n";
+  if (!task.addresses().empty()) {
+    std::cout << "Addresses: ";
+    for (int i = 0; i < task.addresses_size(); ++i) {
+      std::cout << (i > 0 ? ", " : "") << task.addresses(i);
+    }
+    std::cout << " (" << task.interface() << (task.eni().empty() ? "" : ", ENI " + task.eni())
+              << ")\n";
+  }
   if (task.status() == "STOPPED" || task.desired_status() == "STOPPED") {
     std::cout << "Stopped:   " << timestamp(task.stopped_at_ms()) << "\n"
               << "StopCode:  " << task.stop_code() << "\n"
@@ -252,6 +261,11 @@ int describe_task(berth::v1::Berth::Stub& stub, const std::string& task_name, bo
               << "    Image:     " << c.image() << "\n"
               << "    Digest:    " << (c.image_digest().empty() ? "-" : c.image_digest()) << "\n";
     if (c.pid() != 0) std::cout << "    Pid:       " << c.pid() << "\n";
+    if (!c.addresses().empty()) std::cout << "    Address:   " << c.addresses(0) << "\n";
+    for (const auto& port : c.ports()) {
+      std::cout << "    Port:      " << port.host_port() << " -> " << port.container_port() << "/"
+                << port.protocol() << "\n";
+    }
     std::cout << "    Started:   " << timestamp(c.started_at_ms()) << "\n";
     if (c.status() == "STOPPED") {
       std::cout << "    Stopped:   " << timestamp(c.stopped_at_ms()) << "\n"

@@ -28,6 +28,7 @@ Result<json> build_sandbox_spec(const SandboxSpecInputs& inputs) {
   base.image.cmd = {"/" + std::string(kPauseName)};
   base.overrides.hostname = inputs.hostname;
   base.cgroups_path = inputs.cgroups_path;
+  base.netns_path = inputs.netns_path;
   base.agent_nofile_limit = inputs.agent_nofile_limit;
   json spec = BERTH_TRY(build_spec(base));
   spec["root"] = {{"path", inputs.rootfs_path}, {"readonly", true}};
@@ -98,6 +99,7 @@ Result<uint32_t> SandboxService::create(const SandboxRequest& request) {
   SandboxSpecInputs inputs;
   inputs.rootfs_path = config_.root_dir + "/sandbox-rootfs";
   inputs.hostname = request.id.substr(0, 63);
+  inputs.netns_path = request.netns_path;
   // create_without_image puts it in the namespace's cgroup, as any container.
   inputs.cgroups_path = "/" + request.id;
   inputs.agent_nofile_limit = {"RLIMIT_NOFILE", nofile.rlim_cur, nofile.rlim_max};

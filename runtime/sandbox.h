@@ -32,6 +32,7 @@ struct SandboxSpecInputs {
   std::string rootfs_path;   // absolute host directory holding /berth-pause
   std::string cgroups_path;  // as for a container
   std::string hostname;
+  std::string netns_path;  // the task's pinned network namespace; empty: a new one
   Rlimit agent_nofile_limit{"RLIMIT_NOFILE", 0, 0};
 };
 
@@ -51,6 +52,8 @@ struct SandboxRequest {
   std::map<std::string, std::string> labels;
   // A task /dev/shm of this size (0: none) shared by its containers.
   uint64_t shm_size_bytes = 0;
+  // The task's pinned network namespace (awsvpc) to join; empty: a new one.
+  std::string netns_path;
   // A berthd crash cut an earlier create of this id off (see
   // CreateContainerRequest): containerd may still be settling it.
   bool after_interrupted_create = false;

@@ -1390,7 +1390,12 @@ Result<std::string> Engine::run_task(const std::string& definition_json, const s
     }
     std::string mode = effective_network_mode(*parsed.definition, config_.policy);
     std::optional<EniSpec> eni;
-    if (mode == "awsvpc") eni = BERTH_TRY(choose_eni(*parsed.definition));
+    if (mode == "awsvpc") {
+      eni = BERTH_TRY(choose_eni(*parsed.definition));
+    } else if (parsed.definition->tags.contains(std::string(kEniTag))) {
+      return fail(ErrorCode::kInvalidArgument,
+                  "tags." + std::string(kEniTag) + ": an ENI is for awsvpc tasks, not " + mode);
+    }
     for (const auto& [other_id, other] : tasks_) {
       const auto& n = other->record.network;
       if (eni && n && !n->removed && n->eni == eni->name) {

@@ -70,6 +70,33 @@ size_t allocations(const std::string& dir) {
   return count;
 }
 
+// A veth pair that stands for an ENI: one end on the host, to be given to a
+// task; the other, 10.215.0.1/24, in a namespace of the test's own (the
+// "VPC"). Removed with the object.
+struct FakeEni {
+  explicit FakeEni(const std::string& tag) {
+    std::string suffix = tag + std::to_string(::getpid() % 100000);
+    eni = "eni" + suffix;
+    vpc = "berth-vpc-" + suffix;
+    std::string peer = "vpc" + suffix;
+    ok = run_command({"ip", "netns", "add", vpc}).exit_code == 0 &&
+         run_command({"ip", "link", "add", eni, "type", "veth", "peer", "name", peer, "netns", vpc})
+                 .exit_code == 0 &&
+         run_command({"ip", "-n", vpc, "addr", "add", "10.215.0.1/24", "dev", peer}).exit_code ==
+             0 &&
+         run_command({"ip", "-n", vpc, "link", "set", peer, "up"}).exit_code == 0;
+  }
+  ~FakeEni() {
+    run_command({"ip", "netns", "del", vpc});
+    run_command({"ip", "link", "del", eni});
+  }
+  FakeEni(const FakeEni&) = delete;
+  FakeEni& operator=(const FakeEni&) = delete;
+  std::string eni;
+  std::string vpc;
+  bool ok = false;
+};
+
 class NetworkTest : public TaskTest {
  protected:
   static json idle(const std::string& name) {
@@ -276,27 +303,9 @@ TEST_F(NetworkTest, HostAndNoneModes) {
 }
 
 TEST_F(NetworkTest, EniStyleInterfaceIsTheTasksEth0AndReturnsToTheHost) {
-  // A veth pair stands for an ENI: one end on the host, given to the task;
-  // the other in a namespace of the test's own, as the "VPC".
-  std::string suffix = std::to_string(::getpid() % 100000);
-  std::string eni = "eni" + suffix;
-  std::string peer = "vpc" + suffix;
-  std::string vpc = "berth-vpc-" + suffix;
-  ASSERT_EQ(run_command({"ip", "netns", "add", vpc}).exit_code, 0);
-  struct Cleanup {
-    std::string vpc, eni;
-    ~Cleanup() {
-      run_command({"ip", "netns", "del", vpc});
-      run_command({"ip", "link", "del", eni});
-    }
-  } cleanup{vpc, eni};
-  ASSERT_EQ(
-      run_command({"ip", "link", "add", eni, "type", "veth", "peer", "name", peer, "netns", vpc})
-          .exit_code,
-      0);
-  ASSERT_EQ(run_command({"ip", "-n", vpc, "addr", "add", "10.215.0.1/24", "dev", peer}).exit_code,
-            0);
-  ASSERT_EQ(run_command({"ip", "-n", vpc, "link", "set", peer, "up"}).exit_code, 0);
+  FakeEni fake("a");
+  ASSERT_TRUE(fake.ok);
+  const std::string& eni = fake.eni;
   std::string mac_before = trimmed(run_command({"cat", "/sys/class/net/" + eni + "/address"}).out);
 
   std::string id = run({{"family", "eni"},
@@ -331,10 +340,55 @@ TEST_F(NetworkTest, EniStyleInterfaceIsTheTasksEth0AndReturnsToTheHost) {
   auto refused = berthd_->ctl({"run", "-f", path});
   EXPECT_NE(refused.exit_code, 0);
   EXPECT_NE(refused.err.find("RESOURCE:ENI"), std::string::npos) << refused.err;
+  // Nor a task of another mode.
+  {
+    std::ofstream out(path);
+    out << json{{"family", "eni3"},
+                {"tags", {{{"key", "berth:eni"}, {"value", eni}}}},
+                {"containerDefinitions", {idle("main")}}}
+               .dump();
+  }
+  refused = berthd_->ctl({"run", "-f", path});
+  EXPECT_NE(refused.exit_code, 0);
+  EXPECT_NE(refused.err.find("tags.berth:eni: an ENI is for awsvpc tasks, not bridge"),
+            std::string::npos)
+      << refused.err;
 
   stop(id);
   ASSERT_TRUE(fs::exists("/sys/class/net/" + eni)) << "the interface did not come back";
   EXPECT_EQ(trimmed(run_command({"cat", "/sys/class/net/" + eni + "/address"}).out), mac_before);
+}
+
+TEST_F(NetworkTest, EniPoolGivesEachAwsvpcTaskItsOwnInterface) {
+  FakeEni fake("p");
+  ASSERT_TRUE(fake.ok);
+  berthd_.reset();
+  start_berthd({"--eni", fake.eni + "=10.215.0.3/24@10.215.0.1"});
+  json definition = {
+      {"family", "pooled"}, {"networkMode", "awsvpc"}, {"containerDefinitions", {idle("main")}}};
+  std::string id = run(definition);
+  json task = wait_status(id, "RUNNING");
+  EXPECT_EQ(task["eni"], fake.eni);
+  EXPECT_EQ(task["addresses"], json::array({"10.215.0.3"}));
+  auto ping = exec_until_ok(cid(task, "main"), {"ping", "-c", "1", "-W", "2", "10.215.0.1"});
+  EXPECT_EQ(ping.exit_code, 0) << ping.output;
+  // The pool has one interface: a second task is refused, not started.
+  std::string path = berthd_->root() + "/../pooled.json";
+  {
+    std::ofstream out(path);
+    out << definition.dump();
+  }
+  auto refused = berthd_->ctl({"run", "-f", path});
+  EXPECT_NE(refused.exit_code, 0);
+  EXPECT_NE(refused.err.find("RESOURCE:ENI: every interface of the node's ENI pool is in use"),
+            std::string::npos)
+      << refused.err;
+  stop(id);
+  EXPECT_TRUE(fs::exists("/sys/class/net/" + fake.eni));
+  // Once it is back, the next task takes it.
+  std::string next = run(definition);
+  EXPECT_EQ(wait_status(next, "RUNNING")["eni"], fake.eni);
+  stop(next);
 }
 
 TEST_F(NetworkTest, AFailingCniPluginStopsTheTaskWithItsMessageAndLeavesNothing) {

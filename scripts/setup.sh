@@ -21,7 +21,7 @@ packages=(
   libcurl4-openssl-dev libssl-dev zlib1g-dev
   libgtest-dev libgmock-dev clang-format clang-tidy-16
   # run
-  containerd runc containernetworking-plugins ca-certificates iproute2 tini
+  containerd runc containernetworking-plugins iptables ca-certificates iproute2 tini
   # test fixtures: a registry, an image built from busybox, token auth
   docker-registry busybox-static python3 openssl curl tar gzip
 )

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <charconv>
 #include <memory>
+#include <ranges>
 
 namespace berth::cgroups {
 namespace {
@@ -155,7 +156,7 @@ Status remove_cgroup_tree(const std::string& path) {
 MadeDirs::~MadeDirs() {
   // Best effort: a directory that cannot go (someone else's task appeared
   // in a shared parent) is not ours to force.
-  for (auto it = dirs_.rbegin(); it != dirs_.rend(); ++it) (void)remove_cgroup_tree(*it);
+  for (const std::string& dir : std::ranges::reverse_view(dirs_)) (void)remove_cgroup_tree(dir);
 }
 
 Status MadeDirs::make(const std::string& base, std::string_view relative) {

@@ -19,7 +19,7 @@ inline constexpr uint64_t kMinCpuShares = 2;      // kernel bounds for cpu.share
 inline constexpr uint64_t kMaxCpuShares = 262144;
 // The smallest memory limit accepted, as Docker does: below it the kernel
 // cannot even start the container's init.
-inline constexpr uint64_t kMinMemoryBytes = 6 * 1024 * 1024;
+inline constexpr uint64_t kMinMemoryBytes = uint64_t{6} * 1024 * 1024;
 
 // Limits of the task cgroup, shared by all its containers.
 struct TaskLimits {

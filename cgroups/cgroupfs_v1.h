@@ -6,6 +6,7 @@
 
 #include <map>
 #include <string>
+#include <string_view>
 
 #include "cgroups/manager.h"
 
@@ -14,6 +15,9 @@ namespace berth::cgroups {
 // Controller (or "name=systemd") -> mount point; co-mounted controllers
 // ("cpu,cpuacct") map to the same path.
 using V1Roots = std::map<std::string, std::string>;
+// The key of a hybrid host's cgroup2 mount in V1Roots: listed and cleaned,
+// never written.
+inline constexpr std::string_view kUnifiedKey = "unified";
 
 class CgroupfsV1Manager : public CgroupManager {
  public:

@@ -8,10 +8,16 @@ namespace berth::cgroups {
 Result<std::unique_ptr<CgroupManager>> make_manager(const Layout& layout, std::string parent) {
   switch (layout.kind) {
     case LayoutKind::kV1:
-    case LayoutKind::kHybrid:
-      // A hybrid host's cgroup2 mount holds only controllers v1 did not
-      // take (hugetlb, misc at most): task limits must go to v1.
       return std::make_unique<CgroupfsV1Manager>(layout.v1, std::move(parent));
+    case LayoutKind::kHybrid: {
+      // A hybrid host's cgroup2 mount holds only controllers v1 did not
+      // take (hugetlb, misc at most): task limits must go to v1. A runtime
+      // may still place container cgroups in the v2 tree too, so listing
+      // and removal cover it as one more hierarchy (it is never written).
+      V1Roots roots = layout.v1;
+      if (!layout.unified.empty()) roots.emplace(std::string(kUnifiedKey), layout.unified);
+      return std::make_unique<CgroupfsV1Manager>(std::move(roots), std::move(parent));
+    }
     case LayoutKind::kV2:
       if (layout.unified.empty()) {
         return fail(ErrorCode::kFailedPrecondition, "cgroup v2 layout without a cgroup2 mount");

@@ -118,6 +118,7 @@ TEST(CgroupLayoutTest, ParsesV2) {
   auto hybrid = make_manager(*detect_layout(kHybridMountinfo, ""));
   ASSERT_TRUE(hybrid);
   EXPECT_EQ((*hybrid)->name(), "cgroupfs v1");
+  EXPECT_EQ((*hybrid)->container_parent("t1"), "/berth/t1");
 }
 
 TEST(CgroupLayoutTest, UnescapesMountPointsAndRejectsBadInput) {
@@ -393,6 +394,20 @@ TEST_F(CgroupfsV1Test, ListTasksFindsLeftoversInAnyHierarchy) {
   EXPECT_EQ(*removed, (std::vector<std::string>{"leftover", "stray"}));
   EXPECT_EQ(*cgroups.list_tasks(), std::vector<std::string>{"keep"});
   EXPECT_TRUE(fs::exists(at("memory", "berth/keep")));
+}
+
+TEST_F(CgroupfsV1Test, AHybridHostsV2TreeIsListedAndCleanedButNotWritten) {
+  fs::create_directories(tmp_.path() + "/unified");
+  roots_[std::string(kUnifiedKey)] = tmp_.path() + "/unified";
+  auto cgroups = manager();
+  ASSERT_TRUE(cgroups.create_task("t1", {.pids = 10}));
+  EXPECT_FALSE(fs::exists(at("unified", "berth")));
+  fs::create_directories(at("unified", "berth/t1/web"));
+  fs::create_directories(at("unified", "berth/t2/web"));
+  EXPECT_EQ(*cgroups.list_tasks(), (std::vector<std::string>{"t1", "t2"}));
+  ASSERT_TRUE(cgroups.remove_task("t1"));
+  ASSERT_TRUE(cgroups.remove_task("t2"));
+  EXPECT_FALSE(tree_has_dir(tmp_.path(), "web"));
 }
 
 TEST_F(CgroupfsV1Test, AFailureHalfWayLeavesNothing) {

@@ -22,7 +22,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr uint64_t kMiB = 1024 * 1024;
+constexpr uint64_t kMiB = uint64_t{1024} * 1024;
 
 // This machine: v1 controllers each on their own mount, name=systemd, and
 // an otherwise empty cgroup2 at /sys/fs/cgroup/unified.

@@ -1,0 +1,152 @@
+// Why cgroupfs files and not libcgroup (which the design card names):
+// libcgroup 2.0.2's cgroup_delete_cgroup (cgdelete -g cpu,memory,pids:/x)
+// reports success yet removes only the first controller's directory, it
+// keeps the mount table in process-global state set by cgroup_init() (a
+// singleton, against berth's passed-in dependencies), and it cannot be
+// pointed at a directory tree standing in for cgroupfs, which is how these
+// backends are tested without root. The kernel's interface is files: a
+// mkdir, a write per limit, an rmdir, each checked.
+#include "cgroups/cgroupfs_v1.h"
+
+#include <algorithm>
+#include <set>
+
+#include "cgroups/cgroupfs.h"
+
+namespace berth::cgroups {
+namespace {
+
+// The controllers berth writes or reads (cpuacct for usage).
+constexpr std::string_view kRequired[] = {"cpu", "cpuacct", "memory", "pids"};
+
+std::string controller_of(const std::string& file) { return file.substr(0, file.find('.')); }
+
+}  // namespace
+
+CgroupfsV1Manager::CgroupfsV1Manager(V1Roots roots, std::string parent, MkdirHook hook)
+    : roots_(std::move(roots)), parent_(std::move(parent)), hook_(std::move(hook)) {}
+
+std::string CgroupfsV1Manager::container_parent(std::string_view task_id) const {
+  return "/" + parent_ + "/" + std::string(task_id);
+}
+
+Result<std::vector<std::string>> CgroupfsV1Manager::required_mounts() const {
+  std::vector<std::string> mounts;
+  std::string missing;
+  for (std::string_view controller : kRequired) {
+    auto it = roots_.find(std::string(controller));
+    if (it == roots_.end()) {
+      missing += (missing.empty() ? "" : " ") + std::string(controller);
+      continue;
+    }
+    if (std::find(mounts.begin(), mounts.end(), it->second) == mounts.end()) {
+      mounts.push_back(it->second);
+    }
+  }
+  if (!missing.empty()) {
+    return fail(ErrorCode::kFailedPrecondition, "cgroup v1 controllers not mounted: " + missing);
+  }
+  return mounts;
+}
+
+std::vector<std::string> CgroupfsV1Manager::all_mounts() const {
+  std::set<std::string> unique;
+  for (const auto& [controller, mount] : roots_) unique.insert(mount);
+  return {unique.begin(), unique.end()};
+}
+
+Result<std::string> CgroupfsV1Manager::file_path(const std::string& relative,
+                                                 const std::string& file) const {
+  auto it = roots_.find(controller_of(file));
+  if (it == roots_.end()) {
+    return fail(ErrorCode::kFailedPrecondition,
+                "cgroup v1 controller '" + controller_of(file) + "' is not mounted");
+  }
+  return it->second + "/" + relative + "/" + file;
+}
+
+Status CgroupfsV1Manager::make_and_write(const std::string& relative,
+                                         const std::vector<FileValue>& files) {
+  std::vector<std::string> mounts = BERTH_TRY(required_mounts());
+  MadeDirs made(hook_);
+  for (const std::string& mount : mounts) BERTH_TRY(made.make(mount, relative));
+  for (const FileValue& file : files) {
+    std::string path = BERTH_TRY(file_path(relative, file.file));
+    if (file.if_present && !path_exists(path)) continue;
+    BERTH_TRY(write_control(path, file.value));
+  }
+  made.commit();
+  return {};
+}
+
+Status CgroupfsV1Manager::create_task(std::string_view task_id, const TaskLimits& limits) {
+  std::string relative = parent_ + "/" + std::string(task_id);
+  std::string context = "create task cgroup '" + relative + "'";
+  BERTH_TRY_CTX(validate_cgroup_name("task id", task_id), context);
+  BERTH_TRY_CTX(validate_task_limits(limits), context);
+  BERTH_TRY_CTX(make_and_write(relative, v1_task_files(limits)), context);
+  return {};
+}
+
+Status CgroupfsV1Manager::set_container_limits(std::string_view task_id, std::string_view container,
+                                               const ContainerLimits& limits) {
+  std::string relative = parent_ + "/" + std::string(task_id) + "/" + std::string(container);
+  std::string context = "set container cgroup '" + relative + "'";
+  BERTH_TRY_CTX(validate_cgroup_name("task id", task_id), context);
+  BERTH_TRY_CTX(validate_cgroup_name("container name", container), context);
+  BERTH_TRY_CTX(validate_container_limits(limits), context);
+  std::string task_dir = parent_ + "/" + std::string(task_id);
+  for (const std::string& mount : BERTH_TRY_CTX(required_mounts(), context)) {
+    if (!path_exists(mount + "/" + task_dir)) {
+      return fail(ErrorCode::kNotFound,
+                  context + ": task cgroup '" + mount + "/" + task_dir + "' does not exist");
+    }
+  }
+  BERTH_TRY_CTX(make_and_write(relative, v1_container_files(limits)), context);
+  return {};
+}
+
+Status CgroupfsV1Manager::remove_task(std::string_view task_id) {
+  std::string relative = parent_ + "/" + std::string(task_id);
+  std::string context = "remove task cgroup '" + relative + "'";
+  BERTH_TRY_CTX(validate_cgroup_name("task id", task_id), context);
+  // Every hierarchy, even when one fails, so that a busy memory cgroup does
+  // not keep the empty ones.
+  std::optional<Error> first_error;
+  for (const std::string& mount : all_mounts()) {
+    Status removed = remove_cgroup_tree(mount + "/" + relative);
+    if (!removed && !first_error) first_error = removed.error();
+  }
+  if (first_error) return fail(first_error->with_context(context));
+  return {};
+}
+
+Result<std::vector<std::string>> CgroupfsV1Manager::list_tasks() const {
+  std::set<std::string> tasks;
+  for (const std::string& mount : all_mounts()) {
+    for (std::string& child : BERTH_TRY_CTX(child_cgroups(mount + "/" + parent_), "list tasks")) {
+      tasks.insert(std::move(child));
+    }
+  }
+  return std::vector<std::string>(tasks.begin(), tasks.end());
+}
+
+Result<TaskStats> CgroupfsV1Manager::stats(std::string_view task_id) const {
+  std::string relative = parent_ + "/" + std::string(task_id);
+  std::string context = "stats of task cgroup '" + relative + "'";
+  BERTH_TRY_CTX(validate_cgroup_name("task id", task_id), context);
+  TaskStats stats;
+  std::string usage_path = BERTH_TRY_CTX(file_path(relative, "cpuacct.usage"), context);
+  stats.cpu_usage_ns = BERTH_TRY_CTX(
+      parse_number(BERTH_TRY_CTX(read_control(usage_path), context), usage_path), context);
+  std::string memory_path = BERTH_TRY_CTX(file_path(relative, "memory.usage_in_bytes"), context);
+  stats.memory_usage_bytes = BERTH_TRY_CTX(
+      parse_number(BERTH_TRY_CTX(read_control(memory_path), context), memory_path), context);
+  std::string oom_path = BERTH_TRY_CTX(file_path(relative, "memory.oom_control"), context);
+  std::string oom_control = BERTH_TRY_CTX(read_control(oom_path), context);
+  // "oom_kill" appeared in Linux 4.13; older kernels count nothing.
+  stats.oom_kills = keyed_value(oom_control, "oom_kill").value_or(0);
+  return stats;
+}
+
+}  // namespace berth::cgroups

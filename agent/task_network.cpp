@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "agent/task_store.h"
+#include "common/strings.h"
 #include "netns/netlink.h"
 #include "netns/netns.h"
 
@@ -24,16 +25,16 @@ constexpr std::string_view kDefaultNetwork = "berth";
 
 std::string without_prefix(const std::string& cidr) { return cidr.substr(0, cidr.find('/')); }
 
-std::vector<std::string> split(std::string_view text, char separator) {
-  std::vector<std::string> parts;
-  size_t start = 0;
-  while (start <= text.size()) {
-    size_t end = text.find(separator, start);
-    if (end == std::string_view::npos) end = text.size();
-    parts.emplace_back(text.substr(start, end - start));
-    start = end + 1;
-  }
-  return parts;
+// The container id a host-local address file names (its first line), "" for
+// the plugin's own bookkeeping files.
+std::string allocation_owner(const std::filesystem::path& file) {
+  std::string name = file.filename().string();
+  if (name.starts_with("last_reserved_ip") || name == "lock") return "";
+  std::ifstream in(file);
+  std::string owner;
+  std::getline(in, owner);
+  if (!owner.empty() && owner.back() == '\r') owner.pop_back();
+  return owner;
 }
 
 bool valid_cidr(const std::string& cidr) {
@@ -204,8 +205,13 @@ void NetworkManager::reserve_ports(const std::string& id, const std::vector<Port
 Result<NetworkRecord> NetworkManager::setup(const NetworkRequest& request) {
   const std::string& id = request.id;
   std::string ns = netns_path(id);
-  // What an interrupted earlier attempt left goes first.
-  BERTH_TRY_CTX(teardown(id), "clear an earlier attempt");
+  // What an interrupted earlier attempt left goes first. The pin file is
+  // made before anything else and removed after everything else, so
+  // without it there is nothing to clear (and no cache and address files
+  // to read on every start).
+  if (std::error_code ec; std::filesystem::exists(ns, ec)) {
+    BERTH_TRY_CTX(teardown(id), "clear an earlier attempt");
+  }
   auto undo = [&](Error error) -> Result<NetworkRecord> {
     if (auto cleared = teardown(id); !cleared) {
       return fail(std::move(error).with_context(
@@ -359,11 +365,7 @@ Status NetworkManager::teardown(const std::string& id) {
     std::string allocations = config_.root_dir + "/cni/networks/" + std::string(kDefaultNetwork);
     std::error_code ec;
     for (const auto& file : std::filesystem::directory_iterator(allocations, ec)) {
-      std::ifstream in(file.path());
-      std::string owner;
-      std::getline(in, owner);
-      if (!owner.empty() && owner.back() == '\r') owner.pop_back();
-      if (owner != id) continue;
+      if (allocation_owner(file.path()) != id) continue;
       cni::Attachment attachment;
       attachment.container_id = id;
       attachment.netns = netns_arg;
@@ -390,13 +392,7 @@ std::set<std::string> NetworkManager::ids_with_host_state() const {
   }
   std::string allocations = config_.root_dir + "/cni/networks/" + std::string(kDefaultNetwork);
   for (const auto& file : std::filesystem::directory_iterator(allocations, ec)) {
-    std::string name = file.path().filename().string();
-    if (name.starts_with("last_reserved_ip") || name == "lock") continue;
-    std::ifstream in(file.path());
-    std::string owner;
-    std::getline(in, owner);
-    if (!owner.empty() && owner.back() == '\r') owner.pop_back();
-    if (!owner.empty()) ids.insert(owner);
+    if (std::string owner = allocation_owner(file.path()); !owner.empty()) ids.insert(owner);
   }
   return ids;
 }

@@ -4,6 +4,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "common/strings.h"
+
 namespace berth::cgroups {
 namespace {
 
@@ -26,18 +28,6 @@ std::string unescape_octal(std::string_view field) {
     out += field[i];
   }
   return out;
-}
-
-std::vector<std::string> split(std::string_view text, char separator) {
-  std::vector<std::string> parts;
-  size_t start = 0;
-  while (start <= text.size()) {
-    size_t end = text.find(separator, start);
-    if (end == std::string_view::npos) end = text.size();
-    parts.emplace_back(text.substr(start, end - start));
-    start = end + 1;
-  }
-  return parts;
 }
 
 std::string read_text(const std::string& path) {

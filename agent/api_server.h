@@ -27,6 +27,8 @@ class ApiService final : public berth::v1::Berth::Service {
 
   grpc::Status Version(grpc::ServerContext* ctx, const v1::VersionRequest* request,
                        v1::VersionResponse* response) override;
+  grpc::Status NodeInfo(grpc::ServerContext* ctx, const v1::NodeInfoRequest* request,
+                        v1::NodeInfoResponse* response) override;
   grpc::Status PullImage(grpc::ServerContext* ctx, const v1::PullImageRequest* request,
                          grpc::ServerWriter<v1::PullImageProgress>* writer) override;
   grpc::Status ImportImage(grpc::ServerContext* ctx,

@@ -108,6 +108,33 @@ int run(berth::agent::AgentConfig config) {
   engine_config.task_retention = std::chrono::seconds(config.task_retention_seconds);
   engine_config.image_gc_interval = std::chrono::seconds(config.image_gc_interval_seconds);
   engine_config.image_gc_min_age = std::chrono::seconds(config.image_gc_min_age_seconds);
+  // Task cgroups: the backend for the host's layout, under "/<namespace>".
+  // berthd itself stays where its service manager put it: it never joins a
+  // task cgroup, and every container is created in its task's.
+  auto layout = cgroups::detect_host_layout();
+  if (!layout) {
+    spdlog::critical("cgroups: {}", layout.error().message());
+    return 1;
+  }
+  auto manager = cgroups::make_manager(*layout, config.ns);
+  if (!manager) {
+    spdlog::critical("cgroups: {}", manager.error().message());
+    return 1;
+  }
+  auto host = agent::host_resources();
+  if (!host) {
+    spdlog::critical("node resources: {}", host.error().message());
+    return 1;
+  }
+  engine_config.cgroups = std::move(*manager);
+  engine_config.cgroup_layout = cgroups::layout_name(*layout);
+  engine_config.task_pids_limit = static_cast<uint64_t>(config.task_pids_limit);
+  engine_config.node.total = *host;
+  engine_config.node.reserved = {static_cast<uint64_t>(config.reserved_cpu_units),
+                                 static_cast<uint64_t>(config.reserved_memory_mib) << 20};
+  spdlog::info("{}; {} for tasks: {} CPU units, {} MiB of memory", engine_config.cgroup_layout,
+               engine_config.cgroups->name(), engine_config.node.allocatable().cpu_units,
+               engine_config.node.allocatable().memory_bytes >> 20);
   agent::Engine engine(engine_config, std::move(*store), images, containers, events, &exec);
   engine_sink.store(&engine);
   if (auto started = engine.start(); !started) {
@@ -208,6 +235,12 @@ int main(int argc, char** argv) {
                                      "seconds between image GC runs (0: no image GC)");
   auto* gc_min_age = app.add_option("--image-gc-min-age", config.image_gc_min_age_seconds,
                                     "seconds an image must have been unused before GC removes it");
+  auto* reserved_cpu = app.add_option("--reserved-cpu-units", config.reserved_cpu_units,
+                                      "CPU units (1024 per CPU) kept from tasks for the system");
+  auto* reserved_memory = app.add_option("--reserved-memory-mib", config.reserved_memory_mib,
+                                         "MiB of memory kept from tasks for the system and berthd");
+  auto* pids_limit = app.add_option("--task-pids-limit", config.task_pids_limit,
+                                    "pids.max of each task cgroup (0: no limit)");
   auto* network_mode = app.add_option("--default-network-mode", config.default_network_mode,
                                       "networkMode of a task definition that names none");
   auto* cni_conf = app.add_option("--cni-conf-dir", config.cni_conf_dir,
@@ -258,6 +291,9 @@ int main(int argc, char** argv) {
     take(manifest_check, config.manifest_check_seconds, from_file.manifest_check_seconds);
     take(gc_interval, config.image_gc_interval_seconds, from_file.image_gc_interval_seconds);
     take(gc_min_age, config.image_gc_min_age_seconds, from_file.image_gc_min_age_seconds);
+    take(reserved_cpu, config.reserved_cpu_units, from_file.reserved_cpu_units);
+    take(reserved_memory, config.reserved_memory_mib, from_file.reserved_memory_mib);
+    take(pids_limit, config.task_pids_limit, from_file.task_pids_limit);
     take(network_mode, config.default_network_mode, from_file.default_network_mode);
     take(cni_conf, config.cni_conf_dir, from_file.cni_conf_dir);
     take(cni_bin, config.cni_plugin_dirs, from_file.cni_plugin_dirs);

@@ -49,6 +49,16 @@ Status read_seconds(const toml::node& node, std::string_view key, int64_t& out) 
   return {};
 }
 
+Status read_count(const toml::node& node, std::string_view key, int64_t& out) {
+  auto value = node.value<int64_t>();
+  if (!value || *value < 0) {
+    return fail(ErrorCode::kInvalidArgument,
+                std::string(key) + ": must be a whole number, 0 or more");
+  }
+  out = *value;
+  return {};
+}
+
 bool is_absolute(const std::string& path) { return !path.empty() && path.front() == '/'; }
 
 }  // namespace
@@ -98,6 +108,12 @@ Status apply_toml(std::string_view toml_text, std::string_view source_name, Agen
       status = read_seconds(node, ctx, config.image_gc_interval_seconds);
     else if (key == "image_gc_min_age_seconds")
       status = read_seconds(node, ctx, config.image_gc_min_age_seconds);
+    else if (key == "reserved_cpu_units")
+      status = read_count(node, ctx, config.reserved_cpu_units);
+    else if (key == "reserved_memory_mib")
+      status = read_count(node, ctx, config.reserved_memory_mib);
+    else if (key == "task_pids_limit")
+      status = read_count(node, ctx, config.task_pids_limit);
     else if (key == "default_network_mode")
       status = read_string(node, ctx, config.default_network_mode);
     else if (key == "cni_conf_dir")
@@ -261,6 +277,13 @@ Status validate(const AgentConfig& config) {
   }
   if (config.image_gc_interval_seconds < 0) {
     return fail(ErrorCode::kInvalidArgument, "image-gc-interval: must be 0 (off) or more seconds");
+  }
+  for (const auto& [name, value] : {std::pair{"reserved-cpu-units", config.reserved_cpu_units},
+                                    {"reserved-memory-mib", config.reserved_memory_mib},
+                                    {"task-pids-limit", config.task_pids_limit}}) {
+    if (value < 0) {
+      return fail(ErrorCode::kInvalidArgument, std::string(name) + ": must be 0 or more");
+    }
   }
   if (config.image_gc_min_age_seconds < 0) {
     return fail(ErrorCode::kInvalidArgument, "image-gc-min-age: must be 0 or more seconds");

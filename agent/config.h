@@ -39,6 +39,12 @@ struct AgentConfig {
   // image_gc_min_age_seconds are removed (ECS: 3 h and 1 h).
   int64_t image_gc_interval_seconds = int64_t{3} * 3600;
   int64_t image_gc_min_age_seconds = 3600;
+  // Resources: what the node keeps for the system and berthd (ECS:
+  // ECS_RESERVED_MEMORY; the kubelet: system-reserved); tasks share the
+  // rest. task_pids_limit is each task cgroup's pids.max (0: none).
+  int64_t reserved_cpu_units = 0;
+  int64_t reserved_memory_mib = 256;
+  int64_t task_pids_limit = 0;
   // Task networking (agent/task_network.h).
   std::string default_network_mode = "bridge";  // of a definition that names none
   std::string cni_conf_dir = "/etc/cni/net.d";

@@ -87,6 +87,7 @@ constexpr std::string_view kEniGatewayTag = "berth:eni-gateway";
 constexpr std::string_view kEniMtuTag = "berth:eni-mtu";
 // retry_at_ms_'s key for a task's network.
 constexpr std::string_view kNetworkRetrySuffix = ".network";
+constexpr std::string_view kCgroupRetrySuffix = ".cgroup";
 
 }  // namespace
 
@@ -250,6 +251,19 @@ berth::Status Engine::start() {
     if (auto torn = network_.teardown(id); !torn) {
       spdlog::warn("{}, ignoring", torn.error().message());
     }
+  }
+
+  // Task cgroups: those of tasks not yet STOPPED stay (their containers are
+  // adopted or will be removed, then the cgroup); any other is what a task
+  // berth no longer has left, or a removal a crash cut off.
+  std::set<std::string> cgroup_owners;
+  for (const auto& [id, task] : tasks_) {
+    if (task->record.known != TaskStatus::kStopped) cgroup_owners.insert(id);
+  }
+  if (auto removed = cgroups::remove_unowned_tasks(*config_.cgroups, cgroup_owners); !removed) {
+    spdlog::warn("remove task cgroups no task owns: {}, ignoring", removed.error().message());
+  } else {
+    for (const auto& id : *removed) spdlog::info("removed the cgroup of '{}': no task owns it", id);
   }
 
   {
@@ -577,7 +591,19 @@ void Engine::reconcile(TaskRuntime& task) {
       retry_at_ms_.erase(retry);
     }
   }
-  Plan plan = plan_task(task.record, task.definition, busy, now, sandbox_busy, network_busy);
+  bool cgroup_busy = task.cgroup_busy;
+  {
+    std::string key = task.record.id + std::string(kCgroupRetrySuffix);
+    auto retry = retry_at_ms_.find(key);
+    if (retry != retry_at_ms_.end() && now < retry->second) {
+      cgroup_busy = true;
+      if (wake_at_ms_ == 0 || retry->second < wake_at_ms_) wake_at_ms_ = retry->second;
+    } else if (retry != retry_at_ms_.end()) {
+      retry_at_ms_.erase(retry);
+    }
+  }
+  Plan plan =
+      plan_task(task.record, task.definition, busy, now, sandbox_busy, network_busy, cgroup_busy);
 
   if (task.record.desired != desired_before) {
     emit(task, "", "STOPPING", task.record.stop_code + ": " + task.record.stopped_reason);
@@ -626,6 +652,8 @@ void Engine::dispatch_sandbox(TaskRuntime& task, const Action& action) {
     request.after_interrupted_create = interrupted_creates_.erase(cid) > 0;
     request.labels = {{kTaskLabel, task_id}, {kSandboxLabel, "true"}};
     if (task.record.network) request.netns_path = task.record.network->netns;
+    request.cgroups_path = config_.cgroups->container_parent(task_id) + "/" + cid;
+    cgroups::TaskLimits limits = task_limits(task.definition, config_.task_pids_limit);
     if (task.definition.ipc_mode == "task") {
       // One /dev/shm for the task, as large as its largest container asks.
       request.shm_size_bytes = kDefaultShmBytes;
@@ -637,9 +665,14 @@ void Engine::dispatch_sandbox(TaskRuntime& task, const Action& action) {
       }
       if (largest > 0) request.shm_size_bytes = largest;
     }
-    submit([this, finish, request, cid] {
-      events_.watch(cid);
-      auto pid = sandboxes_.create(request);
+    submit([this, finish, request, cid, task_id, limits] {
+      Result<uint32_t> pid = 0;
+      if (auto made = config_.cgroups->create_task(task_id, limits); !made) {
+        pid = fail(made.error().with_context("task cgroup"));
+      } else {
+        events_.watch(cid);
+        pid = sandboxes_.create(request);
+      }
       if (!pid) events_.unwatch(cid);
       finish([pid](TaskRuntime& t, SandboxRecord& s) {
         s.creating = false;
@@ -768,6 +801,30 @@ void Engine::dispatch_network(TaskRuntime& task, const Action& action) {
   });
 }
 
+void Engine::dispatch_cgroup(TaskRuntime& task) {
+  std::string task_id = task.record.id;
+  task.cgroup_busy = true;
+  submit([this, task_id] {
+    auto removed = config_.cgroups->remove_task(task_id);
+    post([this, task_id, removed] {
+      auto it = tasks_.find(task_id);
+      if (it == tasks_.end()) return;
+      TaskRuntime& t = *it->second;
+      t.cgroup_busy = false;
+      if (!removed) {
+        // Processes left in it (one that escaped its container, or a
+        // container berth failed to delete): try again, loudly.
+        spdlog::warn("task '{}': remove its cgroup: {}; will retry", task_id,
+                     removed.error().message());
+        retry_at_ms_[task_id + std::string(kCgroupRetrySuffix)] = now_unix_ms() + 2000;
+        return;
+      }
+      t.record.cgroup_removed = true;
+      checkpoint(t);
+    });
+  });
+}
+
 void Engine::teardown_container_network(const std::string& containerd_id) {
   if (auto torn = network_.teardown(containerd_id); !torn) {
     spdlog::warn("container '{}': {}, ignoring", containerd_id, torn.error().message());
@@ -777,6 +834,10 @@ void Engine::teardown_container_network(const std::string& containerd_id) {
 void Engine::dispatch(TaskRuntime& task, const Action& action) {
   if (action.kind == Action::Kind::kCreateNetwork || action.kind == Action::Kind::kRemoveNetwork) {
     dispatch_network(task, action);
+    return;
+  }
+  if (action.kind == Action::Kind::kRemoveCgroup) {
+    dispatch_cgroup(task);
     return;
   }
   if (action.container == kTaskLevel) {
@@ -937,6 +998,7 @@ void Engine::dispatch(TaskRuntime& task, const Action& action) {
     case Action::Kind::kRemoveSandbox:
     case Action::Kind::kCreateNetwork:
     case Action::Kind::kRemoveNetwork:
+    case Action::Kind::kRemoveCgroup:
       break;  // task-level, never a container's
   }
 }
@@ -1151,8 +1213,14 @@ Result<Engine::Started> Engine::create_and_start(const StartContext& context,
                   "the task's sandbox (pid " + std::to_string(sandbox->pid) + ") is not running");
     }
   }
+  // The task cgroup first: made (or found) with the task's limits, so the
+  // container's own cgroup nests in it.
+  BERTH_TRY_CTX(config_.cgroups->create_task(context.task_id,
+                                             task_limits(definition, config_.task_pids_limit)),
+                "task cgroup");
   Started started;
   runtime::CreateContainerRequest request;
+  request.cgroups_path = config_.cgroups->container_parent(context.task_id) + "/" + containerd_id;
   std::optional<NetworkRecord> network;
   if (context.network_mode == "awsvpc") {
     if (!context.task_network || context.task_network->known != TaskStatus::kRunning) {
@@ -1181,6 +1249,8 @@ Result<Engine::Started> Engine::create_and_start(const StartContext& context,
   auto settings = container_settings(context, definition, index);
   if (!settings) return undo(settings.error());
   request.settings = std::move(*settings);
+  request.settings.resources = container_resources(definition, spec, config_.cgroups->unified(),
+                                                   config_.cgroups->limits_swap());
   auto hostname = network_files(context, spec, network, request.settings);
   if (!hostname) return undo(hostname.error());
   request.id = containerd_id;
@@ -1260,6 +1330,18 @@ void Engine::handle_exit(const std::string& containerd_id, int exit_code, bool o
                   containerd_id, pid, container.pid);
     return;
   }
+  // The kernel's own count of OOM kills in the container's cgroup decides
+  // (the runtime removes that cgroup only when the container is deleted):
+  // on cgroup v1 a task-level OOM notifies every container of the task, not
+  // only the one that lost a process. Without the count, the event decides.
+  if (auto stats = config_.cgroups->container_stats(task.record.id, containerd_id); stats) {
+    oom = stats->oom_kills > 0;
+  } else {
+    oom = oom || container.oom_killed;
+    spdlog::debug("container '{}': {}; the OOM event decides", containerd_id,
+                  stats.error().message());
+  }
+  container.oom_killed = false;
   bool restart = record_exit(task.record, task.definition, index, exit_code, oom, now_unix_ms());
   emit(task, container.name, "STOPPED",
        "exit code " + std::to_string(exit_code) +
@@ -1403,6 +1485,8 @@ Result<std::string> Engine::run_task(const std::string& definition_json, const s
                                                         "' is in use by task '" + other_id + "'");
       }
     }
+    // Refused before anything is made, not started and then killed.
+    BERTH_TRY(admit(task_demand(*parsed.definition), config_.node, used_resources()));
     auto task = std::make_unique<TaskRuntime>();
     std::string id = new_task_id();
     task->record = new_task(id, name, definition_json, *parsed.definition, now_unix_ms(), mode);
@@ -1426,6 +1510,31 @@ Result<std::string> Engine::run_task(const std::string& definition_json, const s
     note_images(task->record, +1);
     tasks_[id] = std::move(task);
     return id;
+  });
+}
+
+Resources Engine::used_resources() const {
+  Resources used;
+  for (const auto& [id, task] : tasks_) {
+    if (task->record.known == TaskStatus::kStopped) continue;
+    Resources demand = task_demand(task->definition);
+    used.cpu_units += demand.cpu_units;
+    used.memory_bytes += demand.memory_bytes;
+  }
+  return used;
+}
+
+NodeView Engine::node() {
+  return call([&] {
+    NodeView view;
+    view.node = config_.node;
+    view.used = used_resources();
+    for (const auto& [id, task] : tasks_) {
+      if (task->record.known != TaskStatus::kStopped) ++view.tasks;
+    }
+    view.cgroup_layout = config_.cgroup_layout;
+    view.cgroup_driver = std::string(config_.cgroups->name());
+    return view;
   });
 }
 

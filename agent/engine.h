@@ -24,10 +24,12 @@
 #include <thread>
 #include <vector>
 
+#include "agent/resources.h"
 #include "agent/task_network.h"
 #include "agent/task_state.h"
 #include "agent/task_store.h"
 #include "agent/taskdef.h"
+#include "cgroups/manager.h"
 #include "runtime/containers.h"
 #include "runtime/events.h"
 #include "runtime/images.h"
@@ -59,6 +61,23 @@ struct EngineConfig {
   NetworkConfig network;
   // The node's resolv.conf, the source of a container's DNS settings.
   std::string resolv_conf_path = "/etc/resolv.conf";
+  // Task cgroups (required): each task's berth/<task-id> holds its
+  // containers' cgroups. cgroup_layout names the host's layout.
+  std::shared_ptr<cgroups::CgroupManager> cgroups;
+  std::string cgroup_layout;
+  uint64_t task_pids_limit = 0;  // pids.max of a task cgroup; 0: none
+  // What tasks may take: a task that does not fit what the others leave is
+  // refused (RESOURCE:CPU, RESOURCE:MEMORY).
+  NodeResources node;
+};
+
+// The node's capacity as `berthctl node info` shows it.
+struct NodeView {
+  NodeResources node;
+  Resources used;  // by the tasks not yet STOPPED
+  size_t tasks = 0;
+  std::string cgroup_layout;
+  std::string cgroup_driver;
 };
 
 // Where a static task came from (empty for a task run through the API).
@@ -114,6 +133,8 @@ class Engine {
   // Removes a stopped task's record and its containers' log files.
   berth::Status remove_task(const std::string& id_or_name);
 
+  NodeView node();
+
   // For containerd's event stream (any thread; does not block).
   void on_container_event(const runtime::TaskEvent& event);
 
@@ -131,6 +152,7 @@ class Engine {
     std::vector<bool> health_busy;
     bool sandbox_busy = false;  // a sandbox action in flight
     bool network_busy = false;  // a task network action in flight
+    bool cgroup_busy = false;   // the task cgroup's removal in flight
     std::string last_saved;     // the JSON last checkpointed
   };
 
@@ -150,6 +172,9 @@ class Engine {
   void dispatch(TaskRuntime& task, const Action& action);
   void dispatch_sandbox(TaskRuntime& task, const Action& action);
   void dispatch_network(TaskRuntime& task, const Action& action);
+  void dispatch_cgroup(TaskRuntime& task);
+  // What the tasks not yet STOPPED take from the node (owner thread).
+  Resources used_resources() const;
   void schedule_health(TaskRuntime& task, int64_t now_ms);
   void expire_stopped(int64_t now_ms);
   void emit(const TaskRuntime& task, const std::string& container, std::string status,

@@ -185,7 +185,7 @@ void plan_running(TaskRecord& task, const TaskDefinition& definition, const std:
 
 void plan_stopping(TaskRecord& task, const TaskDefinition& definition,
                    const std::vector<bool>& busy, int64_t now_ms, bool sandbox_busy,
-                   bool network_busy, Plan& plan) {
+                   bool network_busy, bool cgroup_busy, Plan& plan) {
   for (size_t i = 0; i < task.containers.size(); ++i) {
     ContainerRecord& container = task.containers[i];
     const ContainerDefinition& spec = definition.containers[i];
@@ -247,13 +247,19 @@ void plan_stopping(TaskRecord& task, const TaskDefinition& definition,
       return;
     }
   }
-  if (!task.network || network_busy) return;
-  NetworkRecord& network = *task.network;
-  if (network.known == TaskStatus::kPending && !network.creating) {
-    network.known = TaskStatus::kStopped;  // never made
-    network.removed = true;
-  } else if (!network.removed) {
-    plan.actions.push_back({Action::Kind::kRemoveNetwork, kTaskLevel});
+  if (task.network) {
+    if (network_busy) return;
+    NetworkRecord& network = *task.network;
+    if (network.known == TaskStatus::kPending && !network.creating) {
+      network.known = TaskStatus::kStopped;  // never made
+      network.removed = true;
+    } else if (!network.removed) {
+      plan.actions.push_back({Action::Kind::kRemoveNetwork, kTaskLevel});
+      return;
+    }
+  }
+  if (!task.cgroup_removed && !cgroup_busy) {
+    plan.actions.push_back({Action::Kind::kRemoveCgroup, kTaskLevel});
   }
 }
 
@@ -286,6 +292,8 @@ std::string_view action_name(Action::Kind kind) {
       return "create network";
     case Action::Kind::kRemoveNetwork:
       return "remove network";
+    case Action::Kind::kRemoveCgroup:
+      return "remove cgroup";
   }
   return "?";
 }
@@ -302,7 +310,7 @@ bool needs_sandbox(const TaskDefinition& definition) {
 }
 
 Plan plan_task(TaskRecord& task, const TaskDefinition& definition, const std::vector<bool>& busy,
-               int64_t now_ms, bool sandbox_busy, bool network_busy) {
+               int64_t now_ms, bool sandbox_busy, bool network_busy, bool cgroup_busy) {
   Plan plan;
   if (task.known == TaskStatus::kStopped) return plan;
   if (task.desired == TaskStatus::kRunning) {
@@ -312,7 +320,7 @@ Plan plan_task(TaskRecord& task, const TaskDefinition& definition, const std::ve
   if (task.desired == TaskStatus::kStopped) {
     plan.actions.clear();
     plan.wake_at_ms = 0;
-    plan_stopping(task, definition, busy, now_ms, sandbox_busy, network_busy, plan);
+    plan_stopping(task, definition, busy, now_ms, sandbox_busy, network_busy, cgroup_busy, plan);
   }
 
   // The task's known status is the least advanced of its containers' until
@@ -322,9 +330,10 @@ Plan plan_task(TaskRecord& task, const TaskDefinition& definition, const std::ve
           task.containers,
           [](const ContainerRecord& c) { return c.known == TaskStatus::kStopped && c.removed; }) &&
       (!task.sandbox || (task.sandbox->known == TaskStatus::kStopped && task.sandbox->removed)) &&
-      (!task.network || (task.network->known == TaskStatus::kStopped && task.network->removed));
-  bool any_busy =
-      sandbox_busy || network_busy || std::ranges::any_of(busy, [](bool b) { return b; });
+      (!task.network || (task.network->known == TaskStatus::kStopped && task.network->removed)) &&
+      task.cgroup_removed;
+  bool any_busy = sandbox_busy || network_busy || cgroup_busy ||
+                  std::ranges::any_of(busy, [](bool b) { return b; });
   if (all_done && !any_busy && task.desired == TaskStatus::kStopped) {
     task.known = TaskStatus::kStopped;
     task.stopped_at_ms = now_ms;
@@ -522,6 +531,7 @@ nlohmann::json to_json(const TaskRecord& task) {
   }
   out["networkMode"] = task.network_mode;
   if (task.network) out["network"] = network_to_json(*task.network);
+  out["cgroupRemoved"] = task.cgroup_removed;
   return out;
 }
 
@@ -584,6 +594,7 @@ Result<TaskRecord> task_from_json(const nlohmann::json& json) {
     }
     task.network_mode = json.value("networkMode", "bridge");
     if (json.contains("network")) task.network = network_from_json(json.at("network"));
+    task.cgroup_removed = json.value("cgroupRemoved", false);
     return task;
   } catch (const nlohmann::json::exception& e) {
     return fail(ErrorCode::kDataLoss, std::string("task record: ") + e.what());

@@ -122,6 +122,9 @@ struct TaskRecord {
   // awsvpc: the task's namespace, made before its sandbox and containers,
   // removed after them.
   std::optional<NetworkRecord> network;
+  // The task cgroup (berth/<task-id>, made with the first container) is
+  // gone: removed after everything else, before the task is STOPPED.
+  bool cgroup_removed = false;
 };
 
 nlohmann::json to_json(const TaskRecord& task);
@@ -149,6 +152,7 @@ struct Action {
     kRemoveSandbox,  // end the sandbox and remove what it holds
     kCreateNetwork,  // make the task's namespace and interface; then RUNNING
     kRemoveNetwork,  // tear the task's network down
+    kRemoveCgroup,   // remove the task cgroup, last of all
   };
   Kind kind;
   size_t container;  // index in TaskRecord::containers; kTaskLevel for the sandbox
@@ -168,11 +172,13 @@ struct Plan {
 // STOPPED, move the task's known status). `busy[i]` is true while an action
 // on container i is in flight, `sandbox_busy` while one on the sandbox is;
 // no new action is issued for it (`network_busy` likewise for the task's
-// network). The task's network is made first, then its sandbox (which joins
-// the network), then the containers; teardown runs in reverse. A container
-// with links starts once the containers it links to run.
+// network, `cgroup_busy` for its cgroup). The task's network is made first,
+// then its sandbox (which joins the network), then the containers; teardown
+// runs in reverse and ends with the task cgroup. A container with links
+// starts once the containers it links to run.
 Plan plan_task(TaskRecord& task, const TaskDefinition& definition, const std::vector<bool>& busy,
-               int64_t now_ms, bool sandbox_busy = false, bool network_busy = false);
+               int64_t now_ms, bool sandbox_busy = false, bool network_busy = false,
+               bool cgroup_busy = false);
 
 // Records a container's exit and decides whether the restart policy restarts
 // it (ECS semantics: enabled, exit code not ignored, the task still wanted,

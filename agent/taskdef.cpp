@@ -212,7 +212,8 @@ constexpr FieldDecision kFields[] = {
      "Required, MiB, at least 1."},
     {"containerDefinitions[].linuxParameters.tmpfs[].mountOptions", kSupported,
      "The ECS list (ro, noexec, mode=1777, ...)."},
-    {"containerDefinitions[].linuxParameters.maxSwap", kSupported, "MiB, at least 0."},
+    {"containerDefinitions[].linuxParameters.maxSwap", kSupported,
+     "MiB, at least 0; needs the container's or the task's memory."},
     {"containerDefinitions[].linuxParameters.swappiness", kSupported, "0..100."},
     {"containerDefinitions[].ulimits", kSupported, "Resource limits; one entry per name."},
     {"containerDefinitions[].ulimits[].name", kSupported,
@@ -1580,6 +1581,12 @@ void Parser::check_containers(const TaskDefinition& task) {
       add(member(path, "memoryReservation"), std::to_string(*c.memory_reservation_mib) +
                                                  " MiB is more than the task's " +
                                                  std::to_string(*task.memory_mib) + " MiB");
+    }
+    if (c.linux_parameters && c.linux_parameters->max_swap_mib && !c.memory_mib &&
+        !task.memory_mib) {
+      // The kernel limits memory and swap together: there must be a memory limit.
+      add(member(member(path, "linuxParameters"), "maxSwap"),
+          "needs a memory limit: the container's memory or the task's");
     }
   }
   if (task.cpu && cpu_total > *task.cpu) {

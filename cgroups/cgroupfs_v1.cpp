@@ -132,9 +132,19 @@ Result<std::vector<std::string>> CgroupfsV1Manager::list_tasks() const {
 }
 
 Result<TaskStats> CgroupfsV1Manager::stats(std::string_view task_id) const {
-  std::string relative = parent_ + "/" + std::string(task_id);
-  std::string context = "stats of task cgroup '" + relative + "'";
-  BERTH_TRY_CTX(validate_cgroup_name("task id", task_id), context);
+  BERTH_TRY_CTX(validate_cgroup_name("task id", task_id), "stats");
+  return stats_of(parent_ + "/" + std::string(task_id));
+}
+
+Result<TaskStats> CgroupfsV1Manager::container_stats(std::string_view task_id,
+                                                     std::string_view container) const {
+  BERTH_TRY_CTX(validate_cgroup_name("task id", task_id), "stats");
+  BERTH_TRY_CTX(validate_cgroup_name("container", container), "stats");
+  return stats_of(parent_ + "/" + std::string(task_id) + "/" + std::string(container));
+}
+
+Result<TaskStats> CgroupfsV1Manager::stats_of(const std::string& relative) const {
+  std::string context = "stats of cgroup '" + relative + "'";
   TaskStats stats;
   std::string usage_path = BERTH_TRY_CTX(file_path(relative, "cpuacct.usage"), context);
   stats.cpu_usage_ns = BERTH_TRY_CTX(
@@ -147,6 +157,11 @@ Result<TaskStats> CgroupfsV1Manager::stats(std::string_view task_id) const {
   // "oom_kill" appeared in Linux 4.13; older kernels count nothing.
   stats.oom_kills = keyed_value(oom_control, "oom_kill").value_or(0);
   return stats;
+}
+
+bool CgroupfsV1Manager::limits_swap() const {
+  auto memory = roots_.find("memory");
+  return memory != roots_.end() && path_exists(memory->second + "/memory.memsw.limit_in_bytes");
 }
 
 }  // namespace berth::cgroups

@@ -24,6 +24,7 @@ class CgroupfsV1Manager : public CgroupManager {
   explicit CgroupfsV1Manager(V1Roots roots, std::string parent = "berth", MkdirHook hook = {});
 
   std::string_view name() const override { return "cgroupfs v1"; }
+  bool unified() const override { return false; }
   Status create_task(std::string_view task_id, const TaskLimits& limits) override;
   std::string container_parent(std::string_view task_id) const override;
   Status set_container_limits(std::string_view task_id, std::string_view container,
@@ -31,6 +32,9 @@ class CgroupfsV1Manager : public CgroupManager {
   Status remove_task(std::string_view task_id) override;
   Result<std::vector<std::string>> list_tasks() const override;
   Result<TaskStats> stats(std::string_view task_id) const override;
+  Result<TaskStats> container_stats(std::string_view task_id,
+                                    std::string_view container) const override;
+  bool limits_swap() const override;
 
  private:
   // The distinct mount points of the controllers berth writes, or an error
@@ -41,6 +45,8 @@ class CgroupfsV1Manager : public CgroupManager {
   // "<mount of file's controller>/<relative>/<file>".
   Result<std::string> file_path(const std::string& relative, const std::string& file) const;
   Status make_and_write(const std::string& relative, const std::vector<FileValue>& files);
+  // Counters of the cgroup at `relative` (under the mounts).
+  Result<TaskStats> stats_of(const std::string& relative) const;
 
   V1Roots roots_;
   std::string parent_;

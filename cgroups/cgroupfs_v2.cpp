@@ -136,9 +136,20 @@ Result<std::vector<std::string>> CgroupfsV2Manager::list_tasks() const {
 }
 
 Result<TaskStats> CgroupfsV2Manager::stats(std::string_view task_id) const {
-  std::string dir = root_ + "/" + parent_ + "/" + std::string(task_id);
-  std::string context = "stats of task cgroup '" + parent_ + "/" + std::string(task_id) + "'";
-  BERTH_TRY_CTX(validate_cgroup_name("task id", task_id), context);
+  BERTH_TRY_CTX(validate_cgroup_name("task id", task_id), "stats");
+  return stats_of(std::string(task_id));
+}
+
+Result<TaskStats> CgroupfsV2Manager::container_stats(std::string_view task_id,
+                                                     std::string_view container) const {
+  BERTH_TRY_CTX(validate_cgroup_name("task id", task_id), "stats");
+  BERTH_TRY_CTX(validate_cgroup_name("container", container), "stats");
+  return stats_of(std::string(task_id) + "/" + std::string(container));
+}
+
+Result<TaskStats> CgroupfsV2Manager::stats_of(const std::string& relative) const {
+  std::string dir = root_ + "/" + parent_ + "/" + relative;
+  std::string context = "stats of cgroup '" + parent_ + "/" + relative + "'";
   TaskStats stats;
   std::string cpu_stat = BERTH_TRY_CTX(read_control(dir + "/cpu.stat"), context);
   std::optional<uint64_t> usage_usec = keyed_value(cpu_stat, "usage_usec");
@@ -153,5 +164,9 @@ Result<TaskStats> CgroupfsV2Manager::stats(std::string_view task_id) const {
   stats.oom_kills = keyed_value(events, "oom_kill").value_or(0);
   return stats;
 }
+
+// runc skips memory.swap.max when swap accounting is off and the value is
+// 0 or max, the only values berth writes without a swap limit of its own.
+bool CgroupfsV2Manager::limits_swap() const { return true; }
 
 }  // namespace berth::cgroups

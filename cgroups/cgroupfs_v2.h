@@ -15,6 +15,7 @@ class CgroupfsV2Manager : public CgroupManager {
                              MkdirHook hook = {});
 
   std::string_view name() const override { return "cgroupfs v2"; }
+  bool unified() const override { return true; }
   Status create_task(std::string_view task_id, const TaskLimits& limits) override;
   std::string container_parent(std::string_view task_id) const override;
   Status set_container_limits(std::string_view task_id, std::string_view container,
@@ -22,11 +23,16 @@ class CgroupfsV2Manager : public CgroupManager {
   Status remove_task(std::string_view task_id) override;
   Result<std::vector<std::string>> list_tasks() const override;
   Result<TaskStats> stats(std::string_view task_id) const override;
+  Result<TaskStats> container_stats(std::string_view task_id,
+                                    std::string_view container) const override;
+  bool limits_swap() const override;
 
  private:
   // Checks that `dir` has the controllers berth needs (error naming the
   // missing ones) and enables them for its children.
   Status enable_controllers(const std::string& dir) const;
+  // Counters of "<parent>/<relative>".
+  Result<TaskStats> stats_of(const std::string& relative) const;
 
   std::string root_;
   std::string parent_;

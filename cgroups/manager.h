@@ -30,6 +30,8 @@ class CgroupManager {
 
   // "cgroupfs v1", "cgroupfs v2".
   virtual std::string_view name() const = 0;
+  // cgroup v2: one hierarchy, no per-cgroup swappiness.
+  virtual bool unified() const = 0;
 
   // Creates the task cgroup and writes the task limits. On failure nothing
   // that this call made is left. An existing task cgroup is reused.
@@ -54,6 +56,14 @@ class CgroupManager {
   virtual Result<std::vector<std::string>> list_tasks() const = 0;
 
   virtual Result<TaskStats> stats(std::string_view task_id) const = 0;
+  // The same counters for one container's cgroup in the task cgroup (the
+  // runtime removes it when the container is deleted).
+  virtual Result<TaskStats> container_stats(std::string_view task_id,
+                                            std::string_view container) const = 0;
+
+  // Whether a container's swap can be limited: v1 needs swap accounting
+  // (memory.memsw.*), which kernels may have switched off.
+  virtual bool limits_swap() const = 0;
 };
 
 // Test seam: the kernel fills a new cgroup directory with its control

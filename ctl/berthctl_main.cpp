@@ -205,6 +205,9 @@ int main(int argc, char** argv) {
   app.add_option("-o,--output", output, "output format: json")->check(CLI::IsMember({"", "json"}));
 
   auto* version = app.add_subcommand("version", "show berth and containerd versions");
+  auto* node = app.add_subcommand("node", "show this node");
+  node->require_subcommand(1);
+  auto* node_info = node->add_subcommand("info", "cgroup layout, CPU and memory for tasks");
   auto* image = app.add_subcommand("image", "manage images");
   image->require_subcommand(1);
   std::string ref;
@@ -293,6 +296,40 @@ int main(int argc, char** argv) {
       std::cout << "berth " << response.berth_version() << "\ncontainerd "
                 << response.containerd_version() << " (" << response.containerd_revision()
                 << ")\nnamespace " << response.namespace_() << "\n";
+    }
+    return 0;
+  }
+  if (*node_info) {
+    grpc::ClientContext ctx;
+    berth::v1::NodeInfoResponse r;
+    auto status = stub->NodeInfo(&ctx, {}, &r);
+    if (!status.ok()) return report(status, "node info");
+    if (json) {
+      std::cout << nlohmann::json{{"cgroupLayout", r.cgroup_layout()},
+                                  {"cgroupDriver", r.cgroup_driver()},
+                                  {"cpu",
+                                   {{"total", r.cpu_total()},
+                                    {"reserved", r.cpu_reserved()},
+                                    {"registered", r.cpu_registered()},
+                                    {"remaining", r.cpu_remaining()}}},
+                                  {"memory",
+                                   {{"total", r.memory_total()},
+                                    {"reserved", r.memory_reserved()},
+                                    {"registered", r.memory_registered()},
+                                    {"remaining", r.memory_remaining()}}},
+                                  {"runningTasks", r.running_tasks()}}
+                       .dump(2)
+                << "\n";
+    } else {
+      auto mib = [](uint64_t bytes) { return std::to_string(bytes >> 20) + " MiB"; };
+      std::cout << "cgroups:  " << r.cgroup_layout() << ", driver " << r.cgroup_driver() << "\n"
+                << "cpu:      " << r.cpu_remaining() << " of " << r.cpu_registered()
+                << " units left (total " << r.cpu_total() << ", reserved " << r.cpu_reserved()
+                << ")\n"
+                << "memory:   " << mib(r.memory_remaining()) << " of " << mib(r.memory_registered())
+                << " left (total " << mib(r.memory_total()) << ", reserved "
+                << mib(r.memory_reserved()) << ")\n"
+                << "tasks:    " << r.running_tasks() << " not stopped\n";
     }
     return 0;
   }

@@ -182,6 +182,12 @@ Result<std::pair<std::string, std::string>> ContainerService::read_passwd_group(
   return files;
 }
 
+// A container that is not a task's (berthctl run): beside the task cgroups'
+// parent "/<namespace>", never in it, which holds only task cgroups.
+std::string ContainerService::default_cgroups_path(const std::string& id) const {
+  return "/" + containerd_.ns() + "-run/" + id;
+}
+
 Result<uint32_t> ContainerService::create(const CreateContainerRequest& request) {
   const std::string& id = request.id;
   BERTH_TRY(validate_id(id));
@@ -191,7 +197,8 @@ Result<uint32_t> ContainerService::create(const CreateContainerRequest& request)
   inputs.overrides = request.overrides;
   // Like Docker: a container is its own host, named after itself.
   if (inputs.overrides.hostname.empty()) inputs.overrides.hostname = id.substr(0, 63);
-  inputs.cgroups_path = "/" + containerd_.ns() + "/" + id;
+  inputs.cgroups_path =
+      request.cgroups_path.empty() ? default_cgroups_path(id) : request.cgroups_path;
   inputs.netns_path = request.netns_path;
   inputs.agent_nofile_limit = agent_nofile_limit();
   std::string user = request.overrides.user.value_or(inputs.image.user);
@@ -308,9 +315,9 @@ Result<uint32_t> ContainerService::create_task(const cd_tasks::CreateTaskRequest
 
 Result<uint32_t> ContainerService::create_without_image(
     const std::string& id, nlohmann::json spec, const std::map<std::string, std::string>& labels,
-    bool after_interrupted_create) {
+    bool after_interrupted_create, const std::string& cgroups_path) {
   BERTH_TRY(validate_id(id));
-  spec["linux"]["cgroupsPath"] = "/" + containerd_.ns() + "/" + id;
+  spec["linux"]["cgroupsPath"] = cgroups_path.empty() ? default_cgroups_path(id) : cgroups_path;
   cd_containers::CreateContainerRequest create;
   auto* container = create.mutable_container();
   container->set_id(id);

@@ -42,6 +42,8 @@ struct CreateContainerRequest {
   ContainerOverrides overrides;
   std::map<std::string, std::string> labels;
   std::string netns_path;  // empty: a new network namespace
+  // linux.cgroupsPath, e.g. "/berth/<task-id>/<id>"; empty: "/<namespace>-run/<id>".
+  std::string cgroups_path;
   ContainerSettings settings;
   // An earlier Create of this id was cut off by a berthd crash: containerd
   // may still be finishing or undoing it (bundle directories appearing and
@@ -67,9 +69,11 @@ class ContainerService {
   // `ctr run --rootfs` does); linux.cgroupsPath is set as for any container.
   // Its output is discarded. On failure nothing is left behind.
   // `after_interrupted_create` as in CreateContainerRequest.
+  // `cgroups_path` as in CreateContainerRequest.
   Result<uint32_t> create_without_image(const std::string& id, nlohmann::json spec,
                                         const std::map<std::string, std::string>& labels,
-                                        bool after_interrupted_create = false);
+                                        bool after_interrupted_create = false,
+                                        const std::string& cgroups_path = "");
   Result<uint32_t> start(const std::string& id);
   Status kill(const std::string& id, int signal, bool all = true);
   // The task's status: "created", "running", "stopped", ...; kNotFound if
@@ -99,6 +103,7 @@ class ContainerService {
   const ContainerRuntimeConfig& config() const { return config_; }
 
  private:
+  std::string default_cgroups_path(const std::string& id) const;
   Result<std::pair<std::string, std::string>> read_passwd_group(const ResolvedImage& image,
                                                                 const std::string& id);
   std::string runc_wrapper_path() const;

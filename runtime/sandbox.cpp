@@ -100,7 +100,7 @@ Result<uint32_t> SandboxService::create(const SandboxRequest& request) {
   inputs.rootfs_path = config_.root_dir + "/sandbox-rootfs";
   inputs.hostname = request.id.substr(0, 63);
   inputs.netns_path = request.netns_path;
-  // create_without_image puts it in the namespace's cgroup, as any container.
+  // create_without_image sets the real path (request.cgroups_path).
   inputs.cgroups_path = "/" + request.id;
   inputs.agent_nofile_limit = {"RLIMIT_NOFILE", nofile.rlim_cur, nofile.rlim_max};
   auto spec = BERTH_TRY(build_sandbox_spec(inputs));
@@ -122,8 +122,8 @@ Result<uint32_t> SandboxService::create(const SandboxRequest& request) {
                                                   "': " + std::strerror(errno)));
     }
   }
-  auto created = containers_.create_without_image(request.id, spec, request.labels,
-                                                  request.after_interrupted_create);
+  auto created = containers_.create_without_image(
+      request.id, spec, request.labels, request.after_interrupted_create, request.cgroups_path);
   if (!created) return undo(created.error());
   auto pid = containers_.start(request.id);
   if (!pid) return undo(pid.error());

@@ -2,7 +2,7 @@
 // a tiny pause process (berth-pause) that lives as long as the task, in a
 // containerd container of its own. Today it holds the task's PID and IPC
 // namespaces (pidMode/ipcMode "task") and the task's shared /dev/shm; the
-// task's network namespace and cgroup are meant to join it later.
+// task's network namespace (awsvpc) and its cgroup hold it too.
 //
 // The sandbox container has no image and no snapshot: its spec's root is a
 // read-only host directory holding only berth-pause, which containerd 1.6
@@ -54,6 +54,8 @@ struct SandboxRequest {
   uint64_t shm_size_bytes = 0;
   // The task's pinned network namespace (awsvpc) to join; empty: a new one.
   std::string netns_path;
+  // linux.cgroupsPath (in the task's cgroup); empty: "/<namespace>-run/<id>".
+  std::string cgroups_path;
   // A berthd crash cut an earlier create of this id off (see
   // CreateContainerRequest): containerd may still be settling it.
   bool after_interrupted_create = false;

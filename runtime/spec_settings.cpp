@@ -116,6 +116,19 @@ std::optional<std::string> rlimit_name(std::string_view ecs_name) {
   return out;
 }
 
+namespace {
+
+void apply_resources(json& spec, const ResourceSettings& resources) {
+  json& r = spec["linux"]["resources"];
+  if (resources.cpu_shares) r["cpu"]["shares"] = *resources.cpu_shares;
+  if (resources.memory_limit) r["memory"]["limit"] = *resources.memory_limit;
+  if (resources.memory_reservation) r["memory"]["reservation"] = *resources.memory_reservation;
+  if (resources.memory_swap) r["memory"]["swap"] = *resources.memory_swap;
+  if (resources.swappiness) r["memory"]["swappiness"] = *resources.swappiness;
+}
+
+}  // namespace
+
 Status apply_container_settings(json& spec, const ContainerSettings& settings) {
   // Capabilities: drop (ALL first), then add; the same set in each list.
   auto& caps = spec["process"]["capabilities"];
@@ -218,6 +231,7 @@ Status apply_container_settings(json& spec, const ContainerSettings& settings) {
            (settings.host_network && n["type"] == "network");
   });
   BERTH_TRY(apply_task_namespaces(spec, settings.task_namespaces));
+  apply_resources(spec, settings.resources);
   return {};
 }
 

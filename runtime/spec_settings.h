@@ -42,6 +42,16 @@ struct DeviceSetting {
   std::vector<std::string> permissions;  // ECS names: "read", "write", "mknod"; empty: all
 };
 
+// linux.resources of the container's own cgroup, in the OCI spec's units;
+// runc writes them as cgroup v1 or v2 files.
+struct ResourceSettings {
+  std::optional<uint64_t> cpu_shares;
+  std::optional<int64_t> memory_limit;        // bytes
+  std::optional<int64_t> memory_reservation;  // bytes: the soft limit
+  std::optional<int64_t> memory_swap;         // bytes of memory plus swap
+  std::optional<uint64_t> swappiness;         // 0..100; cgroup v1 only
+};
+
 struct ContainerSettings {
   std::vector<std::string> cap_add;   // without CAP_ prefix
   std::vector<std::string> cap_drop;  // may hold "ALL"
@@ -63,6 +73,7 @@ struct ContainerSettings {
   // while berthd is down. Not a spec setting: ContainerService gives the
   // task a stdin FIFO.
   bool interactive = false;
+  ResourceSettings resources;
 };
 
 // "nofile" -> "RLIMIT_NOFILE"; nullopt for a name ECS does not know.

@@ -208,6 +208,10 @@ TEST(SandboxPlan, TheSandboxGoesAfterTheLastContainerAndThenTheTaskStops) {
   task.sandbox->known = agent::TaskStatus::kStopped;
   task.sandbox->removed = true;
   plan = agent::plan_task(task, def, idle, 30);
+  EXPECT_TRUE(has(plan, agent::Action::Kind::kRemoveCgroup)) << "the task cgroup goes last";
+  EXPECT_NE(task.known, agent::TaskStatus::kStopped);
+  task.cgroup_removed = true;
+  plan = agent::plan_task(task, def, idle, 40);
   EXPECT_TRUE(plan.actions.empty());
   EXPECT_EQ(task.known, agent::TaskStatus::kStopped);
 }
@@ -233,8 +237,12 @@ TEST(SandboxPlan, ANeverMadeSandboxNeedsNoRemoval) {
   auto task = agent::new_task("t1", "", "{}", def, 1);
   agent::request_stop(task, "UserInitiated", "stop");
   auto plan = agent::plan_task(task, def, {false, false}, 10);
-  EXPECT_TRUE(plan.actions.empty());
+  ASSERT_EQ(plan.actions.size(), 1u);
+  EXPECT_EQ(plan.actions[0].kind, agent::Action::Kind::kRemoveCgroup);
   EXPECT_TRUE(task.sandbox->removed);
+  task.cgroup_removed = true;
+  plan = agent::plan_task(task, def, {false, false}, 10);
+  EXPECT_TRUE(plan.actions.empty());
   EXPECT_EQ(task.known, agent::TaskStatus::kStopped);
 }
 

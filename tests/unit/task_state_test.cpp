@@ -199,9 +199,16 @@ TEST_F(PlanTest, TaskIsStoppedOnceEveryContainerIsRemoved) {
   EXPECT_EQ(kinds(p), (std::vector{Action::Kind::kRemove}));
   EXPECT_EQ(task_.known, TaskStatus::kRunning);
   task_.containers[0].removed = true;
-  plan(2200);
+  p = plan(2200);
+  EXPECT_EQ(kinds(p), (std::vector{Action::Kind::kRemoveCgroup}));
+  EXPECT_EQ(task_.known, TaskStatus::kRunning) << "not before its cgroup is gone";
+  // Not issued again while the removal is in flight.
+  EXPECT_TRUE(
+      plan_task(task_, def_, {false}, 2250, false, false, /*cgroup_busy=*/true).actions.empty());
+  task_.cgroup_removed = true;
+  plan(2300);
   EXPECT_EQ(task_.known, TaskStatus::kStopped);
-  EXPECT_EQ(task_.stopped_at_ms, 2200);
+  EXPECT_EQ(task_.stopped_at_ms, 2300);
   EXPECT_EQ(task_.stop_code, "UserInitiated");
 }
 
@@ -342,6 +349,9 @@ TEST(NetworkPlanTest, AwsvpcNetworkComesFirstAndGoesLast) {
   EXPECT_NE(task.known, TaskStatus::kStopped);
   task.network->known = TaskStatus::kStopped;
   task.network->removed = true;
+  EXPECT_EQ(kinds(plan_task(task, def, busy, 2000)),
+            std::vector<Action::Kind>{Action::Kind::kRemoveCgroup});
+  task.cgroup_removed = true;
   EXPECT_TRUE(plan_task(task, def, busy, 2000).actions.empty());
   EXPECT_EQ(task.known, TaskStatus::kStopped);
 }

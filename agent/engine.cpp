@@ -652,7 +652,7 @@ void Engine::dispatch_sandbox(TaskRuntime& task, const Action& action) {
     request.after_interrupted_create = interrupted_creates_.erase(cid) > 0;
     request.labels = {{kTaskLabel, task_id}, {kSandboxLabel, "true"}};
     if (task.record.network) request.netns_path = task.record.network->netns;
-    request.cgroups_path = config_.cgroups->container_parent(task_id) + "/" + cid;
+    request.cgroups_path = config_.cgroups->container_cgroups_path(task_id, cid);
     cgroups::TaskLimits limits = task_limits(task.definition, config_.task_pids_limit);
     if (task.definition.ipc_mode == "task") {
       // One /dev/shm for the task, as large as its largest container asks.
@@ -1220,7 +1220,7 @@ Result<Engine::Started> Engine::create_and_start(const StartContext& context,
                 "task cgroup");
   Started started;
   runtime::CreateContainerRequest request;
-  request.cgroups_path = config_.cgroups->container_parent(context.task_id) + "/" + containerd_id;
+  request.cgroups_path = config_.cgroups->container_cgroups_path(context.task_id, containerd_id);
   std::optional<NetworkRecord> network;
   if (context.network_mode == "awsvpc") {
     if (!context.task_network || context.task_network->known != TaskStatus::kRunning) {

@@ -26,8 +26,9 @@ std::string controller_of(const std::string& file) { return file.substr(0, file.
 CgroupfsV1Manager::CgroupfsV1Manager(V1Roots roots, std::string parent, MkdirHook hook)
     : roots_(std::move(roots)), parent_(std::move(parent)), hook_(std::move(hook)) {}
 
-std::string CgroupfsV1Manager::container_parent(std::string_view task_id) const {
-  return "/" + parent_ + "/" + std::string(task_id);
+std::string CgroupfsV1Manager::container_cgroups_path(std::string_view task_id,
+                                                      std::string_view container) const {
+  return "/" + parent_ + "/" + std::string(task_id) + "/" + std::string(container);
 }
 
 Result<std::vector<std::string>> CgroupfsV1Manager::required_mounts() const {

@@ -33,8 +33,9 @@ bool contains(const std::vector<std::string>& names, std::string_view name) {
 CgroupfsV2Manager::CgroupfsV2Manager(std::string unified_root, std::string parent, MkdirHook hook)
     : root_(std::move(unified_root)), parent_(std::move(parent)), hook_(std::move(hook)) {}
 
-std::string CgroupfsV2Manager::container_parent(std::string_view task_id) const {
-  return "/" + parent_ + "/" + std::string(task_id);
+std::string CgroupfsV2Manager::container_cgroups_path(std::string_view task_id,
+                                                      std::string_view container) const {
+  return "/" + parent_ + "/" + std::string(task_id) + "/" + std::string(container);
 }
 
 Status CgroupfsV2Manager::enable_controllers(const std::string& dir) const {

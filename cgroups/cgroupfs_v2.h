@@ -17,7 +17,8 @@ class CgroupfsV2Manager : public CgroupManager {
   std::string_view name() const override { return "cgroupfs v2"; }
   bool unified() const override { return true; }
   Status create_task(std::string_view task_id, const TaskLimits& limits) override;
-  std::string container_parent(std::string_view task_id) const override;
+  std::string container_cgroups_path(std::string_view task_id,
+                                     std::string_view container) const override;
   Status set_container_limits(std::string_view task_id, std::string_view container,
                               const ContainerLimits& limits) override;
   Status remove_task(std::string_view task_id) override;

@@ -37,9 +37,12 @@ class CgroupManager {
   // that this call made is left. An existing task cgroup is reused.
   virtual Status create_task(std::string_view task_id, const TaskLimits& limits) = 0;
 
-  // The OCI cgroupsPath under which the task's containers go:
-  // "/berth/<task-id>"; a container's is container_parent() + "/<name>".
-  virtual std::string container_parent(std::string_view task_id) const = 0;
+  // The OCI linux.cgroupsPath of a container (or sandbox) of the task, in
+  // the backend's own form: "/berth/<task-id>/<container>" for cgroupfs (a
+  // systemd driver would give "slice:prefix:name"). The engine never
+  // composes one itself.
+  virtual std::string container_cgroups_path(std::string_view task_id,
+                                             std::string_view container) const = 0;
 
   // Creates (if needed) the container cgroup under the task cgroup and
   // writes its limits. The engine normally passes container limits to the

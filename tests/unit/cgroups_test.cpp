@@ -118,7 +118,7 @@ TEST(CgroupLayoutTest, ParsesV2) {
   auto hybrid = make_manager(*detect_layout(kHybridMountinfo, ""));
   ASSERT_TRUE(hybrid);
   EXPECT_EQ((*hybrid)->name(), "cgroupfs v1");
-  EXPECT_EQ((*hybrid)->container_parent("t1"), "/berth/t1");
+  EXPECT_EQ((*hybrid)->container_cgroups_path("t1", "t1-web"), "/berth/t1/t1-web");
 }
 
 TEST(CgroupLayoutTest, UnescapesMountPointsAndRejectsBadInput) {
@@ -323,7 +323,7 @@ TEST_F(CgroupfsV1Test, CreateTaskWritesTheTaskLimits) {
   EXPECT_TRUE(fs::is_directory(at("cpuacct", "berth/t1")));
   // The runtime makes the other hierarchies' directories, not berth.
   EXPECT_FALSE(fs::exists(at("devices", "berth")));
-  EXPECT_EQ(cgroups.container_parent("t1"), "/berth/t1");
+  EXPECT_EQ(cgroups.container_cgroups_path("t1", "t1-web"), "/berth/t1/t1-web");
   // Creating again reuses the cgroup.
   EXPECT_TRUE(cgroups.create_task("t1", {.cpu_units = 512}));
   EXPECT_EQ(read(at("cpu", "berth/t1/cpu.cfs_quota_us")), "50000");
@@ -530,7 +530,7 @@ TEST_F(CgroupfsV2Test, CreateTaskEnablesControllersAndWritesTheTaskLimits) {
   EXPECT_EQ(read(at("berth/t1/cpu.max")), "25000 100000");
   EXPECT_EQ(read(at("berth/t1/memory.max")), "67108864");
   EXPECT_EQ(read(at("berth/t1/pids.max")), "100");
-  EXPECT_EQ(cgroups.container_parent("t1"), "/berth/t1");
+  EXPECT_EQ(cgroups.container_cgroups_path("t1", "t1-web"), "/berth/t1/t1-web");
 }
 
 TEST_F(CgroupfsV2Test, AlreadyEnabledControllersAreNotWrittenAgain) {

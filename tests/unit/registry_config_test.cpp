@@ -76,6 +76,23 @@ insecure_registries = ["127.0.0.1:5000"]
   EXPECT_TRUE(agent::validate(config));
 }
 
+TEST(AgentConfig, ResourceSettings) {
+  agent::AgentConfig config;
+  EXPECT_EQ(config.reserved_memory_mib, 256) << "the default reservation";
+  EXPECT_EQ(config.task_pids_limit, 0) << "no pids limit unless asked";
+  auto applied = agent::apply_toml(
+      "reserved_cpu_units = 512\nreserved_memory_mib = 1024\ntask_pids_limit = 4096\n", "test.toml",
+      config);
+  ASSERT_TRUE(applied) << applied.error().message();
+  EXPECT_EQ(config.reserved_cpu_units, 512);
+  EXPECT_EQ(config.reserved_memory_mib, 1024);
+  EXPECT_EQ(config.task_pids_limit, 4096);
+  auto negative = agent::apply_toml("reserved_memory_mib = -1\n", "test.toml", config);
+  ASSERT_FALSE(negative);
+  EXPECT_EQ(negative.error().message(),
+            "test.toml: reserved_memory_mib: must be a whole number, 0 or more");
+}
+
 TEST(AgentConfig, ErrorsNameTheKey) {
   agent::AgentConfig config;
   auto unknown = agent::apply_toml("namespaec = \"x\"\n", "berthd.toml", config);

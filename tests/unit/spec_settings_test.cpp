@@ -42,6 +42,30 @@ TEST(DeviceAccess, FromEcsPermissions) {
   EXPECT_NE(bad.error().message().find("'execute'"), std::string::npos) << bad.error().message();
 }
 
+TEST(SpecSettingsResources, OciResourcesBesideTheDeviceRules) {
+  json spec = base_spec();
+  const json devices = spec["linux"]["resources"]["devices"];
+  ContainerSettings settings;
+  settings.resources.cpu_shares = 512;
+  settings.resources.memory_limit = 64 << 20;
+  settings.resources.memory_reservation = 32 << 20;
+  settings.resources.memory_swap = 64 << 20;
+  settings.resources.swappiness = 10;
+  ASSERT_TRUE(apply_container_settings(spec, settings).has_value());
+  const json& r = spec["linux"]["resources"];
+  EXPECT_EQ(r["cpu"], (json{{"shares", 512}}));
+  EXPECT_EQ(
+      r["memory"],
+      (json{
+          {"limit", 64 << 20}, {"reservation", 32 << 20}, {"swap", 64 << 20}, {"swappiness", 10}}));
+  EXPECT_EQ(r["devices"], devices);
+
+  json plain = base_spec();
+  ASSERT_TRUE(apply_container_settings(plain, ContainerSettings{}).has_value());
+  EXPECT_FALSE(plain["linux"]["resources"].contains("cpu")) << "no limit: the runtime's default";
+  EXPECT_FALSE(plain["linux"]["resources"].contains("memory"));
+}
+
 TEST(SpecSettingsDevices, NodeAndCgroupRuleFromTheHostDevice) {
   json spec = base_spec();
   const size_t default_rules = spec["linux"]["resources"]["devices"].size();

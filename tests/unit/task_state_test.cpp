@@ -308,9 +308,11 @@ TEST(CheckpointTest, RoundTrips) {
   task.containers[0].exit_code = 3;
   task.containers[0].health = Health::kHealthy;
   task.containers[1].creating = true;
+  task.cgroup_removed = true;
   auto back = task_from_json(to_json(task));
   ASSERT_TRUE(back) << back.error().message();
   EXPECT_EQ(to_json(*back), to_json(task));
+  EXPECT_TRUE(back->cgroup_removed);
   EXPECT_EQ(back->containers[0].exit_code, 3);
   EXPECT_FALSE(back->containers[1].exit_code.has_value());
 }

@@ -26,6 +26,8 @@ berthctl() { "$top/$build/berthctl" "$@"; }
 
 echo "== berthctl version"
 berthctl version
+echo "== berthctl node info (cgroup layout; CPU and memory left for tasks)"
+berthctl node info
 echo "== building a sample busybox image and importing it (berthctl image import)"
 tests/fixtures/make-test-image.sh "$demo/image" >/dev/null
 berthctl image import "$demo/image/busybox-oci.tar"
@@ -56,6 +58,8 @@ for _ in $(seq 1 60); do
 done
 echo "== berthctl ps"
 berthctl ps
+echo "== berthctl node info (the task's share is taken)"
+berthctl node info
 echo "== berthctl describe $task"
 berthctl describe "$task"
 echo "== berthctl logs $task"

@@ -39,24 +39,21 @@ Status read_bool(const toml::node& node, std::string_view key, bool& out) {
   return {};
 }
 
-Status read_seconds(const toml::node& node, std::string_view key, int64_t& out) {
+// A whole number, 0 or more; `unit` names what it counts in the error.
+Status read_whole(const toml::node& node, std::string_view key, int64_t& out,
+                  std::string_view unit = "") {
   auto value = node.value<int64_t>();
   if (!value || *value < 0) {
-    return fail(ErrorCode::kInvalidArgument,
-                std::string(key) + ": must be a whole number of seconds, 0 or more");
+    return fail(ErrorCode::kInvalidArgument, std::string(key) + ": must be a whole number" +
+                                                 (unit.empty() ? "" : " of " + std::string(unit)) +
+                                                 ", 0 or more");
   }
   out = *value;
   return {};
 }
 
-Status read_count(const toml::node& node, std::string_view key, int64_t& out) {
-  auto value = node.value<int64_t>();
-  if (!value || *value < 0) {
-    return fail(ErrorCode::kInvalidArgument,
-                std::string(key) + ": must be a whole number, 0 or more");
-  }
-  out = *value;
-  return {};
+Status read_seconds(const toml::node& node, std::string_view key, int64_t& out) {
+  return read_whole(node, key, out, "seconds");
 }
 
 bool is_absolute(const std::string& path) { return !path.empty() && path.front() == '/'; }
@@ -109,11 +106,11 @@ Status apply_toml(std::string_view toml_text, std::string_view source_name, Agen
     else if (key == "image_gc_min_age_seconds")
       status = read_seconds(node, ctx, config.image_gc_min_age_seconds);
     else if (key == "reserved_cpu_units")
-      status = read_count(node, ctx, config.reserved_cpu_units);
+      status = read_whole(node, ctx, config.reserved_cpu_units);
     else if (key == "reserved_memory_mib")
-      status = read_count(node, ctx, config.reserved_memory_mib);
+      status = read_whole(node, ctx, config.reserved_memory_mib);
     else if (key == "task_pids_limit")
-      status = read_count(node, ctx, config.task_pids_limit);
+      status = read_whole(node, ctx, config.task_pids_limit);
     else if (key == "default_network_mode")
       status = read_string(node, ctx, config.default_network_mode);
     else if (key == "cni_conf_dir")

@@ -559,49 +559,28 @@ void Engine::reconcile(TaskRuntime& task) {
   std::vector<TaskStatus> containers_before;
   for (const auto& c : task.record.containers) containers_before.push_back(c.known);
 
+  // A step whose last attempt failed waits for its retry time as if busy;
+  // the owner wakes then. An expired wait is cleared.
+  auto waiting = [&](const std::string& key) {
+    auto retry = retry_at_ms_.find(key);
+    if (retry == retry_at_ms_.end()) return false;
+    if (now < retry->second) {
+      if (wake_at_ms_ == 0 || retry->second < wake_at_ms_) wake_at_ms_ = retry->second;
+      return true;
+    }
+    retry_at_ms_.erase(retry);
+    return false;
+  };
   std::vector<bool> busy = task.busy;
   for (size_t i = 0; i < busy.size(); ++i) {
-    auto retry = retry_at_ms_.find(task.record.containers[i].containerd_id);
-    if (retry == retry_at_ms_.end()) continue;
-    if (now < retry->second) {
-      busy[i] = true;
-      if (wake_at_ms_ == 0 || retry->second < wake_at_ms_) wake_at_ms_ = retry->second;
-    } else {
-      retry_at_ms_.erase(retry);
-    }
+    if (waiting(task.record.containers[i].containerd_id)) busy[i] = true;
   }
-  bool sandbox_busy = task.sandbox_busy;
-  if (task.record.sandbox) {
-    auto retry = retry_at_ms_.find(task.record.sandbox->containerd_id);
-    if (retry != retry_at_ms_.end() && now < retry->second) {
-      sandbox_busy = true;
-      if (wake_at_ms_ == 0 || retry->second < wake_at_ms_) wake_at_ms_ = retry->second;
-    } else if (retry != retry_at_ms_.end()) {
-      retry_at_ms_.erase(retry);
-    }
-  }
-  bool network_busy = task.network_busy;
-  if (task.record.network) {
-    std::string key = task.record.id + std::string(kNetworkRetrySuffix);
-    auto retry = retry_at_ms_.find(key);
-    if (retry != retry_at_ms_.end() && now < retry->second) {
-      network_busy = true;
-      if (wake_at_ms_ == 0 || retry->second < wake_at_ms_) wake_at_ms_ = retry->second;
-    } else if (retry != retry_at_ms_.end()) {
-      retry_at_ms_.erase(retry);
-    }
-  }
-  bool cgroup_busy = task.cgroup_busy;
-  {
-    std::string key = task.record.id + std::string(kCgroupRetrySuffix);
-    auto retry = retry_at_ms_.find(key);
-    if (retry != retry_at_ms_.end() && now < retry->second) {
-      cgroup_busy = true;
-      if (wake_at_ms_ == 0 || retry->second < wake_at_ms_) wake_at_ms_ = retry->second;
-    } else if (retry != retry_at_ms_.end()) {
-      retry_at_ms_.erase(retry);
-    }
-  }
+  bool sandbox_busy =
+      task.sandbox_busy || (task.record.sandbox && waiting(task.record.sandbox->containerd_id));
+  bool network_busy =
+      task.network_busy ||
+      (task.record.network && waiting(task.record.id + std::string(kNetworkRetrySuffix)));
+  bool cgroup_busy = task.cgroup_busy || waiting(task.record.id + std::string(kCgroupRetrySuffix));
   Plan plan =
       plan_task(task.record, task.definition, busy, now, sandbox_busy, network_busy, cgroup_busy);
 

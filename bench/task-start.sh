@@ -2,7 +2,11 @@
 # Task start latency through berth's engine, side by side with `ctr run -d`
 # on the same image and the same private containerd, in one run; and
 # berthd's memory, idle and with N tasks running. A benchmark, not a test.
-#   bench/task-start.sh [N]     N tasks (default 50)
+#   bench/task-start.sh [N] [limits]   N tasks (default 50); with "limits"
+#   every task has cpu 128 and memory 64 (its task cgroup's CFS quota and
+#   memory limit: a 2-CPU node admits 16 of them, so keep N at most 8 per CPU)
+#   and ctr gets the same:
+#   --cpus 0.125 --memory-limit 64 MiB.
 # Latency of a task = from just before `berthctl run -f` to the engine's
 # RUNNING event for it (berthctl events), with the image already present.
 # Run as root after scripts/setup.sh.
@@ -11,6 +15,11 @@ cd "$(dirname "$0")/.."
 top=$PWD
 build=${BERTH_BUILD_DIR:-build}
 n=${1:-50}
+limits=${2:-}
+if [[ -n $limits && $limits != limits ]]; then
+  echo "usage: bench/task-start.sh [N] [limits]" >&2
+  exit 2
+fi
 ns=berth-bench-tasks
 
 dir=$(mktemp -d /tmp/berth-bench-XXXXXX)
@@ -33,8 +42,14 @@ berthctl image import "$dir/image/busybox-oci.tar" >/dev/null
 image=berth.test/busybox:latest
 idle_rss=$(rss_kib)
 
+task_limits=""
+ctr_limits=()
+if [[ -n $limits ]]; then
+  task_limits='"cpu": "128", "memory": "64",'
+  ctr_limits=(--cpus 0.125 --memory-limit $((64 << 20)))
+fi
 cat >"$dir/task.json" <<JSON
-{"family": "bench", "containerDefinitions": [
+{"family": "bench", $task_limits "containerDefinitions": [
   {"name": "main", "image": "$image", "command": ["sleep", "100000"], "stopTimeout": 1}]}
 JSON
 
@@ -63,7 +78,7 @@ done <"$dir/submitted")
 
 ctr_ms=$(for ((i = 0; i < n; i++)); do
   start=$(now_ms)
-  ctr run -d "$image" "ctr-$i" sleep 100000 >/dev/null
+  ctr run -d "${ctr_limits[@]}" "$image" "ctr-$i" sleep 100000 >/dev/null
   echo $(($(now_ms) - start))
 done)
 
@@ -81,8 +96,9 @@ done
 while read -r id _; do berthctl stop --no-wait "$id" >/dev/null; done <"$dir/submitted"
 while read -r id _; do berthctl stop "$id" >/dev/null; done <"$dir/submitted"
 
-printf '\n%d sequential one-container tasks (sleep) from %s, image present, containerd %s\n\n' \
-  "$n" "$image" "$(ctr version | awk '/Version/ {print $2; exit}')"
+printf '\n%d sequential one-container tasks (sleep) from %s, image present, containerd %s%s\n\n' \
+  "$n" "$image" "$(ctr version | awk '/Version/ {print $2; exit}')" \
+  "${limits:+, each limited to cpu 128 and 64 MiB}"
 printf '%-52s %8s %8s\n' "" "p50 ms" "p99 ms"
 printf '%-52s %8s %8s\n' "berthctl run -f TASK -> RUNNING event" "$b50" "$b99"
 printf '%-52s %8s %8s\n' "ctr run -d IMAGE ID sleep (returns once started)" "$c50" "$c99"

@@ -45,6 +45,12 @@ idle_rss=$(rss_kib)
 task_limits=""
 ctr_limits=()
 if [[ -n $limits ]]; then
+  # The node admits only what its CPU holds: say so rather than fail half-way.
+  cpu_left=$(berthctl -o json node info | grep -m1 '"remaining"' | tr -dc 0-9)
+  if ((n * 128 > cpu_left)); then
+    echo "bench: $n tasks of cpu 128 need $((n * 128)) CPU units; this node has $cpu_left" >&2
+    exit 2
+  fi
   task_limits='"cpu": "128", "memory": "64",'
   ctr_limits=(--cpus 0.125 --memory-limit $((64 << 20)))
 fi

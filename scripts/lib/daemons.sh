@@ -57,6 +57,31 @@ start_berthd() {
     --root "$dir/berth-root" --state "$dir/berth-state" --socket "$dir/berth.sock" "$@"
 }
 
+# What a run cut short leaves (a failed step under set -e): its containers'
+# shims and processes, and their cgroups: task cgroups under /<ns>, those of
+# berthctl run under /<ns>-run, ctr's under /<ns>. Removed deepest first.
+remove_cgroups() {
+  local dir=$1 ns=$2 parent tries
+  pkill -KILL -f -- "containerd-shim-runc-v2 .*-address $dir/containerd.sock" 2>/dev/null || true
+  local parents=(/sys/fs/cgroup/*/"$ns" /sys/fs/cgroup/*/"$ns-run")
+  for parent in "${parents[@]}"; do
+    [[ -d $parent ]] || continue
+    find "$parent" -name cgroup.procs -exec cat {} + 2>/dev/null | xargs -r kill -KILL 2>/dev/null || true
+  done
+  # A killed process leaves its cgroup once reaped: retry for a while.
+  for ((tries = 0; tries < 50; tries++)); do
+    local left=0
+    for parent in "${parents[@]}"; do
+      [[ -d $parent ]] || continue
+      find "$parent" -depth -type d -exec rmdir {} + 2>/dev/null || true
+      [[ -d $parent ]] && left=1
+    done
+    ((left)) || return 0
+    sleep 0.1
+  done
+  echo "cgroups of namespace $ns still in use; left in place" >&2
+}
+
 stop_daemons() {
   local dir=$1 ns=$2
   for ((i = ${#berth_daemon_pids[@]} - 1; i >= 0; i--)); do
@@ -64,6 +89,6 @@ stop_daemons() {
     wait "${berth_daemon_pids[i]}" 2>/dev/null || true
   done
   grep -o " $dir[^ ]*" /proc/self/mounts | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
-  for c in /sys/fs/cgroup/*/"$ns"; do [[ -d $c ]] && rmdir "$c" 2>/dev/null || true; done
+  remove_cgroups "$dir" "$ns"
   rm -rf "$dir"
 }

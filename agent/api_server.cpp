@@ -110,17 +110,17 @@ grpc::Status ApiService::NodeInfo(grpc::ServerContext*, const v1::NodeInfoReques
                                   v1::NodeInfoResponse* response) {
   NodeView view = engine_.node();
   Resources registered = view.node.allocatable();
-  auto left = [](uint64_t have, uint64_t used) { return have > used ? have - used : 0; };
+  Resources left = view.node.remaining(view.used);
   response->set_cgroup_layout(view.cgroup_layout);
   response->set_cgroup_driver(view.cgroup_driver);
   response->set_cpu_total(view.node.total.cpu_units);
   response->set_cpu_reserved(view.node.reserved.cpu_units);
   response->set_cpu_registered(registered.cpu_units);
-  response->set_cpu_remaining(left(registered.cpu_units, view.used.cpu_units));
+  response->set_cpu_remaining(left.cpu_units);
   response->set_memory_total(view.node.total.memory_bytes);
   response->set_memory_reserved(view.node.reserved.memory_bytes);
   response->set_memory_registered(registered.memory_bytes);
-  response->set_memory_remaining(left(registered.memory_bytes, view.used.memory_bytes));
+  response->set_memory_remaining(left.memory_bytes);
   response->set_running_tasks(static_cast<uint32_t>(view.tasks));
   return grpc::Status::OK;
 }

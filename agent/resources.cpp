@@ -27,6 +27,11 @@ Resources NodeResources::allocatable() const {
           minus(total.memory_bytes, reserved.memory_bytes)};
 }
 
+Resources NodeResources::remaining(const Resources& used) const {
+  Resources have = allocatable();
+  return {minus(have.cpu_units, used.cpu_units), minus(have.memory_bytes, used.memory_bytes)};
+}
+
 std::string format_bytes(uint64_t bytes) {
   if (bytes >= (uint64_t{1} << 30) && bytes % (uint64_t{1} << 30) != 0) {
     char text[32];
@@ -83,8 +88,7 @@ Status admit(const Resources& demand, const NodeResources& node, const Resources
                     " CPU units, more than this node's " + std::to_string(node.total.cpu_units) +
                     " (" + cpus(node.total.cpu_units) + " CPUs)");
   }
-  Resources left{minus(allocatable.cpu_units, used.cpu_units),
-                 minus(allocatable.memory_bytes, used.memory_bytes)};
+  Resources left = node.remaining(used);
   if (demand.cpu_units > left.cpu_units) {
     return fail(ErrorCode::kFailedPrecondition,
                 "RESOURCE:CPU: the task needs " + std::to_string(demand.cpu_units) +

@@ -26,6 +26,8 @@ struct NodeResources {
   Resources reserved;
   // total less reserved (never below zero).
   Resources allocatable() const;
+  // allocatable less what the tasks take (`used`), never below zero.
+  Resources remaining(const Resources& used) const;
 };
 
 // The host's CPUs (sched_getaffinity, 1024 units each) and MemTotal from

@@ -11,4 +11,13 @@ namespace berth {
 // ("a,,b" -> "a", "", "b"; "" -> "").
 std::vector<std::string> split(std::string_view text, char separator);
 
+// `parts` with `separator` between them.
+std::string join(const std::vector<std::string>& parts, std::string_view separator);
+
+// `text` without leading and trailing spaces, tabs, CR and LF.
+std::string_view trim(std::string_view text);
+
+// ASCII lower case.
+std::string lower(std::string_view text);
+
 }  // namespace berth

@@ -802,6 +802,17 @@ TEST(TaskDefinitionValidation, NetworkModeAndLinks) {
   container(doc, 1)["links"] = {"db", "cache:c"};
   expect_problem(parse(doc), "containerDefinitions[1].links[1]", "no container named \"cache\"");
 
+  // A networkMode that names no mode is not bridge either: links are refused
+  // under the name it gives, beside the problem with the name itself.
+  doc = with_containers({named("db"), named("web")});
+  container(doc, 1)["links"] = {"db"};
+  doc["networkMode"] = "nat";
+  auto unknown = parse(doc);
+  EXPECT_EQ(unknown.problems.size(), 2u) << listing(unknown.problems);
+  EXPECT_TRUE(has_problem(unknown, "containerDefinitions[1].links",
+                          "not supported in nat network mode: links need bridge mode"))
+      << listing(unknown.problems);
+
   // A definition without networkMode takes the node's default.
   doc = with_containers({named("db"), named("web")});
   container(doc, 1)["links"] = {"db"};

@@ -28,7 +28,7 @@
 #include "agent/task_network.h"
 #include "agent/task_state.h"
 #include "agent/task_store.h"
-#include "agent/taskdef.h"
+#include "agent/taskdef/taskdef.h"
 #include "cgroups/manager.h"
 #include "runtime/containers.h"
 #include "runtime/events.h"

@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <string>
 
-#include "agent/taskdef.h"
+#include "agent/taskdef/taskdef.h"
 #include "cgroups/limits.h"
 #include "common/error.h"
 #include "runtime/spec_settings.h"

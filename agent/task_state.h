@@ -11,7 +11,7 @@
 #include <string_view>
 #include <vector>
 
-#include "agent/taskdef.h"
+#include "agent/taskdef/taskdef.h"
 #include "common/error.h"
 
 namespace berth::agent {

@@ -11,7 +11,7 @@
 #include <regex>
 #include <string>
 
-#include "agent/taskdef.h"
+#include "agent/taskdef/taskdef.h"
 
 namespace berth::agent::corpus {
 

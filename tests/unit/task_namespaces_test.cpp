@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "agent/task_state.h"
-#include "agent/taskdef.h"
+#include "agent/taskdef/taskdef.h"
 #include "runtime/oci_spec.h"
 #include "runtime/sandbox.h"
 #include "runtime/spec_settings.h"

@@ -17,7 +17,7 @@
 #include <string>
 #include <vector>
 
-#include "agent/taskdef.h"
+#include "agent/taskdef/taskdef.h"
 #include "corpus/corpus.h"
 
 namespace berth::agent {

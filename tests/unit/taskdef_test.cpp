@@ -1,7 +1,7 @@
 // Task definition parsing and validation: the typed model, the describe
 // wrapper, every validation rule with its exact path and reason, start order,
 // and the field table against docs/task-definitions.md.
-#include "agent/taskdef.h"
+#include "agent/taskdef/taskdef.h"
 
 #include <gtest/gtest.h>
 

@@ -1,11 +1,11 @@
-// Parsing and validation of ECS task definitions (see agent/taskdef.h and
+// Parsing and validation of ECS task definitions (see agent/taskdef/taskdef.h and
 // docs/task-definitions.md).
 //
 // The parser never stops at the first problem: every reader reports what is
 // wrong with its field and carries on, and the model is filled with what
 // could be read, so that the cross-field checks (dependsOn targets, volume
 // names, ports) still run and report their own problems.
-#include "agent/taskdef.h"
+#include "agent/taskdef/taskdef.h"
 
 #include <arpa/inet.h>
 

@@ -20,20 +20,14 @@
 #include <set>
 #include <utility>
 
+#include "agent/taskdef/reader.h"
+#include "common/strings.h"
+
 namespace berth::agent {
 
+namespace taskdef {
+
 namespace {
-
-using nlohmann::json;
-
-const std::map<std::string_view, const FieldDecision*, std::less<>>& field_index() {
-  static const std::map<std::string_view, const FieldDecision*, std::less<>> kIndex = [] {
-    std::map<std::string_view, const FieldDecision*, std::less<>> index;
-    for (const FieldDecision& field : task_definition_fields()) index.emplace(field.path, &field);
-    return index;
-  }();
-  return kIndex;
-}
 
 const std::set<std::string_view> kCapabilities = {
     "AUDIT_CONTROL",   "AUDIT_READ",   "AUDIT_WRITE",
@@ -67,84 +61,22 @@ const std::set<std::string_view> kLogDrivers = {"awslogs",   "fluentd",  "gelf",
                                                 "json-file", "journald", "logentries",
                                                 "splunk",    "syslog",   "awsfirelens"};
 
-// --- Paths and descriptions -------------------------------------------------
-
-bool plain_key(std::string_view key) {
-  return !key.empty() && std::ranges::all_of(key, [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_' || c == '-';
-  });
-}
-
-// A JSON string literal; never throws (invalid UTF-8 is replaced).
-std::string quote(std::string_view text) {
-  return json(std::string(text)).dump(-1, ' ', false, json::error_handler_t::replace);
-}
-
-// "a.b" for a plain key, a["x.y"] for any other.
-std::string member(const std::string& path, std::string_view key) {
-  if (!plain_key(key)) return path + "[" + quote(key) + "]";
-  if (path.empty()) return std::string(key);
-  return path + "." + std::string(key);
-}
-
-std::string element(const std::string& path, size_t index) {
-  return path + "[" + std::to_string(index) + "]";
-}
-
-// "a string (\"256\")", "an array", ... for "must be X, not <this>".
-std::string describe(const json& value) {
-  switch (value.type()) {
-    case json::value_t::null:
-      return "null";
-    case json::value_t::object:
-      return "an object";
-    case json::value_t::array:
-      return "an array";
-    case json::value_t::string: {
-      const auto& text = value.get_ref<const std::string&>();
-      if (text.size() <= 40) return "a string (" + quote(text) + ")";
-      return "a string";
-    }
-    case json::value_t::boolean:
-      return value.get<bool>() ? "true" : "false";
-    case json::value_t::number_integer:
-    case json::value_t::number_unsigned:
-    case json::value_t::number_float:
-      return "a number (" + value.dump() + ")";
-    default:
-      return "something else";
-  }
-}
-
-std::string join(const std::vector<std::string>& items, std::string_view separator) {
-  std::string out;
-  for (const auto& item : items) {
-    if (!out.empty()) out += separator;
-    out += item;
-  }
-  return out;
-}
-
 // Windows images cannot run on a Linux node. Their platform is only known
 // once the manifest is fetched; these names are Windows-only, so such task
 // definitions are refused up front rather than failing at pull time.
 bool windows_image(std::string_view image) {
-  std::string lower(image);
-  std::ranges::transform(lower, lower.begin(),
-                         [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  if (lower.starts_with("mcr.microsoft.com/windows") ||
-      lower.starts_with("mcr.microsoft.com/dotnet/framework")) {
+  const std::string name = lower(image);
+  if (name.starts_with("mcr.microsoft.com/windows") ||
+      name.starts_with("mcr.microsoft.com/dotnet/framework")) {
     return true;
   }
-  size_t slash = lower.rfind('/');
-  size_t colon = lower.rfind(':');
+  size_t slash = name.rfind('/');
+  size_t colon = name.rfind(':');
   if (colon == std::string::npos || (slash != std::string::npos && colon < slash)) return false;
-  std::string_view tag = std::string_view(lower).substr(colon + 1);
+  std::string_view tag = std::string_view(name).substr(colon + 1);
   return tag.find("servercore") != std::string_view::npos ||
          tag.find("nanoserver") != std::string_view::npos;
 }
-
-bool valid_name(std::string_view name) { return name.size() <= 255 && plain_key(name); }
 
 bool ip_address(const std::string& text) {
   std::array<unsigned char, 16> buffer{};
@@ -152,68 +84,17 @@ bool ip_address(const std::string& text) {
          inet_pton(AF_INET6, text.c_str(), buffer.data()) == 1;
 }
 
-// A field counts as set unless it is null, false, empty or absent: refused
-// fields are only a problem when set.
-bool is_set(const json& value) {
-  switch (value.type()) {
-    case json::value_t::null:
-      return false;
-    case json::value_t::boolean:
-      return value.get<bool>();
-    case json::value_t::array:
-    case json::value_t::object:
-    case json::value_t::string:
-      return !value.empty() && !(value.is_string() && value.get_ref<const std::string&>().empty());
-    default:
-      return true;
-  }
-}
-
-// An integral JSON number as int64 (saturated), or nullopt.
-std::optional<int64_t> whole_number(const json& value) {
-  if (value.is_number_unsigned()) {
-    auto n = value.get<uint64_t>();
-    return n > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())
-               ? std::numeric_limits<int64_t>::max()
-               : static_cast<int64_t>(n);
-  }
-  if (value.is_number_integer()) return value.get<int64_t>();
-  if (value.is_number_float()) {
-    double d = value.get<double>();
-    if (std::isfinite(d) && d == std::trunc(d) && std::fabs(d) < 9e18) {
-      return static_cast<int64_t>(d);
-    }
-  }
-  return std::nullopt;
-}
-
-struct Range {
-  int64_t min = 0;
-  int64_t max = std::numeric_limits<int64_t>::max();
-  std::string_view unit;  // " MiB", " seconds", ...
-};
-
-std::string range_reason(const Range& range, int64_t value) {
-  std::string unit(range.unit);
-  if (range.max == std::numeric_limits<int64_t>::max()) {
-    return "must be at least " + std::to_string(range.min) + unit + ", not " +
-           std::to_string(value);
-  }
-  return "must be between " + std::to_string(range.min) + " and " + std::to_string(range.max) +
-         unit + ", not " + std::to_string(value);
-}
-
 // A decimal number followed by an optional unit, as in "0.25 vCPU" or "1GB".
+// Only spaces may surround and separate them, not the tabs and line breaks
+// that berth::trim also skips: "256\n" has always been refused.
 std::optional<std::pair<double, std::string>> number_with_unit(std::string_view text) {
   while (!text.empty() && text.front() == ' ') text.remove_prefix(1);
   while (!text.empty() && text.back() == ' ') text.remove_suffix(1);
   double number = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), number);
   if (ec != std::errc() || !std::isfinite(number) || number < 0) return std::nullopt;
-  std::string unit(end, text.data() + text.size());
+  std::string unit = lower(text.substr(static_cast<size_t>(end - text.data())));
   unit.erase(0, unit.find_first_not_of(' '));
-  std::ranges::transform(unit, unit.begin(),
-                         [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   return std::pair{number, unit};
 }
 
@@ -244,39 +125,6 @@ std::optional<int64_t> task_memory_mib(const json& value) {
   return std::nullopt;
 }
 
-// "/a//b/./c/" -> "/a/b/c"; a relative path or a ".." component is an error.
-std::optional<std::string> normalise_absolute_path(std::string_view path, std::string* reason) {
-  if (path.empty() || path.front() != '/') {
-    *reason = "must be an absolute path, not " + quote(path);
-    return std::nullopt;
-  }
-  if (std::ranges::any_of(path, [](char c) { return static_cast<unsigned char>(c) < 0x20; })) {
-    *reason = "must not contain control characters";
-    return std::nullopt;
-  }
-  std::string out;
-  size_t start = 0;
-  while (start <= path.size()) {
-    size_t end = path.find('/', start);
-    if (end == std::string_view::npos) end = path.size();
-    std::string_view part = path.substr(start, end - start);
-    if (part == "..") {
-      *reason = quote(path) + " must not contain \"..\"";
-      return std::nullopt;
-    }
-    if (!part.empty() && part != ".") {
-      out += '/';
-      out += part;
-    }
-    start = end + 1;
-  }
-  return out.empty() ? "/" : out;
-}
-
-bool below(const std::string& path, const std::string& prefix) {
-  return prefix == "/" || path == prefix || path.starts_with(prefix + "/");
-}
-
 // --- The parser -------------------------------------------------------------
 
 // Where each model element came from in the JSON, for the paths of
@@ -290,49 +138,18 @@ struct Origins {
   std::vector<size_t> volumes_from;
 };
 
-class Parser {
+class Parser : private Reader {
  public:
-  explicit Parser(const ValidationPolicy& policy) : policy_(policy) {
-    for (const auto& allowed : policy.allowed_host_paths) {
-      std::string ignored;
-      if (auto normal = normalise_absolute_path(allowed, &ignored)) {
-        allowed_paths_.push_back(*normal);
-      }
-    }
-  }
+  explicit Parser(const ValidationPolicy& policy)
+      : Reader(policy.allowed_host_paths), policy_(policy) {}
 
+  // The definition as far as it could be read; the problems say what could
+  // not.
   TaskDefinition parse(const json& root);
-  std::vector<Problem> take_problems() { return std::move(problems_); }
-  void add(std::string path, std::string reason) {
-    problems_.push_back({std::move(path), std::move(reason)});
-  }
+  using Reader::add;
+  using Reader::take_problems;
 
  private:
-  // Readers. A missing or null field reads as nullopt without a problem; a
-  // field of the wrong type is reported and reads as nullopt.
-  static const json* field(const json& object, std::string_view key);
-  bool require(const json& object, std::string_view key, const std::string& path);
-  std::optional<std::string> string_field(const json& object, std::string_view key,
-                                          const std::string& path);
-  std::optional<bool> bool_field(const json& object, std::string_view key, const std::string& path);
-  std::optional<int64_t> int_field(const json& object, std::string_view key,
-                                   const std::string& path, const Range& range);
-  // Nullopt also when an element is not a string (each is reported), so
-  // that indexes in the result are the JSON's.
-  std::optional<std::vector<std::string>> strings_field(const json& object, std::string_view key,
-                                                        const std::string& path);
-  std::map<std::string, std::string> string_map(const json& object, std::string_view key,
-                                                const std::string& path);
-  const json* object_field(const json& object, std::string_view key, const std::string& path);
-  // Calls visit(element, element_path, index) for each object of an array.
-  template <typename Visit>
-  void each_object(const json& object, std::string_view key, const std::string& path,
-                   Visit&& visit);
-  // Unknown fields, and refused fields that are set.
-  void check_fields(const json& object, std::string_view schema, const std::string& path);
-  // A host path allowed by the node's policy, normalised.
-  std::optional<std::string> host_path(const std::string& value, const std::string& path);
-
   void parse_task(const json& doc, TaskDefinition& task);
   void parse_tags(const json& doc, TaskDefinition& task);
   void parse_volume(const json& volume, const std::string& path, TaskDefinition& task);
@@ -362,186 +179,11 @@ class Parser {
   }
 
   const ValidationPolicy& policy_;
-  std::vector<std::string> allowed_paths_;
-  std::vector<Problem> problems_;
   std::vector<Origins> origins_;  // parallel to TaskDefinition::containers
   std::vector<size_t> volume_origins_;
 };
 
-const json* Parser::field(const json& object, std::string_view key) {
-  auto it = object.find(key);
-  if (it == object.end() || it->is_null()) return nullptr;
-  return &*it;
-}
-
-bool Parser::require(const json& object, std::string_view key, const std::string& path) {
-  if (field(object, key) != nullptr) return true;
-  add(member(path, key), "required");
-  return false;
-}
-
-std::optional<std::string> Parser::string_field(const json& object, std::string_view key,
-                                                const std::string& path) {
-  const json* value = field(object, key);
-  if (value == nullptr) return std::nullopt;
-  if (!value->is_string()) {
-    add(member(path, key), "must be a string, not " + describe(*value));
-    return std::nullopt;
-  }
-  return value->get<std::string>();
-}
-
-std::optional<bool> Parser::bool_field(const json& object, std::string_view key,
-                                       const std::string& path) {
-  const json* value = field(object, key);
-  if (value == nullptr) return std::nullopt;
-  if (!value->is_boolean()) {
-    add(member(path, key), "must be true or false, not " + describe(*value));
-    return std::nullopt;
-  }
-  return value->get<bool>();
-}
-
-std::optional<int64_t> Parser::int_field(const json& object, std::string_view key,
-                                         const std::string& path, const Range& range) {
-  const json* value = field(object, key);
-  if (value == nullptr) return std::nullopt;
-  auto number = whole_number(*value);
-  if (!number) {
-    add(member(path, key), value->is_number() ? "must be a whole number, not " + value->dump()
-                                              : "must be a number, not " + describe(*value));
-    return std::nullopt;
-  }
-  if (*number < range.min || *number > range.max) {
-    add(member(path, key), range_reason(range, *number));
-    return std::nullopt;
-  }
-  return number;
-}
-
-std::optional<std::vector<std::string>> Parser::strings_field(const json& object,
-                                                              std::string_view key,
-                                                              const std::string& path) {
-  const json* value = field(object, key);
-  if (value == nullptr) return std::nullopt;
-  std::string at = member(path, key);
-  if (!value->is_array()) {
-    add(at, "must be an array of strings, not " + describe(*value));
-    return std::nullopt;
-  }
-  std::vector<std::string> out;
-  bool ok = true;
-  for (size_t i = 0; i < value->size(); ++i) {
-    const json& item = (*value)[i];
-    if (!item.is_string()) {
-      add(element(at, i), "must be a string, not " + describe(item));
-      ok = false;
-      continue;
-    }
-    out.push_back(item.get<std::string>());
-  }
-  if (!ok) return std::nullopt;
-  return out;
-}
-
-std::map<std::string, std::string> Parser::string_map(const json& object, std::string_view key,
-                                                      const std::string& path) {
-  std::map<std::string, std::string> out;
-  const json* value = object_field(object, key, path);
-  if (value == nullptr) return out;
-  std::string at = member(path, key);
-  for (const auto& [name, item] : value->items()) {
-    if (!item.is_string()) {
-      add(member(at, name), "must be a string, not " + describe(item));
-      continue;
-    }
-    out[name] = item.get<std::string>();
-  }
-  return out;
-}
-
-const json* Parser::object_field(const json& object, std::string_view key,
-                                 const std::string& path) {
-  const json* value = field(object, key);
-  if (value == nullptr) return nullptr;
-  if (!value->is_object()) {
-    add(member(path, key), "must be an object, not " + describe(*value));
-    return nullptr;
-  }
-  return value;
-}
-
-template <typename Visit>
-void Parser::each_object(const json& object, std::string_view key, const std::string& path,
-                         Visit&& visit) {
-  const json* value = field(object, key);
-  if (value == nullptr) return;
-  std::string at = member(path, key);
-  if (!value->is_array()) {
-    add(at, "must be an array of objects, not " + describe(*value));
-    return;
-  }
-  for (size_t i = 0; i < value->size(); ++i) {
-    const json& item = (*value)[i];
-    if (!item.is_object()) {
-      add(element(at, i), "must be an object, not " + describe(item));
-      continue;
-    }
-    visit(item, element(at, i), i);
-  }
-}
-
-void Parser::check_fields(const json& object, std::string_view schema, const std::string& path) {
-  const auto& index = field_index();
-  for (const auto& [key, value] : object.items()) {
-    std::string schema_path = schema.empty() ? key : std::string(schema) + "." + key;
-    auto found = index.find(schema_path);
-    if (found == index.end()) {
-      // A field with the right name in the wrong case is a common slip.
-      std::string reason = "unknown field";
-      std::string prefix = schema.empty() ? "" : std::string(schema) + ".";
-      for (const auto& [known, decision] : index) {
-        std::string_view rest = known;
-        if (!rest.starts_with(prefix)) continue;
-        rest.remove_prefix(prefix.size());
-        if (rest.size() == key.size() && rest.find_first_of(".[") == std::string_view::npos &&
-            std::ranges::equal(rest, key, [](char a, char b) {
-              return std::tolower(static_cast<unsigned char>(a)) ==
-                     std::tolower(static_cast<unsigned char>(b));
-            })) {
-          reason += " (did you mean " + quote(rest) + "?)";
-          break;
-        }
-      }
-      add(member(path, key), reason);
-    } else if (found->second->support == FieldSupport::kRefused && is_set(value)) {
-      add(member(path, key), "not supported by berth: " + std::string(found->second->note));
-    }
-  }
-}
-
-std::optional<std::string> Parser::host_path(const std::string& value, const std::string& path) {
-  std::string reason;
-  auto normal = normalise_absolute_path(value, &reason);
-  if (!normal) {
-    add(path, reason);
-    return std::nullopt;
-  }
-  if (normal->ends_with("/docker.sock")) {
-    add(path, "not supported by berth: there is no Docker daemon on a berth node, so " +
-                  quote(value) + " does not exist");
-    return std::nullopt;
-  }
-  if (std::ranges::none_of(allowed_paths_,
-                           [&](const std::string& prefix) { return below(*normal, prefix); })) {
-    add(path, quote(value) + " is not at or below a host path this node allows (" +
-                  (allowed_paths_.empty() ? std::string("it allows none")
-                                          : "allowed: " + join(allowed_paths_, ", ")) +
-                  ")");
-    return std::nullopt;
-  }
-  return normal;
-}
+}  // namespace
 
 TaskDefinition Parser::parse(const json& root) {
   TaskDefinition task;
@@ -1466,7 +1108,7 @@ void Parser::check_ports(const TaskDefinition& task) {
   }
 }
 
-}  // namespace
+}  // namespace taskdef
 
 std::string_view condition_name(DependencyCondition condition) {
   switch (condition) {
@@ -1500,10 +1142,10 @@ std::string effective_network_mode(const TaskDefinition& definition,
 
 ParseOutcome parse_task_definition(std::string_view text, const ValidationPolicy& policy) {
   ParseOutcome outcome;
-  json doc;
+  nlohmann::json doc;
   try {
-    doc = json::parse(text.begin(), text.end());
-  } catch (const json::parse_error& e) {
+    doc = nlohmann::json::parse(text.begin(), text.end());
+  } catch (const nlohmann::json::parse_error& e) {
     // what(): "[json.exception.parse_error.101] parse error at line 3, column 5: ..."
     std::string what = e.what();
     if (auto bracket = what.find("] "); bracket != std::string::npos) what.erase(0, bracket + 2);
@@ -1514,7 +1156,7 @@ ParseOutcome parse_task_definition(std::string_view text, const ValidationPolicy
     outcome.problems.push_back({"", std::string("not valid JSON: ") + e.what()});
     return outcome;
   }
-  Parser parser(policy);
+  taskdef::Parser parser(policy);
   TaskDefinition task;
   try {
     task = parser.parse(doc);

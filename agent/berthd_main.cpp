@@ -103,7 +103,9 @@ int run(berth::agent::AgentConfig config) {
   engine_config.state = config.state;
   engine_config.policy.allow_privileged = config.allow_privileged;
   engine_config.policy.allowed_host_paths = config.allowed_host_paths;
-  engine_config.policy.default_network_mode = config.default_network_mode;
+  // validate() checked that it names a mode.
+  engine_config.policy.default_network_mode =
+      agent::parse_network_mode(config.default_network_mode).value_or(agent::NetworkMode::kBridge);
   engine_config.network = *config.network_config();  // validate() checked it
   engine_config.task_retention = std::chrono::seconds(config.task_retention_seconds);
   engine_config.image_gc_interval = std::chrono::seconds(config.image_gc_interval_seconds);

@@ -633,7 +633,7 @@ void Engine::dispatch_sandbox(TaskRuntime& task, const Action& action) {
     if (task.record.network) request.netns_path = task.record.network->netns;
     request.cgroups_path = config_.cgroups->container_cgroups_path(task_id, cid);
     cgroups::TaskLimits limits = task_limits(task.definition, config_.task_pids_limit);
-    if (task.definition.ipc_mode == "task") {
+    if (task.definition.ipc_mode == IpcMode::kTask) {
       // One /dev/shm for the task, as large as its largest container asks.
       request.shm_size_bytes = kDefaultShmBytes;
       uint64_t largest = 0;
@@ -1017,21 +1017,21 @@ Result<runtime::ContainerSettings> Engine::container_settings(const StartContext
   const ContainerDefinition& spec = definition.containers[index];
   runtime::ContainerSettings settings;
   settings.privileged = spec.privileged;
-  settings.host_pid = definition.pid_mode == "host";
-  settings.host_ipc = definition.ipc_mode == "host";
+  settings.host_pid = definition.pid_mode == PidMode::kHost;
+  settings.host_ipc = definition.ipc_mode == IpcMode::kHost;
   settings.host_network = context.network_mode == "host";
   if (needs_sandbox(definition)) {
     if (!sandbox || sandbox->pid == 0) {
       return fail(ErrorCode::kFailedPrecondition, "the task's sandbox is not running");
     }
     std::string ns_dir = "/proc/" + std::to_string(sandbox->pid) + "/ns/";
-    if (definition.pid_mode == "task") settings.task_namespaces.pid_path = ns_dir + "pid";
-    if (definition.ipc_mode == "task") {
+    if (definition.pid_mode == PidMode::kTask) settings.task_namespaces.pid_path = ns_dir + "pid";
+    if (definition.ipc_mode == IpcMode::kTask) {
       settings.task_namespaces.ipc_path = ns_dir + "ipc";
       settings.task_namespaces.shm_source = sandboxes_.shm_path(sandbox->containerd_id);
     }
   }
-  settings.task_namespaces.ipc_none = definition.ipc_mode == "none";
+  settings.task_namespaces.ipc_none = definition.ipc_mode == IpcMode::kNone;
   settings.interactive = spec.interactive;
   for (const auto& u : spec.ulimits) {
     settings.ulimits.push_back(
@@ -1449,7 +1449,7 @@ Result<std::string> Engine::run_task(const std::string& definition_json, const s
         }
       }
     }
-    std::string mode = effective_network_mode(*parsed.definition, config_.policy);
+    std::string mode(network_mode_name(effective_network_mode(*parsed.definition, config_.policy)));
     std::optional<EniSpec> eni;
     if (mode == "awsvpc") {
       eni = BERTH_TRY(choose_eni(*parsed.definition));

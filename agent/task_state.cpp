@@ -306,7 +306,7 @@ void request_stop(TaskRecord& task, std::string_view code, std::string_view reas
 }
 
 bool needs_sandbox(const TaskDefinition& definition) {
-  return definition.pid_mode == "task" || definition.ipc_mode == "task";
+  return definition.pid_mode == PidMode::kTask || definition.ipc_mode == IpcMode::kTask;
 }
 
 Plan plan_task(TaskRecord& task, const TaskDefinition& definition, const std::vector<bool>& busy,

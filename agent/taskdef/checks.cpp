@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <queue>
 #include <string>
 #include <string_view>
@@ -20,6 +21,26 @@
 namespace berth::agent {
 
 namespace taskdef {
+
+namespace {
+
+// The network mode the checks hold a task to: its own or the node's default.
+struct CheckedNetworkMode {
+  // Unset for a networkMode that names no mode (reported already): no mode's
+  // rules apply to it, but it is not bridge either, so links are refused
+  // too, under the name it gives.
+  std::optional<NetworkMode> mode;
+  std::string name;  // for problems
+};
+
+CheckedNetworkMode checked_network_mode(const TaskDefinition& task, const ValidationPolicy& policy,
+                                        const std::optional<std::string>& unknown_mode) {
+  if (unknown_mode) return {std::nullopt, *unknown_mode};
+  NetworkMode mode = effective_network_mode(task, policy);
+  return {mode, std::string(network_mode_name(mode))};
+}
+
+}  // namespace
 
 void Parser::check_containers(const TaskDefinition& task) {
   std::map<std::string, size_t> by_name;  // name -> model index
@@ -47,8 +68,8 @@ void Parser::check_containers(const TaskDefinition& task) {
     }
   }
 
-  const std::string mode = effective_network_mode(task, policy_);
-  const bool bridge = mode == "bridge";
+  const CheckedNetworkMode network = checked_network_mode(task, policy_, unknown_network_mode_);
+  const bool bridge = network.mode == NetworkMode::kBridge;
   uint64_t cpu_total = 0;
   for (size_t i = 0; i < task.containers.size(); ++i) {
     const ContainerDefinition& c = task.containers[i];
@@ -71,13 +92,13 @@ void Parser::check_containers(const TaskDefinition& task) {
         add(at, "no container named " + quote(source));
       }
     }
-    if (c.hostname && mode == "awsvpc") {
+    if (c.hostname && network.mode == NetworkMode::kAwsvpc) {
       add(member(path, "hostname"),
           "not supported in awsvpc network mode: the task's hostname comes from its address");
     }
     if (!c.links.empty() && !bridge) {
       add(member(path, "links"),
-          "not supported in " + mode + " network mode: links need bridge mode");
+          "not supported in " + network.name + " network mode: links need bridge mode");
     } else {
       for (size_t l = 0; l < c.links.size(); ++l) {
         std::string target = c.links[l].substr(0, c.links[l].find(':'));
@@ -190,13 +211,13 @@ void Parser::find_cycles(const TaskDefinition& task, const std::map<std::string,
 }
 
 void Parser::check_ports(const TaskDefinition& task) {
-  const std::string mode = effective_network_mode(task, policy_);
-  const bool same_port = mode == "awsvpc" || mode == "host";
+  const CheckedNetworkMode network = checked_network_mode(task, policy_, unknown_network_mode_);
+  const bool same_port = network.mode == NetworkMode::kAwsvpc || network.mode == NetworkMode::kHost;
   std::map<std::pair<uint32_t, std::string>, std::string> taken;  // port/protocol -> path
   std::map<std::string, std::string> names;                       // port name -> path
   for (size_t i = 0; i < task.containers.size(); ++i) {
     const ContainerDefinition& c = task.containers[i];
-    if (!c.port_mappings.empty() && mode == "none") {
+    if (!c.port_mappings.empty() && network.mode == NetworkMode::kNone) {
       add(member(container_path(i), "portMappings"),
           "a task in none network mode has no network to map ports from");
       continue;
@@ -207,9 +228,9 @@ void Parser::check_ports(const TaskDefinition& task) {
           element(member(container_path(i), "portMappings"), origins_[i].port_mappings[m]);
       if (same_port && mapping.host_port.value_or(0) != 0 &&
           *mapping.host_port != mapping.container_port) {
-        add(member(at, "hostPort"), "must equal containerPort (" +
-                                        std::to_string(mapping.container_port) + ") in " + mode +
-                                        " network mode, not " + std::to_string(*mapping.host_port));
+        add(member(at, "hostPort"),
+            "must equal containerPort (" + std::to_string(mapping.container_port) + ") in " +
+                network.name + " network mode, not " + std::to_string(*mapping.host_port));
         continue;
       }
       uint32_t host_port = same_port ? mapping.container_port : mapping.host_port.value_or(0);

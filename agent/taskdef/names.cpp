@@ -1,9 +1,58 @@
 // The model's enumerations by name, and the network mode a task runs in.
+#include <optional>
 #include <string_view>
 
 #include "agent/taskdef/taskdef.h"
 
 namespace berth::agent {
+
+std::string_view network_mode_name(NetworkMode mode) {
+  switch (mode) {
+    case NetworkMode::kBridge:
+      return "bridge";
+    case NetworkMode::kAwsvpc:
+      return "awsvpc";
+    case NetworkMode::kHost:
+      return "host";
+    case NetworkMode::kNone:
+      return "none";
+  }
+  return "unknown";
+}
+
+std::optional<NetworkMode> parse_network_mode(std::string_view name) {
+  for (NetworkMode mode :
+       {NetworkMode::kBridge, NetworkMode::kAwsvpc, NetworkMode::kHost, NetworkMode::kNone}) {
+    if (network_mode_name(mode) == name) return mode;
+  }
+  return std::nullopt;
+}
+
+std::string_view pid_mode_name(PidMode mode) {
+  switch (mode) {
+    case PidMode::kDefault:
+      return "";
+    case PidMode::kTask:
+      return "task";
+    case PidMode::kHost:
+      return "host";
+  }
+  return "unknown";
+}
+
+std::string_view ipc_mode_name(IpcMode mode) {
+  switch (mode) {
+    case IpcMode::kDefault:
+      return "";
+    case IpcMode::kTask:
+      return "task";
+    case IpcMode::kHost:
+      return "host";
+    case IpcMode::kNone:
+      return "none";
+  }
+  return "unknown";
+}
 
 std::string_view condition_name(DependencyCondition condition) {
   switch (condition) {
@@ -19,10 +68,9 @@ std::string_view condition_name(DependencyCondition condition) {
   return "UNKNOWN";
 }
 
-std::string effective_network_mode(const TaskDefinition& definition,
+NetworkMode effective_network_mode(const TaskDefinition& definition,
                                    const ValidationPolicy& policy) {
-  if (!definition.network_mode.empty()) return definition.network_mode;
-  return policy.default_network_mode.empty() ? "bridge" : policy.default_network_mode;
+  return definition.network_mode.value_or(policy.default_network_mode);
 }
 
 }  // namespace berth::agent

@@ -64,6 +64,22 @@ std::optional<int64_t> task_memory_mib(const json& value) {
   return std::nullopt;
 }
 
+// The pidMode and ipcMode a definition may name. The default is named by
+// leaving the field out: an empty string is refused.
+std::optional<PidMode> named_pid_mode(std::string_view name) {
+  for (PidMode mode : {PidMode::kTask, PidMode::kHost}) {
+    if (pid_mode_name(mode) == name) return mode;
+  }
+  return std::nullopt;
+}
+
+std::optional<IpcMode> named_ipc_mode(std::string_view name) {
+  for (IpcMode mode : {IpcMode::kTask, IpcMode::kHost, IpcMode::kNone}) {
+    if (ipc_mode_name(mode) == name) return mode;
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 TaskDefinition Parser::parse(const json& root) {
@@ -127,11 +143,12 @@ void Parser::parse_task(const json& doc, TaskDefinition& task) {
       add("revision", "must be a number, not " + describe(*revision));
     }
   }
-  if (auto mode = string_field(doc, "networkMode", "")) {
-    task.network_mode = *mode;
-    static const std::set<std::string_view> kModes = {"", "bridge", "awsvpc", "host", "none"};
-    if (!kModes.contains(*mode)) {
+  // An empty networkMode leaves the mode to the node, as leaving it out does.
+  if (auto mode = string_field(doc, "networkMode", ""); mode && !mode->empty()) {
+    task.network_mode = parse_network_mode(*mode);
+    if (!task.network_mode) {
       add("networkMode", "must be bridge, awsvpc, host or none, not " + quote(*mode));
+      unknown_network_mode_ = *mode;
     }
   }
   if (const json* cpu = field(doc, "cpu")) {
@@ -157,13 +174,16 @@ void Parser::parse_task(const json& doc, TaskDefinition& task) {
     }
   }
   if (auto mode = string_field(doc, "pidMode", "")) {
-    task.pid_mode = *mode;
-    if (*mode != "task" && *mode != "host")
+    if (auto pid_mode = named_pid_mode(*mode)) {
+      task.pid_mode = *pid_mode;
+    } else {
       add("pidMode", "must be task or host, not " + quote(*mode));
+    }
   }
   if (auto mode = string_field(doc, "ipcMode", "")) {
-    task.ipc_mode = *mode;
-    if (*mode != "task" && *mode != "host" && *mode != "none") {
+    if (auto ipc_mode = named_ipc_mode(*mode)) {
+      task.ipc_mode = *ipc_mode;
+    } else {
       add("ipcMode", "must be task, host or none, not " + quote(*mode));
     }
   }

@@ -12,6 +12,7 @@
 
 #include <cstddef>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -74,6 +75,9 @@ class Parser : private Reader {
   const ValidationPolicy& policy_;
   std::vector<Origins> origins_;  // parallel to TaskDefinition::containers
   std::vector<size_t> volume_origins_;
+  // A networkMode that names no mode, as written: reported by parse_task,
+  // and still the mode the cross-field checks see (checks.cpp).
+  std::optional<std::string> unknown_network_mode_;
 };
 
 }  // namespace berth::agent::taskdef

@@ -21,6 +21,24 @@
 
 namespace berth::agent {
 
+// How a task's containers are networked (networkMode).
+enum class NetworkMode { kBridge, kAwsvpc, kHost, kNone };
+// The ECS name: "bridge", "awsvpc", "host", "none".
+std::string_view network_mode_name(NetworkMode mode);
+// The mode with this ECS name; only the exact lower-case names.
+std::optional<NetworkMode> parse_network_mode(std::string_view name);
+
+// Whose PID namespace a task's containers are in (pidMode): each its own
+// (kDefault, the field left out), one shared by the task's containers, or
+// the host's.
+enum class PidMode { kDefault, kTask, kHost };
+// The same for the IPC namespace (ipcMode); kNone is a private namespace
+// without /dev/shm.
+enum class IpcMode { kDefault, kTask, kHost, kNone };
+// The ECS names ("task", "host", "none"); "" for kDefault.
+std::string_view pid_mode_name(PidMode mode);
+std::string_view ipc_mode_name(IpcMode mode);
+
 struct KeyValue {
   std::string name;
   std::string value;
@@ -151,11 +169,12 @@ struct Volume {
 struct TaskDefinition {
   std::string family;
   std::optional<std::string> revision;  // from the describe wrapper, if any
-  std::string network_mode;             // "", "bridge", "awsvpc", "host", "none"
-  std::optional<uint32_t> cpu;          // task CPU units
-  std::optional<uint64_t> memory_mib;   // task memory
-  std::string pid_mode;                 // "", "task", "host"
-  std::string ipc_mode;                 // "", "task", "host", "none"
+  // Unset when the definition names none (or ""): see effective_network_mode.
+  std::optional<NetworkMode> network_mode;
+  std::optional<uint32_t> cpu;         // task CPU units
+  std::optional<uint64_t> memory_mib;  // task memory
+  PidMode pid_mode = PidMode::kDefault;
+  IpcMode ipc_mode = IpcMode::kDefault;
   std::vector<ContainerDefinition> containers;
   std::vector<Volume> volumes;
   std::map<std::string, std::string> tags;
@@ -175,11 +194,11 @@ struct ValidationPolicy {
   // A host volume's sourcePath must be one of these or below one.
   std::vector<std::string> allowed_host_paths;
   // The network mode of a definition that names none.
-  std::string default_network_mode = "bridge";
+  NetworkMode default_network_mode = NetworkMode::kBridge;
 };
 
 // The definition's networkMode, or the node's default when it names none.
-std::string effective_network_mode(const TaskDefinition& definition,
+NetworkMode effective_network_mode(const TaskDefinition& definition,
                                    const ValidationPolicy& policy);
 
 struct ParseOutcome {

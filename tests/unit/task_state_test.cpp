@@ -319,8 +319,8 @@ TEST(CheckpointTest, RoundTrips) {
 
 TEST(NetworkPlanTest, AwsvpcNetworkComesFirstAndGoesLast) {
   auto def = definition({container("a")});
-  def.network_mode = "awsvpc";
-  def.pid_mode = "task";
+  def.network_mode = NetworkMode::kAwsvpc;
+  def.pid_mode = PidMode::kTask;
   auto task = new_task("t1", "", "{}", def, 1000, "awsvpc");
   ASSERT_TRUE(task.network.has_value());
   std::vector<bool> busy = {false};

@@ -138,11 +138,11 @@ TEST(TaskDefinitionModel, FullDefinitionFillsEveryField) {
   const TaskDefinition& task = *outcome.definition;
   EXPECT_EQ(task.family, "shop");
   EXPECT_FALSE(task.revision.has_value());
-  EXPECT_EQ(task.network_mode, "bridge");
+  EXPECT_EQ(task.network_mode, NetworkMode::kBridge);
   EXPECT_EQ(task.cpu, 1024u);
   EXPECT_EQ(task.memory_mib, 2048u);
-  EXPECT_EQ(task.pid_mode, "task");
-  EXPECT_EQ(task.ipc_mode, "none");
+  EXPECT_EQ(task.pid_mode, PidMode::kTask);
+  EXPECT_EQ(task.ipc_mode, IpcMode::kNone);
   EXPECT_EQ(task.tags, (std::map<std::string, std::string>{{"team", "web"}}));
   ASSERT_EQ(task.volumes.size(), 3u);
   EXPECT_EQ(task.volumes[0].name, "scratch");
@@ -244,7 +244,7 @@ TEST(TaskDefinitionModel, DefaultsApplyWhenFieldsAreAbsent) {
   container(doc)["healthCheck"] = json::parse(R"({"command": ["CMD", "true"]})");
   container(doc)["restartPolicy"] = json::parse(R"({"enabled": true})");
   TaskDefinition task = accepted(doc);
-  EXPECT_EQ(task.network_mode, "");
+  EXPECT_FALSE(task.network_mode.has_value());
   EXPECT_FALSE(task.cpu.has_value());
   EXPECT_FALSE(task.memory_mib.has_value());
   const ContainerDefinition& c = task.containers.at(0);
@@ -817,13 +817,13 @@ TEST(TaskDefinitionValidation, NetworkModeAndLinks) {
   doc = with_containers({named("db"), named("web")});
   container(doc, 1)["links"] = {"db"};
   ValidationPolicy awsvpc_node;
-  awsvpc_node.default_network_mode = "awsvpc";
+  awsvpc_node.default_network_mode = NetworkMode::kAwsvpc;
   expect_problem(parse(doc, awsvpc_node), "containerDefinitions[1].links",
                  "not supported in awsvpc network mode: links need bridge mode");
   auto parsed = parse(doc);
   ASSERT_TRUE(parsed.definition);
-  EXPECT_EQ(effective_network_mode(*parsed.definition, awsvpc_node), "awsvpc");
-  EXPECT_EQ(effective_network_mode(*parsed.definition, {}), "bridge");
+  EXPECT_EQ(effective_network_mode(*parsed.definition, awsvpc_node), NetworkMode::kAwsvpc);
+  EXPECT_EQ(effective_network_mode(*parsed.definition, {}), NetworkMode::kBridge);
 
   // In awsvpc mode the hostname comes from the task's address.
   doc = base();
@@ -1196,6 +1196,28 @@ TEST(ConditionName, NamesEveryCondition) {
   EXPECT_EQ(condition_name(DependencyCondition::kSuccess), "SUCCESS");
   EXPECT_EQ(condition_name(DependencyCondition::kHealthy), "HEALTHY");
   EXPECT_EQ(support_name(FieldSupport::kMapped), "mapped");
+}
+
+TEST(ModeNames, NetworkModesRoundTripByTheirExactNames) {
+  for (NetworkMode mode :
+       {NetworkMode::kBridge, NetworkMode::kAwsvpc, NetworkMode::kHost, NetworkMode::kNone}) {
+    EXPECT_EQ(parse_network_mode(network_mode_name(mode)), mode) << network_mode_name(mode);
+  }
+  EXPECT_EQ(network_mode_name(NetworkMode::kAwsvpc), "awsvpc");
+  EXPECT_FALSE(parse_network_mode("Bridge").has_value());
+  EXPECT_FALSE(parse_network_mode(" bridge").has_value());
+  EXPECT_FALSE(parse_network_mode("").has_value());
+  EXPECT_FALSE(parse_network_mode("nat").has_value());
+}
+
+TEST(ModeNames, PidAndIpcModesNameTheDefaultEmpty) {
+  EXPECT_EQ(pid_mode_name(PidMode::kDefault), "");
+  EXPECT_EQ(pid_mode_name(PidMode::kTask), "task");
+  EXPECT_EQ(pid_mode_name(PidMode::kHost), "host");
+  EXPECT_EQ(ipc_mode_name(IpcMode::kDefault), "");
+  EXPECT_EQ(ipc_mode_name(IpcMode::kTask), "task");
+  EXPECT_EQ(ipc_mode_name(IpcMode::kHost), "host");
+  EXPECT_EQ(ipc_mode_name(IpcMode::kNone), "none");
 }
 
 }  // namespace

@@ -5,6 +5,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "agent/taskdef/taskdef.h"
+
 namespace berth::agent {
 
 namespace {
@@ -229,8 +231,7 @@ Result<NetworkConfig> AgentConfig::network_config() const {
 }
 
 Status validate(const AgentConfig& config) {
-  static const std::vector<std::string> kModes = {"bridge", "awsvpc", "host", "none"};
-  if (std::find(kModes.begin(), kModes.end(), config.default_network_mode) == kModes.end()) {
+  if (!parse_network_mode(config.default_network_mode)) {
     return fail(ErrorCode::kInvalidArgument, "default-network-mode: '" +
                                                  config.default_network_mode +
                                                  "' is not one of bridge, awsvpc, host, none");

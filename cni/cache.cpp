@@ -7,6 +7,7 @@
 
 #include "cni/config.h"
 #include "common/base64.h"
+#include "common/fd.h"
 
 namespace berth::cni {
 namespace {
@@ -24,22 +25,6 @@ Result<std::string> read_string(const json& object, const char* key) {
     return invalid(std::string(key) + ": expected a string");
   return it->get<std::string>();
 }
-
-// Closes on scope exit.
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  int get() const { return fd_; }
-  int release() { return std::exchange(fd_, -1); }
-
- private:
-  int fd_;
-};
 
 }  // namespace
 
@@ -104,8 +89,8 @@ std::string cache_file_name(const std::string& network, const std::string& conta
 
 Status write_file_atomically(const std::string& path, std::string_view contents) {
   std::string temp = path + ".tmp";
-  Fd fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
-  if (fd.get() < 0) return fail_errno("open '" + temp + "'");
+  UniqueFd fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+  if (!fd) return fail_errno("open '" + temp + "'");
   auto give_up = [&temp](const std::string& what) {
     int saved = errno;
     ::unlink(temp.c_str());
@@ -119,12 +104,12 @@ Status write_file_atomically(const std::string& path, std::string_view contents)
     written += static_cast<size_t>(n);
   }
   if (::fsync(fd.get()) != 0) return give_up("fsync");
-  if (::close(fd.release()) != 0) return give_up("close");
+  if (fd.close() != 0) return give_up("close");
   if (::rename(temp.c_str(), path.c_str()) != 0) return give_up("rename");
   // The rename is durable only once the directory is.
   std::string dir = std::filesystem::path(path).parent_path().string();
-  Fd dir_fd(::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (dir_fd.get() < 0 || ::fsync(dir_fd.get()) != 0) return fail_errno("fsync '" + dir + "'");
+  UniqueFd dir_fd(::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!dir_fd || ::fsync(dir_fd.get()) != 0) return fail_errno("fsync '" + dir + "'");
   return {};
 }
 

@@ -7,11 +7,10 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "cni/config.h"
 #include "cni/exec.h"
+#include "common/file.h"
 
 namespace berth::cni {
 namespace {
@@ -192,17 +191,6 @@ Status check_list(const NetworkList& list) {
     }
   }
   return {};
-}
-
-Result<std::string> read_file(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) {
-    if (errno == ENOENT) return fail(ErrorCode::kNotFound, "'" + path + "' does not exist");
-    return fail_errno("open '" + path + "'");
-  }
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
 }
 
 Status remove_file(const std::string& path) {

@@ -12,6 +12,7 @@
 #include <regex>
 #include <thread>
 
+#include "common/fd.h"
 #include "github.com/containerd/containerd/runtime/v2/runc/options/oci.pb.h"
 #include "runtime/runc_wrapper.h"
 
@@ -61,23 +62,22 @@ std::map<std::string, uint64_t> agent_hard_limits() {
 
 // Reads a file inside `root` without letting symlinks in the image escape it.
 Result<std::string> read_in_root(const std::string& root, const char* path) {
-  int root_fd = ::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
-  if (root_fd < 0) return fail_errno("open '" + root + "'");
+  UniqueFd root_fd(::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!root_fd) return fail_errno("open '" + root + "'");
   struct open_how how {};
   how.flags = O_RDONLY | O_CLOEXEC;
   how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
-  int fd = static_cast<int>(::syscall(SYS_openat2, root_fd, path, &how, sizeof how));
-  int saved = errno;
-  ::close(root_fd);
-  if (fd < 0) {
-    if (saved == ENOENT) return std::string();
-    return fail_errno(std::string("open image file '") + path + "'", saved);
+  UniqueFd fd(static_cast<int>(::syscall(SYS_openat2, root_fd.get(), path, &how, sizeof how)));
+  if (!fd) {
+    if (errno == ENOENT) return std::string();
+    return fail_errno(std::string("open image file '") + path + "'");
   }
   std::string data;
   char buf[8192];
   ssize_t n;
-  while ((n = ::read(fd, buf, sizeof buf)) > 0 && data.size() < (4u << 20)) data.append(buf, n);
-  ::close(fd);
+  while ((n = ::read(fd.get(), buf, sizeof buf)) > 0 && data.size() < (4u << 20)) {
+    data.append(buf, n);
+  }
   return data;
 }
 

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/base64.h"
+#include "common/fd.h"
 
 namespace berth::runtime {
 namespace {
@@ -227,25 +228,20 @@ Result<CredentialStore> CredentialStore::parse(std::string_view json) {
 
 Result<CredentialStore> CredentialStore::load(const std::string& path) {
   std::string context = "docker config " + quote(path);
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) {
     if (errno == ENOENT) return CredentialStore();
     return fail_errno("open " + context);
   }
   std::string content;
   char buffer[8192];
   while (true) {
-    ssize_t n = ::read(fd, buffer, sizeof(buffer));
+    ssize_t n = ::read(fd.get(), buffer, sizeof(buffer));
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      int read_errno = errno;
-      ::close(fd);
-      return fail_errno("read " + context, read_errno);
-    }
+    if (n < 0) return fail_errno("read " + context);
     if (n == 0) break;
     content.append(buffer, static_cast<size_t>(n));
   }
-  ::close(fd);
   Result<std::map<std::string, Credentials>> by_host = parse_config(content);
   if (!by_host) return fail(by_host.error().with_context(context));
   return CredentialStore(std::move(*by_host));

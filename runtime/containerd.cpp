@@ -164,6 +164,7 @@ Result<Lease> Lease::create(Containerd& containerd, std::string_view purpose) {
 Lease::Lease(Lease&& other) noexcept
     : containerd_(other.containerd_), id_(std::exchange(other.id_, {})) {}
 
+// A lease not deleted here expires by itself (gc.expire, a day).
 Lease::~Lease() { (void)release(); }
 
 Result<int> remove_berth_leases(Containerd& containerd) {

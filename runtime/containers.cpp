@@ -177,6 +177,7 @@ Result<std::pair<std::string, std::string>> ContainerService::read_passwd_group(
       files = {*passwd, *group};
   }
   std::filesystem::remove(target, ec);
+  // Best effort: only `lease` holds the view, and it is collected with it.
   (void)remove_snapshot(key);
   if (!read_status) return fail(read_status.error());
   return files;

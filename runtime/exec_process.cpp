@@ -163,6 +163,7 @@ Result<ExecResult> ExecService::run(const std::string& container_id, const ExecR
       request.set_exec_id(exec_id);
       cd_tasks::DeleteResponse response;
       auto ctx = containerd.context(std::chrono::seconds(30));
+      // Best effort: an exec record left behind goes with its task.
       (void)containerd.tasks().DeleteProcess(ctx.get(), request, &response);
     }
   } deleter{containerd_, container_id, exec_id};
@@ -217,6 +218,7 @@ Result<ExecResult> ExecService::run(const std::string& container_id, const ExecR
       kill.set_signal(SIGKILL);
       google::protobuf::Empty empty;
       auto ctx = containerd_.context(std::chrono::seconds(30));
+      // It may have exited meanwhile; the group kill below is sent anyway.
       (void)containerd_.tasks().Kill(ctx.get(), kill, &empty);
       // runc starts an exec in its own process group: its children (a
       // shell's `sleep`) would otherwise outlive it and hold the output

@@ -138,6 +138,7 @@ Result<std::pair<std::string, ExitStatus>> SandboxService::status(const std::str
 Status SandboxService::remove(const std::string& id) {
   // berth-pause is pid 1 of its namespace: only SIGKILL from outside is
   // sure to end it, and nothing in it needs a grace period.
+  // Its exit status is of no interest; remove() below reports what matters.
   if (containers_.kill(id, SIGKILL)) (void)containers_.wait(id);
   BERTH_TRY_CTX(containers_.remove(id), "remove sandbox '" + id + "'");
   std::string shm = shm_path(id);

@@ -1,4 +1,5 @@
-// common/: the fd owner, whole-file reads and atomic writes, string helpers.
+// common/: Result, the fd owner, whole-file reads and atomic writes, string
+// helpers.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -9,9 +10,11 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "common/error.h"
 #include "common/fd.h"
 #include "common/file.h"
 #include "common/strings.h"
@@ -29,6 +32,76 @@ bool is_cloexec(int fd) {
 }
 
 int open_null() { return ::open("/dev/null", O_RDONLY | O_CLOEXEC); }
+
+// ---- Result ------------------------------------------------------------------
+
+Result<int> parse_digit(char c) {
+  if (c < '0' || c > '9')
+    return fail(ErrorCode::kInvalidArgument, std::string("not a digit: ") + c);
+  return c - '0';
+}
+
+Result<int> sum_of_digits(char a, char b) {
+  int first = BERTH_TRY(parse_digit(a));
+  int second = BERTH_TRY_CTX(parse_digit(b), "second");
+  return first + second;
+}
+
+Status check_digit(char c) {
+  BERTH_TRY(parse_digit(c));
+  return {};
+}
+
+TEST(ResultTest, ConvertsFromValuesAndErrors) {
+  Result<int> value = parse_digit('7');
+  ASSERT_TRUE(value);
+  EXPECT_EQ(*value, 7);
+  Result<int> error = parse_digit('x');
+  ASSERT_FALSE(error);
+  EXPECT_EQ(error.error().code(), ErrorCode::kInvalidArgument);
+
+  Result<std::string> text = "from a literal";
+  EXPECT_EQ(*text, "from a literal");
+  Result<std::unique_ptr<int>> owned = std::make_unique<int>(3);
+  Result<std::unique_ptr<int>> moved = std::move(owned);
+  EXPECT_EQ(**moved, 3);
+  std::expected<int, Error> plain = 4;
+  Result<int> from_plain = plain;
+  EXPECT_EQ(*from_plain, 4);
+}
+
+TEST(ResultTest, CopiesAndAssigns) {
+  Result<int> a = 1;
+  Result<int> b = a;
+  EXPECT_EQ(*b, 1);
+  b = 2;
+  EXPECT_EQ(*b, 2);
+  b = fail(ErrorCode::kNotFound, "gone");
+  ASSERT_FALSE(b);
+  EXPECT_EQ(b.error().message(), "gone");
+  b = a;
+  EXPECT_EQ(*b, 1);
+
+  Status ok;
+  EXPECT_TRUE(ok);
+  ok = fail(ErrorCode::kInternal, "broken");
+  EXPECT_FALSE(ok);
+  Status copy = ok;
+  EXPECT_EQ(copy.error().message(), "broken");
+}
+
+TEST(ResultTest, TryPropagatesWithContext) {
+  EXPECT_EQ(sum_of_digits('2', '3').value(), 5);
+  auto first = sum_of_digits('a', '3');
+  ASSERT_FALSE(first);
+  EXPECT_EQ(first.error().message(), "not a digit: a");
+  auto second = sum_of_digits('2', 'b');
+  ASSERT_FALSE(second);
+  EXPECT_EQ(second.error().message(), "second: not a digit: b");
+  EXPECT_EQ(second.error().code(), ErrorCode::kInvalidArgument);
+  EXPECT_TRUE(check_digit('1'));
+  EXPECT_FALSE(check_digit('z'));
+}
 
 // ---- UniqueFd ----------------------------------------------------------------
 

@@ -121,6 +121,42 @@ Status mount_snapshot(const google::protobuf::RepeatedPtrField<containerd::types
 
 }  // namespace
 
+std::string_view process_state_name(ProcessState state) {
+  switch (state) {
+    case ProcessState::kUnknown:
+      return "unknown";
+    case ProcessState::kCreated:
+      return "created";
+    case ProcessState::kRunning:
+      return "running";
+    case ProcessState::kStopped:
+      return "stopped";
+    case ProcessState::kPaused:
+      return "paused";
+    case ProcessState::kPausing:
+      return "pausing";
+  }
+  return "unknown";
+}
+
+ProcessState to_process_state(containerd::v1::types::Status status) {
+  switch (status) {
+    case containerd::v1::types::CREATED:
+      return ProcessState::kCreated;
+    case containerd::v1::types::RUNNING:
+      return ProcessState::kRunning;
+    case containerd::v1::types::STOPPED:
+      return ProcessState::kStopped;
+    case containerd::v1::types::PAUSED:
+      return ProcessState::kPaused;
+    case containerd::v1::types::PAUSING:
+      return ProcessState::kPausing;
+    default:
+      // UNKNOWN, or a state newer than this code.
+      return ProcessState::kUnknown;
+  }
+}
+
 bool user_needs_lookup(std::string_view user) {
   // Root, or a numeric uid:gid, is complete; a name needs its entry, and a
   // bare uid takes its primary group from /etc/passwd (as containerd does).
@@ -363,22 +399,21 @@ Status ContainerService::kill(const std::string& id, int signal, bool all) {
   return {};
 }
 
-Result<std::pair<std::string, ExitStatus>> ContainerService::task_status(const std::string& id,
-                                                                         uint32_t* pid) {
+Result<TaskState> ContainerService::task_status(const std::string& id) {
   cd_tasks::GetRequest request;
   request.set_container_id(id);
   cd_tasks::GetResponse response;
   auto ctx = containerd_.context(std::chrono::seconds(30));
   auto status = containerd_.tasks().Get(ctx.get(), request, &response);
   if (!status.ok()) return fail(grpc_error(status, "task '" + id + "'"));
-  std::string name = containerd::v1::types::Status_Name(response.process().status());
-  for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  ExitStatus exit;
-  exit.code = response.process().exit_status();
-  const auto& at = response.process().exited_at();
-  exit.exited_at_unix_nanos = at.seconds() * 1000000000LL + at.nanos();
-  if (pid) *pid = response.process().pid();
-  return std::pair{name, exit};
+  const auto& process = response.process();
+  TaskState state;
+  state.state = to_process_state(process.status());
+  state.pid = process.pid();
+  state.exit.code = process.exit_status();
+  const auto& at = process.exited_at();
+  state.exit.exited_at_unix_nanos = at.seconds() * 1000000000LL + at.nanos();
+  return state;
 }
 
 Result<ExitStatus> ContainerService::wait(const std::string& id) {

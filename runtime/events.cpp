@@ -92,11 +92,10 @@ void EventMonitor::reconcile() {
     }
   }
   for (const auto& id : pending) {
-    uint32_t pid = 0;
-    auto status = containers_.task_status(id, &pid);
-    if (status && status->first == "stopped") {
-      deliver(TaskEvent{TaskEvent::Kind::kExit, id, "", status->second.code,
-                        status->second.exited_at_unix_nanos, pid});
+    auto task = containers_.task_status(id);
+    if (task && task->state == ProcessState::kStopped) {
+      deliver(TaskEvent{TaskEvent::Kind::kExit, id, "", task->exit.code,
+                        task->exit.exited_at_unix_nanos, task->pid});
     }
   }
 }

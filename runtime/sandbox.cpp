@@ -130,9 +130,8 @@ Result<uint32_t> SandboxService::create(const SandboxRequest& request) {
   return *pid;
 }
 
-Result<std::pair<std::string, ExitStatus>> SandboxService::status(const std::string& id,
-                                                                  uint32_t* pid) {
-  return containers_.task_status(id, pid);
+Result<TaskState> SandboxService::status(const std::string& id) {
+  return containers_.task_status(id);
 }
 
 Status SandboxService::remove(const std::string& id) {

@@ -157,6 +157,16 @@ ProcessState to_process_state(containerd::v1::types::Status status) {
   }
 }
 
+bool create_may_settle(grpc::StatusCode code, bool after_interrupted_create) {
+  // containerd 1.6 answers ALREADY_EXISTS while the task of an earlier
+  // Create is there (services/tasks/local.go). An earlier Create's bundle
+  // directory ("mkdir .../<id>: file exists" from runtime/v2/bundle.go)
+  // and whatever the shim and runc find left over come as UNKNOWN, like any
+  // other failure of the shim: only the caller can tell that an earlier
+  // Create was cut off, and then every failure may be that one settling.
+  return after_interrupted_create || code == grpc::StatusCode::ALREADY_EXISTS;
+}
+
 bool user_needs_lookup(std::string_view user) {
   // Root, or a numeric uid:gid, is complete; a name needs its entry, and a
   // bare uid takes its primary group from /etc/passwd (as containerd does).
@@ -330,9 +340,8 @@ Result<uint32_t> ContainerService::create_task(const cd_tasks::CreateTaskRequest
   cd_tasks::CreateTaskResponse task_created;
   grpc::Status status;
   // After berthd was killed during a Create of the same id, containerd may
-  // still be finishing or undoing that Create: its bundle directory is
-  // there ("file exists") or half gone, or its task is. Wait for it to
-  // settle and retry.
+  // still be finishing or undoing that Create: its task is there, or its
+  // bundle directory is, or is half gone. Wait for it to settle and retry.
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
   for (int attempt = 0;; ++attempt) {
     // Task creation starts a shim and runc; allow for a loaded host.
@@ -341,10 +350,10 @@ Result<uint32_t> ContainerService::create_task(const cd_tasks::CreateTaskRequest
     if (status.ok()) return task_created.pid();
     // A failed or timed-out Create may still have left a task record.
     (void)delete_task(id);
-    bool settling = after_interrupted_create ||
-                    status.error_code() == grpc::StatusCode::ALREADY_EXISTS ||
-                    status.error_message().find("file exists") != std::string::npos;
-    if (!settling || std::chrono::steady_clock::now() >= deadline) break;
+    if (!create_may_settle(status.error_code(), after_interrupted_create) ||
+        std::chrono::steady_clock::now() >= deadline) {
+      break;
+    }
     std::this_thread::sleep_for(std::chrono::milliseconds(std::min(100 << attempt, 1000)));
   }
   return fail(grpc_error(status, "create task of '" + id + "'"));

@@ -137,4 +137,9 @@ class ContainerService {
 // name, or a bare uid whose primary group is listed there.
 bool user_needs_lookup(std::string_view user);
 
+// Whether a failed Tasks.Create, answered with `code`, may succeed once
+// containerd has settled an earlier Create of the same id, and is retried.
+// Decided on the status code, never on the message text.
+bool create_may_settle(grpc::StatusCode code, bool after_interrupted_create);
+
 }  // namespace berth::runtime

@@ -113,5 +113,63 @@ TEST_F(ContainerServiceTest, SandboxStatusIsTheTaskStatus) {
   EXPECT_EQ(sandboxes.status("other").error().code(), ErrorCode::kNotFound);
 }
 
+// What containerd 1.6 answers when an earlier Create's bundle directory is
+// still there: a plain error from the shim manager, which gRPC sends as
+// UNKNOWN.
+grpc::Status bundle_exists(const std::string& id) {
+  return {grpc::StatusCode::UNKNOWN,
+          "failed to start shim: mkdir /run/containerd/io.containerd.runtime.v2.task/test/" + id +
+              ": file exists"};
+}
+
+TEST(CreateMaySettleTest, DecidesOnCodesAndTheFlagOnly) {
+  EXPECT_TRUE(create_may_settle(grpc::StatusCode::ALREADY_EXISTS, false));
+  EXPECT_FALSE(create_may_settle(grpc::StatusCode::UNKNOWN, false));
+  EXPECT_FALSE(create_may_settle(grpc::StatusCode::INVALID_ARGUMENT, false));
+  EXPECT_FALSE(create_may_settle(grpc::StatusCode::DEADLINE_EXCEEDED, false));
+  EXPECT_TRUE(create_may_settle(grpc::StatusCode::UNKNOWN, true));
+  EXPECT_TRUE(create_may_settle(grpc::StatusCode::FAILED_PRECONDITION, true));
+}
+
+TEST_F(ContainerServiceTest, CreateRetriesWhileTheEarlierTaskExists) {
+  fake_->queue_create_results(
+      {grpc::Status(grpc::StatusCode::ALREADY_EXISTS, "task c1: already exists")});
+  auto pid = containers_->create_without_image("c1", nlohmann::json::object(), {});
+  ASSERT_TRUE(pid) << pid.error().message();
+  EXPECT_EQ(*pid, FakeContainerd::kCreatedPid);
+  EXPECT_EQ(fake_->create_calls(), 2);
+  EXPECT_GE(fake_->delete_task_calls(), 1) << "the stale task is deleted before the retry";
+}
+
+TEST_F(ContainerServiceTest, CreateDoesNotRetryOnMessageText) {
+  // Without an interrupted earlier Create, a bundle in the way is an error
+  // to report, whatever its message says.
+  fake_->queue_create_results({bundle_exists("c1")});
+  auto pid = containers_->create_without_image("c1", nlohmann::json::object(), {});
+  ASSERT_FALSE(pid);
+  EXPECT_EQ(pid.error().code(), ErrorCode::kInternal);
+  EXPECT_NE(pid.error().message().find("file exists"), std::string::npos);
+  EXPECT_EQ(fake_->create_calls(), 1);
+}
+
+TEST_F(ContainerServiceTest, CreateAfterInterruptedCreateRetriesAnyFailure) {
+  fake_->queue_create_results(
+      {bundle_exists("c1"), grpc::Status(grpc::StatusCode::UNKNOWN, "runc: container exists")});
+  auto pid = containers_->create_without_image("c1", nlohmann::json::object(), {},
+                                               /*after_interrupted_create=*/true);
+  ASSERT_TRUE(pid) << pid.error().message();
+  EXPECT_EQ(*pid, FakeContainerd::kCreatedPid);
+  EXPECT_EQ(fake_->create_calls(), 3);
+}
+
+TEST_F(ContainerServiceTest, CreateDoesNotRetryOtherFailures) {
+  fake_->queue_create_results(
+      {grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "bad spec"), grpc::Status::OK});
+  auto pid = containers_->create_without_image("c1", nlohmann::json::object(), {});
+  ASSERT_FALSE(pid);
+  EXPECT_EQ(pid.error().code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(fake_->create_calls(), 1);
+}
+
 }  // namespace
 }  // namespace berth::runtime

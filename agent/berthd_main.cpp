@@ -29,6 +29,36 @@ std::string beside_self(const std::string& name) {
   return ec ? name : (self.parent_path() / name).string();
 }
 
+// The event monitor's reports: task events go to the engine once it exists
+// (until then its adoption queries every task it owns), connection changes
+// to the log.
+class MonitorSink final : public berth::runtime::EventSink {
+ public:
+  void set_engine(berth::agent::Engine* engine) { engine_.store(engine); }
+
+  void on_task_event(const berth::runtime::TaskEvent& event) override {
+    if (auto* engine = engine_.load()) engine->on_container_event(event);
+    if (event.kind == berth::runtime::TaskEvent::Kind::kOom) {
+      spdlog::warn("container '{}' was killed for lack of memory", event.container_id);
+    } else {
+      spdlog::debug("event: task '{}'{} exit status {}", event.container_id,
+                    event.exec_id.empty() ? "" : " exec '" + event.exec_id + "'",
+                    event.exit_status);
+    }
+  }
+
+  void on_connection(bool connected, const std::string& detail) override {
+    if (connected) {
+      spdlog::info("containerd events: {}", detail);
+    } else {
+      spdlog::warn("containerd events lost: {}; reconnecting", detail);
+    }
+  }
+
+ private:
+  std::atomic<berth::agent::Engine*> engine_{nullptr};
+};
+
 int run(berth::agent::AgentConfig config) {
   using namespace berth;
   spdlog::set_level(spdlog::level::from_str(config.log_level));
@@ -76,19 +106,9 @@ int run(berth::agent::AgentConfig config) {
   runtime::ImageService images(**containerd, *registry, runtime::host_platform());
   runtime::ContainerService containers(**containerd,
                                        {config.logger_path, config.log_dir(), config.state});
-  // Events reach the engine once it exists; until then they are only
-  // logged, and the engine's adoption queries every task it owns.
-  std::atomic<agent::Engine*> engine_sink{nullptr};
-  runtime::EventMonitor events(**containerd, containers, [&](const runtime::TaskEvent& event) {
-    if (auto* sink = engine_sink.load()) sink->on_container_event(event);
-    if (event.kind == runtime::TaskEvent::Kind::kOom) {
-      spdlog::warn("container '{}' was killed for lack of memory", event.container_id);
-    } else {
-      spdlog::debug("event: task '{}'{} exit status {}", event.container_id,
-                    event.exec_id.empty() ? "" : " exec '" + event.exec_id + "'",
-                    event.exit_status);
-    }
-  });
+  MonitorSink monitor_sink;  // declared first: it outlives `events`
+  runtime::EventMonitor events(**containerd, containers);
+  events.set_sink(&monitor_sink);
   events.start();
 
   auto store = agent::TaskStore::open(config.root);
@@ -138,7 +158,7 @@ int run(berth::agent::AgentConfig config) {
                engine_config.cgroups->name(), engine_config.node.allocatable().cpu_units,
                engine_config.node.allocatable().memory_bytes >> 20);
   agent::Engine engine(engine_config, std::move(*store), images, containers, events, &exec);
-  engine_sink.store(&engine);
+  monitor_sink.set_engine(&engine);
   if (auto started = engine.start(); !started) {
     spdlog::critical("start the task engine: {}", started.error().message());
     events.stop();
@@ -183,7 +203,7 @@ int run(berth::agent::AgentConfig config) {
   // Tasks keep running: the next berthd adopts them.
   if (static_tasks) static_tasks->stop();
   engine.stop();
-  engine_sink.store(nullptr);
+  monitor_sink.set_engine(nullptr);
   events.stop();
   std::filesystem::remove(config.socket, ec);
   return 0;

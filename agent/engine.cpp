@@ -301,9 +301,9 @@ void Engine::adopt_sandbox(TaskRuntime& task) {
   if (!sandbox.creating && sandbox.known != TaskStatus::kRunning) return;
   const std::string& cid = sandbox.containerd_id;
   events_.watch(cid);
-  uint32_t pid = 0;
-  auto status = sandboxes_.status(cid, &pid);
-  if (status && status->first == "running") {
+  auto status = sandboxes_.status(cid);
+  if (status && status->state == runtime::ProcessState::kRunning) {
+    const uint32_t pid = status->pid;
     // Adopted, never restarted: the task's containers live in its namespaces.
     sandbox.pid = pid;
     sandbox.creating = false;
@@ -374,10 +374,9 @@ void Engine::adopt(TaskRuntime& task) {
     if (!maybe_exists) continue;
     // Watch first, so that an exit between the query and the watch is not lost.
     events_.watch(container.containerd_id);
-    uint32_t pid = 0;
-    auto status = containers_.task_status(container.containerd_id, &pid);
-    if (status && status->first == "running") {
-      container.pid = pid;
+    auto status = containers_.task_status(container.containerd_id);
+    if (status && status->state == runtime::ProcessState::kRunning) {
+      container.pid = status->pid;
       if (container.creating) {
         // The crash came between Start and the checkpoint that says RUNNING:
         // the step is finished, not repeated.
@@ -389,15 +388,15 @@ void Engine::adopt(TaskRuntime& task) {
                    container.pid);
       continue;
     }
-    if (status && status->first == "stopped" && !container.creating) {
+    if (status && status->state == runtime::ProcessState::kStopped && !container.creating) {
       spdlog::info("task '{}': container '{}' exited with {} while berthd was away", record.id,
-                   container.name, status->second.code);
-      int code = static_cast<int>(status->second.code);
+                   container.name, status->exit.code);
+      int code = static_cast<int>(status->exit.code);
       std::string cid = container.containerd_id;
       post([this, cid, code] { handle_exit(cid, code, false, 0); });
       continue;
     }
-    if (container.creating || (status && status->first == "created")) {
+    if (container.creating || (status && status->state == runtime::ProcessState::kCreated)) {
       // Created but never started: roll back, so that the start is repeated
       // from a clean slate.
       events_.unwatch(container.containerd_id);
@@ -1185,9 +1184,9 @@ Result<Engine::Started> Engine::create_and_start(const StartContext& context,
   if (sandbox) {
     // The namespaces are joined through /proc/<pid>: make sure that pid is
     // still the sandbox's, not a reused one.
-    uint32_t pid = 0;
-    auto status = sandboxes_.status(sandbox->containerd_id, &pid);
-    if (!status || status->first != "running" || pid != sandbox->pid) {
+    auto status = sandboxes_.status(sandbox->containerd_id);
+    if (!status || status->state != runtime::ProcessState::kRunning ||
+        status->pid != sandbox->pid) {
       return fail(ErrorCode::kFailedPrecondition,
                   "the task's sandbox (pid " + std::to_string(sandbox->pid) + ") is not running");
     }

@@ -12,15 +12,11 @@
 #include <memory>
 #include <ranges>
 
+#include "common/fd.h"
+#include "common/file.h"
+
 namespace berth::cgroups {
 namespace {
-
-struct FdCloser {
-  int fd;
-  ~FdCloser() {
-    if (fd >= 0) ::close(fd);
-  }
-};
 
 struct DirCloser {
   void operator()(DIR* dir) const { ::closedir(dir); }
@@ -45,10 +41,10 @@ void remove_plain_files(const std::string& path) {
 }  // namespace
 
 Status write_control(const std::string& path, std::string_view value) {
-  FdCloser file{::open(path.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC)};
-  if (file.fd < 0) return fail_errno("open '" + path + "'");
+  UniqueFd file(::open(path.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC));
+  if (!file) return fail_errno("open '" + path + "'");
   // cgroupfs takes a value in one write(); a short write is an error.
-  ssize_t written = ::write(file.fd, value.data(), value.size());
+  ssize_t written = ::write(file.get(), value.data(), value.size());
   if (written < 0) return fail_errno("write '" + std::string(value) + "' to '" + path + "'");
   if (static_cast<size_t>(written) != value.size()) {
     return fail(ErrorCode::kInternal, "write '" + std::string(value) + "' to '" + path +
@@ -58,22 +54,7 @@ Status write_control(const std::string& path, std::string_view value) {
   return {};
 }
 
-Result<std::string> read_control(const std::string& path) {
-  FdCloser file{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
-  if (file.fd < 0) return fail_errno("open '" + path + "'");
-  std::string text;
-  char buffer[4096];
-  for (;;) {
-    ssize_t n = ::read(file.fd, buffer, sizeof(buffer));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return fail_errno("read '" + path + "'");
-    }
-    if (n == 0) break;
-    text.append(buffer, static_cast<size_t>(n));
-  }
-  return text;
-}
+Result<std::string> read_control(const std::string& path) { return read_file(path); }
 
 bool path_exists(const std::string& path) {
   struct stat st {};

@@ -1,9 +1,8 @@
 #include "cgroups/layout.h"
 
 #include <cctype>
-#include <fstream>
-#include <sstream>
 
+#include "common/file.h"
 #include "common/strings.h"
 
 namespace berth::cgroups {
@@ -30,12 +29,8 @@ std::string unescape_octal(std::string_view field) {
   return out;
 }
 
-std::string read_text(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
-}
+// The file's text; "" when it cannot be read, as if it were empty.
+std::string read_text(const std::string& path) { return read_file(path).value_or(""); }
 
 }  // namespace
 

@@ -1,10 +1,4 @@
-// The on-disk cache of attachments, in libcni's "cniCacheV1" format, and
-// the durable write it needs.
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <filesystem>
-
+// The on-disk cache of attachments, in libcni's "cniCacheV1" format.
 #include "cni/config.h"
 #include "common/base64.h"
 
@@ -24,22 +18,6 @@ Result<std::string> read_string(const json& object, const char* key) {
     return invalid(std::string(key) + ": expected a string");
   return it->get<std::string>();
 }
-
-// Closes on scope exit.
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  int get() const { return fd_; }
-  int release() { return std::exchange(fd_, -1); }
-
- private:
-  int fd_;
-};
 
 }  // namespace
 
@@ -100,32 +78,6 @@ Result<CacheRecord> parse_cache_record(std::string_view text) {
 std::string cache_file_name(const std::string& network, const std::string& container_id,
                             const std::string& ifname) {
   return network + "-" + container_id + "-" + ifname;
-}
-
-Status write_file_atomically(const std::string& path, std::string_view contents) {
-  std::string temp = path + ".tmp";
-  Fd fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
-  if (fd.get() < 0) return fail_errno("open '" + temp + "'");
-  auto give_up = [&temp](const std::string& what) {
-    int saved = errno;
-    ::unlink(temp.c_str());
-    return fail_errno(what + " '" + temp + "'", saved);
-  };
-  size_t written = 0;
-  while (written < contents.size()) {
-    ssize_t n = ::write(fd.get(), contents.data() + written, contents.size() - written);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return give_up("write");
-    written += static_cast<size_t>(n);
-  }
-  if (::fsync(fd.get()) != 0) return give_up("fsync");
-  if (::close(fd.release()) != 0) return give_up("close");
-  if (::rename(temp.c_str(), path.c_str()) != 0) return give_up("rename");
-  // The rename is durable only once the directory is.
-  std::string dir = std::filesystem::path(path).parent_path().string();
-  Fd dir_fd(::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (dir_fd.get() < 0 || ::fsync(dir_fd.get()) != 0) return fail_errno("fsync '" + dir + "'");
-  return {};
 }
 
 }  // namespace berth::cni

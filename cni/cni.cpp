@@ -7,11 +7,11 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "cni/config.h"
 #include "cni/exec.h"
+#include "common/file.h"
+#include "common/strings.h"
 
 namespace berth::cni {
 namespace {
@@ -30,22 +30,6 @@ struct Invocation {
   Args args;
   json capability_args = json::object();
 };
-
-std::string trim(std::string_view text) {
-  auto first = text.find_first_not_of(" \t\r\n");
-  if (first == std::string_view::npos) return "";
-  auto last = text.find_last_not_of(" \t\r\n");
-  return std::string(text.substr(first, last - first + 1));
-}
-
-std::string join(const std::vector<std::string>& parts, std::string_view separator) {
-  std::string text;
-  for (const auto& part : parts) {
-    if (!text.empty()) text += separator;
-    text += part;
-  }
-  return text;
-}
 
 std::string label(const std::string& type, const Invocation& invocation) {
   return "CNI plugin '" + type + "' (network '" + invocation.list->name + "') " +
@@ -95,8 +79,8 @@ std::optional<Error> parse_error_json(const std::string& prefix, const std::stri
 // A failed plugin's message: its error JSON (skel prints it on stdout,
 // the spec says stderr), else whatever it printed, else how it ended.
 Error plugin_error(const std::string& prefix, const ProcessOutput& output) {
-  std::string out = trim(output.out);
-  std::string err = trim(output.err);
+  std::string out(trim(output.out));
+  std::string err(trim(output.err));
   for (const std::string* text : {&out, &err}) {
     if (auto error = parse_error_json(prefix, *text)) return *error;
   }
@@ -130,7 +114,7 @@ Result<json> invoke(const CniConfig& config, const Invocation& invocation, size_
   auto output = run_process(path, env, input, config.timeout);
   if (!output) return fail(Error(output.error().code(), prefix + output.error().message()));
   if (!succeeded(*output)) return fail(plugin_error(prefix, *output));
-  std::string out = trim(output->out);
+  std::string out(trim(output->out));
   if (out.empty()) return json();
   json document = json::parse(out, nullptr, /*allow_exceptions=*/false);
   if (document.is_discarded()) {
@@ -194,17 +178,6 @@ Status check_list(const NetworkList& list) {
   return {};
 }
 
-Result<std::string> read_file(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) {
-    if (errno == ENOENT) return fail(ErrorCode::kNotFound, "'" + path + "' does not exist");
-    return fail_errno("open '" + path + "'");
-  }
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
 Status remove_file(const std::string& path) {
   if (::unlink(path.c_str()) != 0 && errno != ENOENT) return fail_errno("remove '" + path + "'");
   return {};
@@ -219,7 +192,7 @@ Status save(const CniConfig& config, const std::string& path, const CacheRecord&
   std::error_code ec;
   fs::create_directories(config.cache_dir, ec);
   if (ec) return fail(ErrorCode::kInternal, "create '" + config.cache_dir + "': " + ec.message());
-  return write_file_atomically(path, to_json(record).dump());
+  return write_atomically(path, to_json(record).dump());
 }
 
 // The cache entry at `path`; nullopt if there is none.
@@ -364,7 +337,8 @@ Result<std::vector<std::string>> Cni::versions(const std::string& type) {
   json document = json::parse(output->out, nullptr, /*allow_exceptions=*/false);
   if (!document.is_object() || !document.contains("supportedVersions") ||
       !document["supportedVersions"].is_array()) {
-    return fail(ErrorCode::kInternal, prefix + "no supportedVersions in " + trim(output->out));
+    return fail(ErrorCode::kInternal,
+                prefix + "no supportedVersions in " + std::string(trim(output->out)));
   }
   std::vector<std::string> versions;
   for (const auto& version : document["supportedVersions"]) {

@@ -5,9 +5,9 @@
 #include <algorithm>
 #include <charconv>
 #include <filesystem>
-#include <fstream>
 #include <limits>
-#include <sstream>
+
+#include "common/file.h"
 
 namespace berth::cni {
 namespace {
@@ -110,10 +110,12 @@ Result<NetworkList> load_network_list(const std::string& conf_dir, const std::st
   // since it may have been the one meant.
   std::string broken;
   for (const auto& file : files) {
-    std::ifstream in(file);
-    std::stringstream text;
-    text << in.rdbuf();
-    auto list = parse_network_list(text.str(), file.string());
+    auto text = read_file(file.string());
+    if (!text) {
+      if (broken.empty()) broken = text.error().message();
+      continue;
+    }
+    auto list = parse_network_list(*text, file.string());
     if (!list) {
       if (broken.empty()) broken = list.error().message();
       continue;

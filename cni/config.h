@@ -55,8 +55,4 @@ Result<CacheRecord> parse_cache_record(std::string_view text);
 std::string cache_file_name(const std::string& network, const std::string& container_id,
                             const std::string& ifname);
 
-// Writes `path` through a temporary file, fsync and rename, then fsyncs the
-// directory: a crash leaves the old or the new contents, never a mix.
-Status write_file_atomically(const std::string& path, std::string_view contents);
-
 }  // namespace berth::cni

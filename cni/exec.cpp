@@ -15,6 +15,8 @@
 #include <string>
 #include <thread>
 
+#include "common/fd.h"
+
 namespace berth::cni {
 namespace {
 
@@ -22,43 +24,6 @@ namespace {
 // not block on a full pipe) but stop storing.
 constexpr size_t kMaxOutput = 16 << 20;
 constexpr int kSpawnAttempts = 5;
-
-class Fd {
- public:
-  Fd() = default;
-  explicit Fd(int fd) : fd_(fd) {}
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  Fd(Fd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  Fd& operator=(Fd&& other) noexcept {
-    if (this != &other) {
-      reset();
-      fd_ = std::exchange(other.fd_, -1);
-    }
-    return *this;
-  }
-  ~Fd() { reset(); }
-  int get() const { return fd_; }
-  bool valid() const { return fd_ >= 0; }
-  void reset() {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-
- private:
-  int fd_ = -1;
-};
-
-struct Pipe {
-  Fd read;
-  Fd write;
-};
-
-Result<Pipe> make_pipe() {
-  std::array<int, 2> fds{};
-  if (::pipe2(fds.data(), O_CLOEXEC) != 0) return fail_errno("pipe2");
-  return Pipe{Fd(fds[0]), Fd(fds[1])};
-}
 
 void set_nonblocking(int fd) { ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK); }
 
@@ -78,9 +43,9 @@ std::vector<std::string> environment(const std::vector<std::pair<std::string, st
 
 struct Child {
   pid_t pid = -1;
-  Fd in;   // the child's stdin, written here
-  Fd out;  // its stdout, read here
-  Fd err;
+  UniqueFd in;   // the child's stdin, written here
+  UniqueFd out;  // its stdout, read here
+  UniqueFd err;
 };
 
 // One posix_spawn; returns the errno posix_spawn gave (ETXTBSY is retried
@@ -144,7 +109,7 @@ int reap(pid_t pid) {
 }
 
 // Reads what is there; closes `fd` at EOF or on an error.
-void drain(Fd& fd, std::string& into) {
+void drain(UniqueFd& fd, std::string& into) {
   std::array<char, 65536> buffer{};
   while (true) {
     ssize_t n = ::read(fd.get(), buffer.data(), buffer.size());
@@ -222,7 +187,7 @@ Result<ProcessOutput> run_process(const std::string& path,
   size_t written = 0;
   if (input.empty()) child.in.reset();
   bool timed_out = false;
-  while (child.out.valid() || child.err.valid()) {
+  while (child.out || child.err) {
     auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now());
     if (left.count() <= 0) {
       timed_out = true;

@@ -10,6 +10,7 @@
 #include <expected>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 
 namespace berth {
@@ -83,10 +84,24 @@ class Error {
   std::string message_;
 };
 
+// std::expected with [[nodiscard]] on the type (an alias cannot carry it),
+// so that a dropped error is a compile error. It converts from a value, from
+// std::unexpected<Error> (what fail() returns) and from std::expected<T,
+// Error>; every operation of std::expected is there.
 template <typename T>
-using Result = std::expected<T, Error>;
+class [[nodiscard]] Result : public std::expected<T, Error> {
+ public:
+  using Base = std::expected<T, Error>;
+  using Base::Base;
+  using Base::operator=;
+  Result() = default;
+  // Implicit, as std::expected's own conversions are.
+  Result(const Base& other) : Base(other) {}
+  Result(Base&& other) noexcept(std::is_nothrow_move_constructible_v<Base>)
+      : Base(std::move(other)) {}
+};
 
-using Status = std::expected<void, Error>;
+using Status = Result<void>;
 
 inline std::unexpected<Error> fail(ErrorCode code, std::string message) {
   return std::unexpected<Error>(Error(code, std::move(message)));

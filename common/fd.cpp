@@ -1,6 +1,9 @@
 #include "common/fd.h"
 
+#include <fcntl.h>
 #include <unistd.h>
+
+#include <array>
 
 namespace berth {
 
@@ -12,6 +15,12 @@ void UniqueFd::reset(int fd) {
 int UniqueFd::close() {
   if (fd_ < 0) return 0;
   return ::close(release());
+}
+
+Result<Pipe> make_pipe() {
+  std::array<int, 2> fds{};
+  if (::pipe2(fds.data(), O_CLOEXEC) != 0) return fail_errno("pipe2");
+  return Pipe{UniqueFd(fds[0]), UniqueFd(fds[1])};
 }
 
 }  // namespace berth

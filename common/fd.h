@@ -4,6 +4,8 @@
 
 #include <utility>
 
+#include "common/error.h"
+
 namespace berth {
 
 class UniqueFd {
@@ -38,5 +40,8 @@ struct Pipe {
   UniqueFd read;
   UniqueFd write;
 };
+
+// pipe2(O_CLOEXEC) with owned ends.
+Result<Pipe> make_pipe();
 
 }  // namespace berth

@@ -12,30 +12,9 @@
 #include <vector>
 
 #include "common/error.h"
+#include "common/fd.h"
 
 namespace berth::netns {
-
-// A move-only owner of a file descriptor (O_CLOEXEC always).
-class UniqueFd {
- public:
-  UniqueFd() = default;
-  explicit UniqueFd(int fd) : fd_(fd) {}
-  UniqueFd(UniqueFd&& other) noexcept : fd_(other.release()) {}
-  UniqueFd& operator=(UniqueFd&& other) noexcept;
-  UniqueFd(const UniqueFd&) = delete;
-  UniqueFd& operator=(const UniqueFd&) = delete;
-  ~UniqueFd();
-  int get() const { return fd_; }
-  int release() {
-    int fd = fd_;
-    fd_ = -1;
-    return fd;
-  }
-  explicit operator bool() const { return fd_ >= 0; }
-
- private:
-  int fd_ = -1;
-};
 
 // Creates a new network namespace pinned at `path` (its directory is made
 // if needed). Fails with kAlreadyExists if `path` exists. On failure

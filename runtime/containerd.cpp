@@ -1,5 +1,6 @@
 #include "runtime/containerd.h"
 
+#include <grpc/grpc.h>
 #include <sys/stat.h>
 
 #include <charconv>
@@ -92,6 +93,12 @@ Result<std::unique_ptr<Containerd>> Containerd::connect(const std::string& socke
   // containerd's server accepts messages up to 16 MiB.
   args.SetMaxReceiveMessageSize(16 << 20);
   args.SetMaxSendMessageSize(16 << 20);
+  // After containerd restarts (an upgrade, a crash), connect again within
+  // about a second of its return, not after gRPC's default back-off, which
+  // grows to two minutes while it is away.
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
   auto channel =
       grpc::CreateCustomChannel("unix://" + socket_path, grpc::InsecureChannelCredentials(), args);
   if (!channel->WaitForConnected(std::chrono::system_clock::now() + timeout)) {
@@ -136,6 +143,12 @@ Result<Containerd::Version> Containerd::query_version() {
   return Version{response.version(), response.revision()};
 }
 
+bool Containerd::reachable(std::chrono::milliseconds timeout) {
+  // true: an idle channel starts connecting.
+  if (channel_->GetState(true) == GRPC_CHANNEL_READY) return true;
+  return channel_->WaitForConnected(std::chrono::system_clock::now() + timeout);
+}
+
 std::string unique_id(std::string_view prefix) {
   static thread_local std::mt19937_64 rng{std::random_device{}()};
   char buf[64];
@@ -164,6 +177,7 @@ Result<Lease> Lease::create(Containerd& containerd, std::string_view purpose) {
 Lease::Lease(Lease&& other) noexcept
     : containerd_(other.containerd_), id_(std::exchange(other.id_, {})) {}
 
+// A lease not deleted here expires by itself (gc.expire, a day).
 Lease::~Lease() { (void)release(); }
 
 Result<int> remove_berth_leases(Containerd& containerd) {

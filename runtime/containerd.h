@@ -79,6 +79,10 @@ class Containerd {
 
   // Asks containerd for its version: the cheapest liveness probe.
   Result<Version> query_version();
+  // Whether the connection to containerd is up, or comes up within
+  // `timeout` (0: only whether it is up now). Makes no call, so it is cheap
+  // enough to poll while containerd is away.
+  bool reachable(std::chrono::milliseconds timeout);
 
  private:
   Containerd(std::string socket_path, std::string ns, std::shared_ptr<grpc::Channel> channel);

@@ -12,6 +12,7 @@
 #include <regex>
 #include <thread>
 
+#include "common/fd.h"
 #include "github.com/containerd/containerd/runtime/v2/runc/options/oci.pb.h"
 #include "runtime/runc_wrapper.h"
 
@@ -61,23 +62,22 @@ std::map<std::string, uint64_t> agent_hard_limits() {
 
 // Reads a file inside `root` without letting symlinks in the image escape it.
 Result<std::string> read_in_root(const std::string& root, const char* path) {
-  int root_fd = ::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
-  if (root_fd < 0) return fail_errno("open '" + root + "'");
+  UniqueFd root_fd(::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!root_fd) return fail_errno("open '" + root + "'");
   struct open_how how {};
   how.flags = O_RDONLY | O_CLOEXEC;
   how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
-  int fd = static_cast<int>(::syscall(SYS_openat2, root_fd, path, &how, sizeof how));
-  int saved = errno;
-  ::close(root_fd);
-  if (fd < 0) {
-    if (saved == ENOENT) return std::string();
-    return fail_errno(std::string("open image file '") + path + "'", saved);
+  UniqueFd fd(static_cast<int>(::syscall(SYS_openat2, root_fd.get(), path, &how, sizeof how)));
+  if (!fd) {
+    if (errno == ENOENT) return std::string();
+    return fail_errno(std::string("open image file '") + path + "'");
   }
   std::string data;
   char buf[8192];
   ssize_t n;
-  while ((n = ::read(fd, buf, sizeof buf)) > 0 && data.size() < (4u << 20)) data.append(buf, n);
-  ::close(fd);
+  while ((n = ::read(fd.get(), buf, sizeof buf)) > 0 && data.size() < (4u << 20)) {
+    data.append(buf, n);
+  }
   return data;
 }
 
@@ -120,6 +120,52 @@ Status mount_snapshot(const google::protobuf::RepeatedPtrField<containerd::types
 }
 
 }  // namespace
+
+std::string_view process_state_name(ProcessState state) {
+  switch (state) {
+    case ProcessState::kUnknown:
+      return "unknown";
+    case ProcessState::kCreated:
+      return "created";
+    case ProcessState::kRunning:
+      return "running";
+    case ProcessState::kStopped:
+      return "stopped";
+    case ProcessState::kPaused:
+      return "paused";
+    case ProcessState::kPausing:
+      return "pausing";
+  }
+  return "unknown";
+}
+
+ProcessState to_process_state(containerd::v1::types::Status status) {
+  switch (status) {
+    case containerd::v1::types::CREATED:
+      return ProcessState::kCreated;
+    case containerd::v1::types::RUNNING:
+      return ProcessState::kRunning;
+    case containerd::v1::types::STOPPED:
+      return ProcessState::kStopped;
+    case containerd::v1::types::PAUSED:
+      return ProcessState::kPaused;
+    case containerd::v1::types::PAUSING:
+      return ProcessState::kPausing;
+    default:
+      // UNKNOWN, or a state newer than this code.
+      return ProcessState::kUnknown;
+  }
+}
+
+bool create_may_settle(grpc::StatusCode code, bool after_interrupted_create) {
+  // containerd 1.6 answers ALREADY_EXISTS while the task of an earlier
+  // Create is there (services/tasks/local.go). An earlier Create's bundle
+  // directory ("mkdir .../<id>: file exists" from runtime/v2/bundle.go)
+  // and whatever the shim and runc find left over come as UNKNOWN, like any
+  // other failure of the shim: only the caller can tell that an earlier
+  // Create was cut off, and then every failure may be that one settling.
+  return after_interrupted_create || code == grpc::StatusCode::ALREADY_EXISTS;
+}
 
 bool user_needs_lookup(std::string_view user) {
   // Root, or a numeric uid:gid, is complete; a name needs its entry, and a
@@ -177,6 +223,7 @@ Result<std::pair<std::string, std::string>> ContainerService::read_passwd_group(
       files = {*passwd, *group};
   }
   std::filesystem::remove(target, ec);
+  // Best effort: only `lease` holds the view, and it is collected with it.
   (void)remove_snapshot(key);
   if (!read_status) return fail(read_status.error());
   return files;
@@ -293,9 +340,8 @@ Result<uint32_t> ContainerService::create_task(const cd_tasks::CreateTaskRequest
   cd_tasks::CreateTaskResponse task_created;
   grpc::Status status;
   // After berthd was killed during a Create of the same id, containerd may
-  // still be finishing or undoing that Create: its bundle directory is
-  // there ("file exists") or half gone, or its task is. Wait for it to
-  // settle and retry.
+  // still be finishing or undoing that Create: its task is there, or its
+  // bundle directory is, or is half gone. Wait for it to settle and retry.
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
   for (int attempt = 0;; ++attempt) {
     // Task creation starts a shim and runc; allow for a loaded host.
@@ -304,10 +350,10 @@ Result<uint32_t> ContainerService::create_task(const cd_tasks::CreateTaskRequest
     if (status.ok()) return task_created.pid();
     // A failed or timed-out Create may still have left a task record.
     (void)delete_task(id);
-    bool settling = after_interrupted_create ||
-                    status.error_code() == grpc::StatusCode::ALREADY_EXISTS ||
-                    status.error_message().find("file exists") != std::string::npos;
-    if (!settling || std::chrono::steady_clock::now() >= deadline) break;
+    if (!create_may_settle(status.error_code(), after_interrupted_create) ||
+        std::chrono::steady_clock::now() >= deadline) {
+      break;
+    }
     std::this_thread::sleep_for(std::chrono::milliseconds(std::min(100 << attempt, 1000)));
   }
   return fail(grpc_error(status, "create task of '" + id + "'"));
@@ -362,22 +408,21 @@ Status ContainerService::kill(const std::string& id, int signal, bool all) {
   return {};
 }
 
-Result<std::pair<std::string, ExitStatus>> ContainerService::task_status(const std::string& id,
-                                                                         uint32_t* pid) {
+Result<TaskState> ContainerService::task_status(const std::string& id) {
   cd_tasks::GetRequest request;
   request.set_container_id(id);
   cd_tasks::GetResponse response;
   auto ctx = containerd_.context(std::chrono::seconds(30));
   auto status = containerd_.tasks().Get(ctx.get(), request, &response);
   if (!status.ok()) return fail(grpc_error(status, "task '" + id + "'"));
-  std::string name = containerd::v1::types::Status_Name(response.process().status());
-  for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  ExitStatus exit;
-  exit.code = response.process().exit_status();
-  const auto& at = response.process().exited_at();
-  exit.exited_at_unix_nanos = at.seconds() * 1000000000LL + at.nanos();
-  if (pid) *pid = response.process().pid();
-  return std::pair{name, exit};
+  const auto& process = response.process();
+  TaskState state;
+  state.state = to_process_state(process.status());
+  state.pid = process.pid();
+  state.exit.code = process.exit_status();
+  const auto& at = process.exited_at();
+  state.exit.exited_at_unix_nanos = at.seconds() * 1000000000LL + at.nanos();
+  return state;
 }
 
 Result<ExitStatus> ContainerService::wait(const std::string& id) {

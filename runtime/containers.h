@@ -57,6 +57,21 @@ struct ExitStatus {
   int64_t exited_at_unix_nanos = 0;
 };
 
+// A task's process state as containerd reports it.
+enum class ProcessState { kUnknown, kCreated, kRunning, kStopped, kPaused, kPausing };
+
+// "unknown", "created", "running", "stopped", "paused", "pausing".
+std::string_view process_state_name(ProcessState state);
+
+// containerd's process status (containerd.v1.types.Status) as a ProcessState.
+ProcessState to_process_state(containerd::v1::types::Status status);
+
+struct TaskState {
+  ProcessState state = ProcessState::kUnknown;
+  uint32_t pid = 0;  // the init process's
+  ExitStatus exit;   // meaningful once kStopped
+};
+
 class ContainerService {
  public:
   ContainerService(Containerd& containerd, ContainerRuntimeConfig config);
@@ -76,11 +91,9 @@ class ContainerService {
                                         const std::string& cgroups_path = "");
   Result<uint32_t> start(const std::string& id);
   Status kill(const std::string& id, int signal, bool all = true);
-  // The task's status: "created", "running", "stopped", ...; kNotFound if
-  // there is no task.
-  // `pid`, if given, receives the init process's pid.
-  Result<std::pair<std::string, ExitStatus>> task_status(const std::string& id,
-                                                         uint32_t* pid = nullptr);
+  // The task's state, its init process's pid and (once stopped) its exit;
+  // kNotFound if there is no task.
+  Result<TaskState> task_status(const std::string& id);
   // Blocks until the task exits (Tasks.Wait).
   Result<ExitStatus> wait(const std::string& id);
   // Deletes the task, which lets its shim (and logger) exit; the exit status
@@ -123,5 +136,10 @@ class ContainerService {
 // True when resolving `user` needs the image's /etc/passwd or /etc/group: a
 // name, or a bare uid whose primary group is listed there.
 bool user_needs_lookup(std::string_view user);
+
+// Whether a failed Tasks.Create, answered with `code`, may succeed once
+// containerd has settled an earlier Create of the same id, and is retried.
+// Decided on the status code, never on the message text.
+bool create_may_settle(grpc::StatusCode code, bool after_interrupted_create);
 
 }  // namespace berth::runtime

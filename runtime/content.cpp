@@ -119,7 +119,7 @@ void ContentWriter::abort() {
   if (stream_) {
     stream_->WritesDone();
     ctx_->TryCancel();
-    (void)stream_->Finish();
+    (void)stream_->Finish();  // cancelled on purpose: its status says nothing
     stream_.reset();
   }
   cd_content::AbortRequest request;

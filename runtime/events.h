@@ -2,12 +2,13 @@
 // following them across containerd restarts: events are not persisted, so
 // after every (re)subscription the watched tasks are reconciled with
 // Tasks.Get and an exit that happened while unsubscribed is still delivered.
+// Whoever owns the monitor learns of the events, and of the subscription
+// being lost and made again, through an EventSink.
 #pragma once
 
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
-#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -31,15 +32,30 @@ struct TaskEvent {
   uint32_t pid = 0;  // the process that exited; 0 when not known
 };
 
+// What the monitor reports, from its own thread, one call at a time.
+class EventSink {
+ public:
+  virtual ~EventSink() = default;
+  // Every exit and OOM; must not block.
+  virtual void on_task_event(const TaskEvent& event) = 0;
+  // The subscription broke (connected=false, detail says why) or was made
+  // again (connected=true, after the watched tasks were reconciled). The
+  // first subscription also reports connected=true; a first attempt that
+  // fails reports connected=false. Only changes are reported.
+  virtual void on_connection(bool connected, const std::string& detail) = 0;
+};
+
 class EventMonitor {
  public:
-  // `on_event` (may be empty) sees every exit and OOM, from the monitor's
-  // thread; it must not block.
-  EventMonitor(Containerd& containerd, ContainerService& containers,
-               std::function<void(const TaskEvent&)> on_event = {});
+  EventMonitor(Containerd& containerd, ContainerService& containers);
   ~EventMonitor();
   EventMonitor(const EventMonitor&) = delete;
   EventMonitor& operator=(const EventMonitor&) = delete;
+
+  // Where reports go from now on (nullptr: nowhere). Thread-safe; once it
+  // returns, the sink set before is not called again, so it must not be
+  // called from within a sink's own callback.
+  void set_sink(EventSink* sink);
 
   void start();
   void stop();
@@ -64,13 +80,23 @@ class EventMonitor {
     std::optional<ExitStatus> exit;
     bool oom = false;
   };
+  // How one subscription ended.
+  struct Outcome {
+    bool established = false;  // it was proven live (and reconciled)
+    std::string detail;        // why it ended
+  };
   void run();
+  Outcome subscribe_once();
+  void pause_before_retry(std::chrono::milliseconds backoff);
   void deliver(const TaskEvent& event);
   void reconcile();
+  void report_connection(bool connected, const std::string& detail);
 
   Containerd& containerd_;
   ContainerService& containers_;
-  std::function<void(const TaskEvent&)> on_event_;
+  std::mutex sink_mu_;  // held while the sink is called
+  EventSink* sink_ = nullptr;
+  std::optional<bool> reported_connected_;  // monitor thread only
   std::thread thread_;
   std::atomic<bool> stopping_{false};
   std::atomic<int> subscriptions_{0};

@@ -13,6 +13,8 @@
 #include <random>
 #include <thread>
 
+#include "common/fd.h"
+
 namespace berth::runtime {
 
 namespace {
@@ -41,30 +43,35 @@ class FifoSet {
     for (const char* name : {"stdout", "stderr"}) {
       std::string path = templ + "/" + name;
       if (::mkfifo(path.c_str(), 0600) != 0) return fail_errno("mkfifo '" + path + "'");
-      int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-      if (fd < 0) return fail_errno("open '" + path + "'");
-      set.fds_.push_back(fd);
+      UniqueFd fd(::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
+      if (!fd) return fail_errno("open '" + path + "'");
+      set.fds_.push_back(std::move(fd));
     }
     return set;
   }
   FifoSet(FifoSet&& other) noexcept
-      : dir_(std::exchange(other.dir_, {})), fds_(std::exchange(other.fds_, {})) {}
+      : dir_(std::exchange(other.dir_, {})), fds_(std::move(other.fds_)) {}
   FifoSet& operator=(FifoSet&&) = delete;
   FifoSet(const FifoSet&) = delete;
   ~FifoSet() {
-    for (int fd : fds_) ::close(fd);
+    fds_.clear();
     if (!dir_.empty()) {
       std::error_code ec;
       std::filesystem::remove_all(dir_, ec);
     }
   }
   std::string path(const char* name) const { return dir_ + "/" + name; }
-  const std::vector<int>& fds() const { return fds_; }
+  // The read ends, for poll() and read().
+  std::vector<int> fds() const {
+    std::vector<int> numbers;
+    for (const UniqueFd& fd : fds_) numbers.push_back(fd.get());
+    return numbers;
+  }
 
  private:
   explicit FifoSet(std::string dir) : dir_(std::move(dir)) {}
   std::string dir_;
-  std::vector<int> fds_;
+  std::vector<UniqueFd> fds_;
 };
 
 // Reads what is available; false once every writer is gone (EOF).
@@ -156,6 +163,7 @@ Result<ExecResult> ExecService::run(const std::string& container_id, const ExecR
       request.set_exec_id(exec_id);
       cd_tasks::DeleteResponse response;
       auto ctx = containerd.context(std::chrono::seconds(30));
+      // Best effort: an exec record left behind goes with its task.
       (void)containerd.tasks().DeleteProcess(ctx.get(), request, &response);
     }
   } deleter{containerd_, container_id, exec_id};
@@ -173,8 +181,9 @@ Result<ExecResult> ExecService::run(const std::string& container_id, const ExecR
   }
 
   // Wait on a thread; the eventfd wakes the drain loop when it returns.
-  int done_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (done_fd < 0) return fail_errno(what + ": eventfd");
+  UniqueFd done(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!done) return fail_errno(what + ": eventfd");
+  const int done_fd = done.get();
   ExecResult result;
   grpc::Status wait_status;
   cd_tasks::WaitResponse waited;
@@ -209,6 +218,7 @@ Result<ExecResult> ExecService::run(const std::string& container_id, const ExecR
       kill.set_signal(SIGKILL);
       google::protobuf::Empty empty;
       auto ctx = containerd_.context(std::chrono::seconds(30));
+      // It may have exited meanwhile; the group kill below is sent anyway.
       (void)containerd_.tasks().Kill(ctx.get(), kill, &empty);
       // runc starts an exec in its own process group: its children (a
       // shell's `sleep`) would otherwise outlive it and hold the output
@@ -226,7 +236,7 @@ Result<ExecResult> ExecService::run(const std::string& container_id, const ExecR
     }
   }
   waiter.join();
-  ::close(done_fd);
+  done.reset();
   // The shim copies the last output after the exit: read until it closes
   // its write ends (POLLHUP with nothing left), within a bound.
   auto tail_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);

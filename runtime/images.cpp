@@ -246,6 +246,7 @@ Status ImageService::unpack(Lease& lease, const Manifest& manifest,
       remove.set_key(key);
       google::protobuf::Empty empty;
       auto rctx = containerd_.context(std::chrono::seconds(60), lease.id());
+      // Best effort: only the lease holds it, and it is collected with it.
       (void)containerd_.snapshots().Remove(rctx.get(), remove, &empty);
     };
 

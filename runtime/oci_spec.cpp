@@ -5,6 +5,8 @@
 #include <limits>
 #include <utility>
 
+#include "common/strings.h"
+
 namespace berth::runtime {
 namespace {
 
@@ -75,14 +77,6 @@ std::vector<std::string_view> split(std::string_view s, char sep) {
     parts.push_back(s.substr(start, pos - start));
     start = pos + 1;
   }
-}
-
-std::string_view trim(std::string_view s) {
-  constexpr std::string_view kSpace = " \t\r";
-  size_t begin = s.find_first_not_of(kSpace);
-  if (begin == std::string_view::npos) return {};
-  size_t end = s.find_last_not_of(kSpace);
-  return s.substr(begin, end - begin + 1);
 }
 
 struct PasswdEntry {

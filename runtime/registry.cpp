@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/base64.h"
+#include "common/strings.h"
 #include "runtime/manifest.h"
 
 namespace berth::runtime {
@@ -17,21 +18,6 @@ namespace {
 void init_curl_once() {
   static std::once_flag once;
   std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return std::tolower(c); });
-  return out;
-}
-
-std::string trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() &&
-         (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n'))
-    s.remove_suffix(1);
-  return std::string(s);
 }
 
 bool is_insecure(const RegistryConfig& config, std::string_view host) {
@@ -170,7 +156,7 @@ Result<HttpResponse> RegistryClient::perform_once(Request& request) {
     auto colon = line.find(':');
     if (colon == std::string_view::npos) return size * n;
     std::string name = lower(trim(line.substr(0, colon)));
-    std::string value = trim(line.substr(colon + 1));
+    std::string value(trim(line.substr(colon + 1)));
     if (name == "content-type")
       req->response.content_type = value;
     else if (name == "docker-content-digest")

@@ -8,6 +8,8 @@
 #include <nlohmann/json.hpp>
 
 #include "common/base64.h"
+#include "common/fd.h"
+#include "common/strings.h"
 
 namespace berth::runtime {
 namespace {
@@ -25,20 +27,6 @@ bool is_token_char(char c) {
 bool is_token68_char(char c) {
   if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
   return std::string_view("-._~+/").find(c) != std::string_view::npos;
-}
-
-std::string to_lower(std::string_view text) {
-  std::string out(text);
-  std::ranges::transform(out, out.begin(), [](char c) {
-    return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-  });
-  return out;
-}
-
-std::string_view trim(std::string_view text) {
-  while (!text.empty() && is_space(text.front())) text.remove_prefix(1);
-  while (!text.empty() && is_space(text.back())) text.remove_suffix(1);
-  return text;
 }
 
 std::string_view take_token(std::string_view& text) {
@@ -102,7 +90,7 @@ bool parse_param(std::string_view element, std::map<std::string, std::string>& p
   rest = trim(rest);
   if (name.empty() || !rest.starts_with('=')) return false;
   rest = trim(rest.substr(1));
-  params.emplace(to_lower(name), unquote_value(rest));
+  params.emplace(lower(name), unquote_value(rest));
   return true;
 }
 
@@ -118,7 +106,7 @@ std::string normalize_registry_host(std::string_view key) {
     key.remove_prefix(scheme_end + 3);
   }
   key = key.substr(0, key.find('/'));
-  std::string host = to_lower(key);
+  std::string host = lower(key);
   if (host == "index.docker.io" || host == "registry-1.docker.io") host = kDockerHubHost;
   return host;
 }
@@ -211,7 +199,7 @@ std::vector<AuthChallenge> parse_www_authenticate(std::string_view header) {
     std::string_view scheme = take_token(rest);
     if (scheme.empty() || !(rest.empty() || is_space(rest.front()))) continue;  // garbage
     AuthChallenge challenge;
-    challenge.scheme = to_lower(scheme);
+    challenge.scheme = lower(scheme);
     rest = trim(rest);
     if (!rest.empty() && !is_token68(rest)) parse_param(rest, challenge.params);
     challenges.push_back(std::move(challenge));
@@ -227,25 +215,20 @@ Result<CredentialStore> CredentialStore::parse(std::string_view json) {
 
 Result<CredentialStore> CredentialStore::load(const std::string& path) {
   std::string context = "docker config " + quote(path);
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) {
     if (errno == ENOENT) return CredentialStore();
     return fail_errno("open " + context);
   }
   std::string content;
   char buffer[8192];
   while (true) {
-    ssize_t n = ::read(fd, buffer, sizeof(buffer));
+    ssize_t n = ::read(fd.get(), buffer, sizeof(buffer));
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      int read_errno = errno;
-      ::close(fd);
-      return fail_errno("read " + context, read_errno);
-    }
+    if (n < 0) return fail_errno("read " + context);
     if (n == 0) break;
     content.append(buffer, static_cast<size_t>(n));
   }
-  ::close(fd);
   Result<std::map<std::string, Credentials>> by_host = parse_config(content);
   if (!by_host) return fail(by_host.error().with_context(context));
   return CredentialStore(std::move(*by_host));

@@ -130,14 +130,14 @@ Result<uint32_t> SandboxService::create(const SandboxRequest& request) {
   return *pid;
 }
 
-Result<std::pair<std::string, ExitStatus>> SandboxService::status(const std::string& id,
-                                                                  uint32_t* pid) {
-  return containers_.task_status(id, pid);
+Result<TaskState> SandboxService::status(const std::string& id) {
+  return containers_.task_status(id);
 }
 
 Status SandboxService::remove(const std::string& id) {
   // berth-pause is pid 1 of its namespace: only SIGKILL from outside is
   // sure to end it, and nothing in it needs a grace period.
+  // Its exit status is of no interest; remove() below reports what matters.
   if (containers_.kill(id, SIGKILL)) (void)containers_.wait(id);
   BERTH_TRY_CTX(containers_.remove(id), "remove sandbox '" + id + "'");
   std::string shm = shm_path(id);

@@ -71,8 +71,8 @@ class SandboxService {
   // Ends the pause process, removes its container and unmounts the task's
   // /dev/shm. Idempotent; call only once no container uses the sandbox.
   Status remove(const std::string& id);
-  // The sandbox's status as ContainerService::task_status gives it.
-  Result<std::pair<std::string, ExitStatus>> status(const std::string& id, uint32_t* pid);
+  // The sandbox's state as ContainerService::task_status gives it.
+  Result<TaskState> status(const std::string& id);
 
   // The host directory of the task's shared /dev/shm.
   std::string shm_path(const std::string& id) const;

@@ -37,6 +37,7 @@
 #include <vector>
 
 #include "common/error.h"
+#include "common/fd.h"
 #include "runtime/log_record.h"
 
 namespace berth::runtime {
@@ -68,31 +69,6 @@ constexpr std::string_view kUsage =
 volatile sig_atomic_t g_terminate = 0;
 
 void on_terminate(int) { g_terminate = 1; }
-
-class UniqueFd {
- public:
-  explicit UniqueFd(int fd = -1) : fd_(fd) {}
-  UniqueFd(UniqueFd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  UniqueFd& operator=(UniqueFd&& other) noexcept {
-    if (this != &other) {
-      reset();
-      fd_ = std::exchange(other.fd_, -1);
-    }
-    return *this;
-  }
-  UniqueFd(const UniqueFd&) = delete;
-  UniqueFd& operator=(const UniqueFd&) = delete;
-  ~UniqueFd() { reset(); }
-
-  int get() const { return fd_; }
-  void reset() {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-
- private:
-  int fd_;
-};
 
 struct Args {
   std::string path;
@@ -145,19 +121,18 @@ Status make_parent_dirs(const std::string& path) {
 
 Result<UniqueFd> open_log(const std::string& path) {
   BERTH_TRY(make_parent_dirs(path));
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-  if (fd < 0) return fail_errno("open '" + path + "'");
-  return UniqueFd(fd);
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
+  if (!fd) return fail_errno("open '" + path + "'");
+  return fd;
 }
 
 // A write end of the container's stdin FIFO, held for our whole life.
 // O_RDWR: opening a FIFO write-only fails while it has no reader.
 Result<UniqueFd> hold_stdin(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDWR | O_NONBLOCK | O_CLOEXEC);
-  if (fd < 0) return fail_errno("open stdin FIFO '" + path + "'");
-  UniqueFd held(fd);
+  UniqueFd held(::open(path.c_str(), O_RDWR | O_NONBLOCK | O_CLOEXEC));
+  if (!held) return fail_errno("open stdin FIFO '" + path + "'");
   struct stat st {};
-  if (::fstat(fd, &st) != 0 || !S_ISFIFO(st.st_mode)) {
+  if (::fstat(held.get(), &st) != 0 || !S_ISFIFO(st.st_mode)) {
     return fail(ErrorCode::kInvalidArgument, "stdin '" + path + "' is not a FIFO");
   }
   return held;
@@ -211,28 +186,27 @@ class LogWriter {
   size_t dropped_ = 0;
 };
 
+// One of the inherited output pipes; closed (fd empty) at end of stream.
 struct Source {
-  int fd;
+  UniqueFd fd;
   LogStream stream;
-  bool open;
   LineSplitter splitter;
 };
 
 // Reads one chunk; at end of stream, flushes the partial line and closes.
 void drain_once(Source& source, LogWriter& writer, std::array<char, kReadChunk>& buf) {
-  ssize_t n = ::read(source.fd, buf.data(), buf.size());
+  ssize_t n = ::read(source.fd.get(), buf.data(), buf.size());
   if (n < 0) {
     if (errno == EINTR || errno == EAGAIN) return;
     std::fprintf(stderr, "berth-logger: read %s (fd %d): %s\n",
-                 std::string(log_stream_name(source.stream)).c_str(), source.fd,
+                 std::string(log_stream_name(source.stream)).c_str(), source.fd.get(),
                  std::strerror(errno));
     n = 0;  // treat as end of stream: nothing more will come from it
   }
   auto now = std::chrono::system_clock::now();
   if (n == 0) {
     if (auto rest = source.splitter.finish()) writer.append(source.stream, {*rest}, now);
-    ::close(source.fd);
-    source.open = false;
+    source.fd.reset();
     return;
   }
   writer.append(source.stream, source.splitter.feed({buf.data(), static_cast<size_t>(n)}), now);
@@ -297,15 +271,15 @@ int run(int argc, char** argv) {
   if (have_ready) ::close(kReadyFd);  // tells the shim it may start the container
 
   std::vector<Source> sources;
-  if (have_stdout) sources.push_back({kStdoutFd, LogStream::kStdout, true, LineSplitter()});
-  if (have_stderr) sources.push_back({kStderrFd, LogStream::kStderr, true, LineSplitter()});
+  if (have_stdout) sources.push_back({UniqueFd(kStdoutFd), LogStream::kStdout, LineSplitter()});
+  if (have_stderr) sources.push_back({UniqueFd(kStderrFd), LogStream::kStderr, LineSplitter()});
 
   std::array<char, kReadChunk> buf;
   std::optional<Clock::time_point> terminated_at;
   Clock::time_point last_data = Clock::now();
   auto any_open = [&] {
     for (const Source& s : sources) {
-      if (s.open) return true;
+      if (s.fd) return true;
     }
     return false;
   };
@@ -329,8 +303,8 @@ int run(int argc, char** argv) {
     std::vector<pollfd> fds;
     std::vector<Source*> polled;
     for (Source& s : sources) {
-      if (!s.open) continue;
-      fds.push_back({s.fd, POLLIN, 0});
+      if (!s.fd) continue;
+      fds.push_back({s.fd.get(), POLLIN, 0});
       polled.push_back(&s);
     }
     int ready = ::ppoll(fds.data(), fds.size(), timeout_ptr, &wait_mask);
@@ -350,7 +324,7 @@ int run(int argc, char** argv) {
   // Left the loop on the deadline: keep what was buffered.
   auto now = std::chrono::system_clock::now();
   for (Source& s : sources) {
-    if (!s.open) continue;
+    if (!s.fd) continue;
     if (auto rest = s.splitter.finish()) writer.append(s.stream, {*rest}, now);
   }
   if (writer.dropped() > 0) {

@@ -21,12 +21,12 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
-#include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include "common/error.h"
+#include "common/fd.h"
+#include "common/file.h"
 #include "runtime/runc_wrapper.h"
 
 namespace berth::runtime {
@@ -38,51 +38,49 @@ void report(const RuncInvocation& call, const std::string& message) {
   std::string text = "berth-runc: " + message;
   std::fprintf(stderr, "%s\n", text.c_str());
   if (call.log_path.empty()) return;
-  std::ofstream log(call.log_path, std::ios::app);
+  UniqueFd log(::open(call.log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
+  if (!log) return;
+  std::string line;
   if (call.log_format == "json") {
     std::array<char, 32> when{};
     std::time_t now = std::time(nullptr);
     std::tm utc{};
     gmtime_r(&now, &utc);
     std::strftime(when.data(), when.size(), "%Y-%m-%dT%H:%M:%SZ", &utc);
-    log << runc_error_log_line(text, when.data());
+    line = runc_error_log_line(text, when.data());
   } else {
-    log << text << "\n";
+    line = text + "\n";
   }
-}
-
-Result<std::string> read_file(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return fail_errno("read '" + path + "'");
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
+  // Best effort: stderr already has the message.
+  (void)!::write(log.get(), line.data(), line.size());
 }
 
 // Makes the FIFO at `path` this process's stdin, blocking (runc and the
 // container read it as it is).
 Status open_as_stdin(const std::string& path) {
   // Non-blocking: a FIFO opened for reading with no writer yet would block.
-  int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-  if (fd < 0) return fail_errno("open stdin FIFO '" + path + "'");
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
+  if (!fd) return fail_errno("open stdin FIFO '" + path + "'");
   struct stat st {};
-  if (::fstat(fd, &st) != 0 || !S_ISFIFO(st.st_mode)) {
-    ::close(fd);
+  if (::fstat(fd.get(), &st) != 0 || !S_ISFIFO(st.st_mode)) {
     return fail(ErrorCode::kInvalidArgument, "stdin '" + path + "' is not a FIFO");
   }
-  int flags = ::fcntl(fd, F_GETFL);
-  if (flags < 0 || ::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) != 0) {
-    int saved = errno;
-    ::close(fd);
-    return fail_errno("make stdin FIFO '" + path + "' blocking", saved);
+  int flags = ::fcntl(fd.get(), F_GETFL);
+  if (flags < 0 || ::fcntl(fd.get(), F_SETFL, flags & ~O_NONBLOCK) != 0) {
+    return fail_errno("make stdin FIFO '" + path + "' blocking");
   }
-  if (fd == STDIN_FILENO) return {};
-  if (::dup2(fd, STDIN_FILENO) < 0) {  // the copy is not close-on-exec
-    int saved = errno;
-    ::close(fd);
-    return fail_errno("dup2 stdin FIFO '" + path + "'", saved);
+  if (fd.get() == STDIN_FILENO) {
+    // Opened on the free fd 0, it is stdin already; it must survive exec.
+    int fd_flags = ::fcntl(fd.get(), F_GETFD);
+    if (fd_flags < 0 || ::fcntl(fd.get(), F_SETFD, fd_flags & ~FD_CLOEXEC) != 0) {
+      return fail_errno("keep stdin FIFO '" + path + "' open across exec");
+    }
+    fd.release();  // stays open as stdin
+    return {};
   }
-  ::close(fd);
+  if (::dup2(fd.get(), STDIN_FILENO) < 0) {  // the copy is not close-on-exec
+    return fail_errno("dup2 stdin FIFO '" + path + "'");
+  }
   return {};
 }
 

@@ -11,13 +11,22 @@
 #include <filesystem>
 #include <optional>
 
-#include "agent/api_server.h"
-#include "agent/config.h"
-#include "agent/engine.h"
-#include "agent/static_tasks.h"
-#include "agent/task_store.h"
+#include "agent/api/server.h"
+#include "agent/config/config.h"
+#include "agent/engine/engine.h"
+#include "agent/engine/resources/cgroup.h"
+#include "agent/engine/resources/container.h"
+#include "agent/engine/resources/image.h"
+#include "agent/engine/resources/network.h"
+#include "agent/engine/resources/sandbox.h"
+#include "agent/failpoints/failpoints.h"
+#include "agent/network/task_network.h"
+#include "agent/state/store.h"
+#include "agent/static_tasks/static_tasks.h"
+#include "common/clock.h"
 #include "runtime/exec_process.h"
 #include "runtime/manifest.h"
+#include "runtime/sandbox.h"
 
 namespace {
 
@@ -28,36 +37,6 @@ std::string beside_self(const std::string& name) {
   auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
   return ec ? name : (self.parent_path() / name).string();
 }
-
-// The event monitor's reports: task events go to the engine once it exists
-// (until then its adoption queries every task it owns), connection changes
-// to the log.
-class MonitorSink final : public berth::runtime::EventSink {
- public:
-  void set_engine(berth::agent::Engine* engine) { engine_.store(engine); }
-
-  void on_task_event(const berth::runtime::TaskEvent& event) override {
-    if (auto* engine = engine_.load()) engine->on_container_event(event);
-    if (event.kind == berth::runtime::TaskEvent::Kind::kOom) {
-      spdlog::warn("container '{}' was killed for lack of memory", event.container_id);
-    } else {
-      spdlog::debug("event: task '{}'{} exit status {}", event.container_id,
-                    event.exec_id.empty() ? "" : " exec '" + event.exec_id + "'",
-                    event.exit_status);
-    }
-  }
-
-  void on_connection(bool connected, const std::string& detail) override {
-    if (connected) {
-      spdlog::info("containerd events: {}", detail);
-    } else {
-      spdlog::warn("containerd events lost: {}; reconnecting", detail);
-    }
-  }
-
- private:
-  std::atomic<berth::agent::Engine*> engine_{nullptr};
-};
 
 int run(berth::agent::AgentConfig config) {
   using namespace berth;
@@ -72,9 +51,13 @@ int run(berth::agent::AgentConfig config) {
     spdlog::critical("berth-logger '{}' is not an executable file", config.logger_path);
     return 1;
   }
+  std::string armed;
+  auto failpoints = agent::failpoints_from_environment(&armed);
+  if (failpoints) spdlog::warn("failpoints armed: {}", armed);
 
+  agent::Paths paths(config.root, config.state);
   std::error_code ec;
-  for (const auto& dir : {config.root, config.state, config.log_dir(),
+  for (const auto& dir : {config.root, config.state, paths.log_dir(),
                           std::filesystem::path(config.socket).parent_path().string()}) {
     std::filesystem::create_directories(dir, ec);
     if (ec) {
@@ -98,38 +81,17 @@ int run(berth::agent::AgentConfig config) {
   spdlog::info("connected to containerd {} at '{}', namespace '{}'",
                (*containerd)->version().version, config.containerd_address, config.ns);
 
-  if (auto leases = runtime::remove_berth_leases(**containerd); !leases) {
-    spdlog::warn("{}, ignoring", leases.error().message());
-  } else if (*leases > 0) {
-    spdlog::info("removed {} lease(s) left by an earlier berthd", *leases);
-  }
   runtime::ImageService images(**containerd, *registry, runtime::host_platform());
   runtime::ContainerService containers(**containerd,
-                                       {config.logger_path, config.log_dir(), config.state});
-  MonitorSink monitor_sink;  // declared first: it outlives `events`
+                                       {config.logger_path, paths.log_dir(), config.state});
   runtime::EventMonitor events(**containerd, containers);
-  events.set_sink(&monitor_sink);
-  events.start();
-
-  auto store = agent::TaskStore::open(config.root);
+  auto store = agent::CheckpointStore::open(paths, failpoints.get());
   if (!store) {
     spdlog::critical("{}", store.error().message());
     return 1;
   }
-  runtime::ExecService exec(**containerd, config.state + "/exec");
+  runtime::ExecService exec(**containerd, paths.exec_dir());
   exec.cleanup_fifos();  // what a killed berthd's health checks left
-  agent::EngineConfig engine_config;
-  engine_config.root = config.root;
-  engine_config.state = config.state;
-  engine_config.policy.allow_privileged = config.allow_privileged;
-  engine_config.policy.allowed_host_paths = config.allowed_host_paths;
-  // validate() checked that it names a mode.
-  engine_config.policy.default_network_mode =
-      agent::parse_network_mode(config.default_network_mode).value_or(agent::NetworkMode::kBridge);
-  engine_config.network = *config.network_config();  // validate() checked it
-  engine_config.task_retention = std::chrono::seconds(config.task_retention_seconds);
-  engine_config.image_gc_interval = std::chrono::seconds(config.image_gc_interval_seconds);
-  engine_config.image_gc_min_age = std::chrono::seconds(config.image_gc_min_age_seconds);
   // Task cgroups: the backend for the host's layout, under "/<namespace>".
   // berthd itself stays where its service manager put it: it never joins a
   // task cgroup, and every container is created in its task's.
@@ -138,9 +100,9 @@ int run(berth::agent::AgentConfig config) {
     spdlog::critical("cgroups: {}", layout.error().message());
     return 1;
   }
-  auto manager = cgroups::make_manager(*layout, config.ns);
-  if (!manager) {
-    spdlog::critical("cgroups: {}", manager.error().message());
+  auto cgroup_manager = cgroups::make_manager(*layout, config.ns);
+  if (!cgroup_manager) {
+    spdlog::critical("cgroups: {}", cgroup_manager.error().message());
     return 1;
   }
   auto host = agent::host_resources();
@@ -148,30 +110,76 @@ int run(berth::agent::AgentConfig config) {
     spdlog::critical("node resources: {}", host.error().message());
     return 1;
   }
-  engine_config.cgroups = std::move(*manager);
+  auto network_config = *config.network_config();  // validate() checked it
+  agent::NetworkManager network(network_config, failpoints.get());
+  runtime::SandboxService sandboxes(containers,
+                                    {beside_self("berth-pause"), config.root, config.state});
+  SystemClock clock;
+  agent::ImageGc image_gc(images, containers, std::chrono::seconds(config.image_gc_min_age_seconds),
+                          clock);
+
+  agent::ImageResource image_resource(**containerd, images, image_gc, failpoints.get());
+  agent::NetworkResource task_network(agent::ResourceKind::kTaskNetwork, network);
+  agent::NetworkResource container_network(agent::ResourceKind::kContainerNetwork, network);
+  agent::CgroupResource cgroup(**cgroup_manager, static_cast<uint64_t>(config.task_pids_limit),
+                               failpoints.get());
+  agent::SandboxResource sandbox(sandboxes, containers, events, **cgroup_manager, failpoints.get());
+  agent::ContainerResource container({paths, "/usr/bin/tini-static", "/etc/resolv.conf"},
+                                     containers, images, sandboxes, events, **cgroup_manager,
+                                     image_gc, failpoints.get());
+
+  agent::EngineConfig engine_config;
+  engine_config.paths = paths;
+  engine_config.policy.allow_privileged = config.allow_privileged;
+  engine_config.policy.allowed_host_paths = config.allowed_host_paths;
+  // validate() checked that it names a mode.
+  engine_config.policy.default_network_mode =
+      agent::parse_network_mode(config.default_network_mode).value_or(agent::NetworkMode::kBridge);
+  engine_config.task_retention = std::chrono::seconds(config.task_retention_seconds);
+  engine_config.image_gc_interval = std::chrono::seconds(config.image_gc_interval_seconds);
   engine_config.cgroup_layout = cgroups::layout_name(*layout);
-  engine_config.task_pids_limit = static_cast<uint64_t>(config.task_pids_limit);
   engine_config.node.total = *host;
   engine_config.node.reserved = {static_cast<uint64_t>(config.reserved_cpu_units),
                                  static_cast<uint64_t>(config.reserved_memory_mib) << 20};
+  engine_config.eni_pool = network_config.eni_pool;
   spdlog::info("{}; {} for tasks: {} CPU units, {} MiB of memory", engine_config.cgroup_layout,
-               engine_config.cgroups->name(), engine_config.node.allocatable().cpu_units,
+               (*cgroup_manager)->name(), engine_config.node.allocatable().cpu_units,
                engine_config.node.allocatable().memory_bytes >> 20);
-  agent::Engine engine(engine_config, std::move(*store), images, containers, events, &exec);
-  monitor_sink.set_engine(&engine);
+
+  agent::EngineParts parts;
+  parts.resources = {{agent::ResourceKind::kImage, &image_resource},
+                     {agent::ResourceKind::kTaskNetwork, &task_network},
+                     {agent::ResourceKind::kContainerNetwork, &container_network},
+                     {agent::ResourceKind::kTaskCgroup, &cgroup},
+                     {agent::ResourceKind::kSandbox, &sandbox},
+                     {agent::ResourceKind::kContainer, &container}};
+  parts.containers = &container;
+  parts.store = store->get();
+  parts.image_gc = &image_gc;
+  parts.cgroups = cgroup_manager->get();
+  parts.containerd = containerd->get();
+  parts.exec = &exec;
+  parts.clock = &clock;
+  agent::Engine engine(engine_config, parts);
+  // Events go to the engine from now on; those that come while it
+  // recovers wait in its queue.
+  events.set_sink(&engine);
+  events.start();
   if (auto started = engine.start(); !started) {
     spdlog::critical("start the task engine: {}", started.error().message());
+    events.set_sink(nullptr);
     events.stop();
     return 1;
   }
   std::optional<agent::StaticTasks> static_tasks;
   if (!config.manifest_dir.empty()) {
     static_tasks.emplace(engine, config.manifest_dir,
-                         std::chrono::seconds(config.manifest_check_seconds), engine_config.policy);
+                         std::chrono::seconds(config.manifest_check_seconds), engine_config.policy,
+                         clock);
     static_tasks->start();
     spdlog::info("static tasks from '{}'", config.manifest_dir);
   }
-  agent::ApiService service(**containerd, images, containers, events, engine, kVersion);
+  agent::ApiService service(**containerd, images, engine, paths, kVersion);
 
   std::filesystem::remove(config.socket, ec);
   grpc::ServerBuilder builder;
@@ -198,12 +206,12 @@ int run(berth::agent::AgentConfig config) {
   sigwait(&signals, &signal);
   spdlog::info("received {}, shutting down", strsignal(signal));
   sd_notify(0, "STOPPING=1");
-  // Running foreground calls are cancelled; their containers are stopped.
+  // Running calls are cancelled; foreground tasks they follow are stopped.
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(15));
   // Tasks keep running: the next berthd adopts them.
   if (static_tasks) static_tasks->stop();
+  events.set_sink(nullptr);
   engine.stop();
-  monitor_sink.set_engine(nullptr);
   events.stop();
   std::filesystem::remove(config.socket, ec);
   return 0;

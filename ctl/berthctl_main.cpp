@@ -12,15 +12,13 @@
 #include <thread>
 
 #include "berth/v1/berth.grpc.pb.h"
+#include "ctl/run.h"
 #include "ctl/tasks.h"
 
 namespace {
 
 using berthctl::cancel_on_signal;
 using berthctl::report;
-
-// Exit status for errors of berthctl or berthd themselves (as `docker run`).
-constexpr int kRunFailed = 125;
 
 std::string human_bytes(int64_t bytes) {
   const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
@@ -152,40 +150,6 @@ int image_rm(berth::v1::Berth::Stub& stub, const std::vector<std::string>& refs)
   return rc;
 }
 
-int run(berth::v1::Berth::Stub& stub, const berth::v1::RunContainerRequest& request) {
-  grpc::ClientContext ctx;
-  cancel_on_signal(&ctx);
-  auto stream = stub.RunContainer(&ctx, request);
-  berth::v1::RunContainerOutput out;
-  std::optional<int> exit_code;
-  while (stream->Read(&out)) {
-    switch (out.kind_case()) {
-      case berth::v1::RunContainerOutput::kStdout:
-        std::fwrite(out.stdout().data(), 1, out.stdout().size(), stdout);
-        std::fflush(stdout);
-        break;
-      case berth::v1::RunContainerOutput::kStderr:
-        std::fwrite(out.stderr().data(), 1, out.stderr().size(), stderr);
-        break;
-      case berth::v1::RunContainerOutput::kExitCode:
-        exit_code = out.exit_code();
-        break;
-      default:
-        break;
-    }
-  }
-  auto status = stream->Finish();
-  if (!status.ok()) {
-    report(status, "run '" + request.image() + "'");
-    return kRunFailed;
-  }
-  if (!exit_code) {
-    std::cerr << "berthctl: run '" << request.image() << "': no exit status received\n";
-    return kRunFailed;
-  }
-  return *exit_code < 0 ? kRunFailed : *exit_code;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -223,7 +187,6 @@ int main(int argc, char** argv) {
   auto* rm = image->add_subcommand("rm", "remove images");
   rm->add_option("REF", refs, "image references")->required();
 
-  berth::v1::RunContainerRequest run_request;
   auto* run_cmd = app.add_subcommand(
       "run",
       "run a task definition (-f), a container in the foreground (IMAGE -- CMD), or a "
@@ -235,20 +198,23 @@ int main(int argc, char** argv) {
   std::vector<std::string> env;
   std::string entrypoint;
   bool remove = false, pull_missing = false, detach = false;
-  std::string name, workdir, user;
+  std::string name, workdir, user, network;
   unsigned stop_timeout = 0;
-  run_cmd->add_flag("--rm", remove, "remove the container and its snapshot when it exits");
+  run_cmd->add_flag("--rm", remove, "remove the task (its record and logs) when it exits");
   run_cmd->add_flag("--pull", pull_missing, "pull the image if it is not present");
   run_cmd->add_flag("-d,--detach", detach,
                     "run IMAGE as a task of one essential container and print the task id");
-  run_cmd->add_option("--name", name, "task name (with -f) or container id");
+  run_cmd->add_option("--name", name, "task name (and, in the foreground, the hostname)");
+  run_cmd->add_option("--network", network,
+                      "networkMode: bridge, awsvpc, host or none (default: the node's with -d, "
+                      "none in the foreground)");
   auto* entrypoint_opt =
       run_cmd->add_option("--entrypoint", entrypoint, "override the image's entrypoint");
   run_cmd->add_option("-e,--env", env, "KEY=VALUE (repeatable)")->allow_extra_args(false);
   run_cmd->add_option("-w,--workdir", workdir, "working directory");
   run_cmd->add_option("-u,--user", user, "user[:group]");
   run_cmd->add_option("--stop-timeout", stop_timeout,
-                      "seconds between SIGTERM and SIGKILL on cancel");
+                      "seconds between SIGTERM and SIGKILL when it is stopped");
   run_cmd->add_option("IMAGE", run_image, "image");
   run_cmd->add_option("CMD", command, "command and arguments (after --)");
   run_cmd->positionals_at_end();
@@ -348,46 +314,35 @@ int main(int argc, char** argv) {
       std::cerr << "berthctl: run: give either -f FILE or IMAGE, not both\n";
       return 2;
     }
-    return berthctl::run_task(*stub, task_file, name, json);
+    return berthctl::run_task_file(*stub, task_file, name, json);
   }
   if (*run_cmd) {
     if (run_image.empty()) {
       std::cerr << "berthctl: run: IMAGE or -f FILE is required\n";
       return 2;
     }
-    run_request.set_image(run_image);
     // CLI11 2.1 keeps the "--" that separates the container's command.
     if (!command.empty() && command.front() == "--") command.erase(command.begin());
-    if (detach) {
-      if (remove) {
-        std::cerr << "berthctl: run: --rm and -d do not go together (berthctl rm TASK removes a "
-                     "stopped task)\n";
-        return 2;
-      }
-      berthctl::DetachedRun detached{.image = run_image,
-                                     .command = command,
-                                     .env = env,
-                                     .entrypoint = std::nullopt,
-                                     .working_dir = workdir,
-                                     .user = user,
-                                     .name = name,
-                                     .stop_timeout = stop_timeout};
-      if (entrypoint_opt->count() > 0) detached.entrypoint = entrypoint;
-      return berthctl::run_detached(*stub, detached, json);
+    if (detach && remove) {
+      std::cerr << "berthctl: run: --rm and -d do not go together (berthctl rm TASK removes a "
+                   "stopped task)\n";
+      return 2;
     }
-    for (const auto& arg : command) run_request.add_command(arg);
-    if (entrypoint_opt->count() > 0) {
-      run_request.set_entrypoint_set(true);
-      if (!entrypoint.empty()) run_request.add_entrypoint(entrypoint);
-    }
-    for (const auto& e : env) run_request.add_env(e);
-    run_request.set_working_dir(workdir);
-    run_request.set_user(user);
-    run_request.set_name(name);
-    run_request.set_remove(remove);
-    run_request.set_pull(pull_missing);
-    run_request.set_stop_timeout_seconds(stop_timeout);
-    return run(*stub, run_request);
+    berthctl::ContainerRun container_run{.image = run_image,
+                                         .command = command,
+                                         .env = env,
+                                         .entrypoint = std::nullopt,
+                                         .working_dir = workdir,
+                                         .user = user,
+                                         .name = name,
+                                         .stop_timeout = stop_timeout,
+                                         .network = network,
+                                         .detach = detach,
+                                         .remove = remove,
+                                         .pull_missing = pull_missing};
+    if (entrypoint_opt->count() > 0) container_run.entrypoint = entrypoint;
+    if (detach) return berthctl::run_detached(*stub, container_run, json);
+    return berthctl::run_foreground(*stub, container_run);
   }
   return 0;
 }

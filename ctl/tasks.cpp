@@ -18,6 +18,35 @@ namespace berthctl {
 
 namespace {
 
+std::string status_text(berth::v1::TaskStatus status) { return berth::v1::TaskStatus_Name(status); }
+std::string health_text(berth::v1::Health health) { return berth::v1::Health_Name(health); }
+// "awsvpc", as task definitions spell network modes.
+std::string mode_text(berth::v1::NetworkMode mode) {
+  constexpr std::string_view kPrefix = "NETWORK_MODE_";
+  std::string name = berth::v1::NetworkMode_Name(mode);
+  if (name.starts_with(kPrefix)) name = name.substr(kPrefix.size());
+  for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return name == "unspecified" ? "" : name;
+}
+
+// Network modes as task definitions spell them, wherever they are.
+void spell_modes(nlohmann::json& json) {
+  if (json.is_object()) {
+    for (auto& [key, value] : json.items()) {
+      if (key == "networkMode" && value.is_string()) {
+        auto mode = berth::v1::NETWORK_MODE_UNSPECIFIED;
+        if (berth::v1::NetworkMode_Parse(value.get<std::string>(), &mode)) value = mode_text(mode);
+      } else {
+        spell_modes(value);
+      }
+    }
+  } else if (json.is_array()) {
+    for (auto& value : json) spell_modes(value);
+  }
+}
+
+}  // namespace
+
 // A message as JSON with the proto's field names in lowerCamelCase.
 std::string to_json(const google::protobuf::Message& message) {
   std::string out;
@@ -25,8 +54,13 @@ std::string to_json(const google::protobuf::Message& message) {
   options.add_whitespace = true;
   options.always_print_primitive_fields = true;
   (void)google::protobuf::util::MessageToJsonString(message, &out, options);
-  return out;
+  auto json = nlohmann::json::parse(out, nullptr, false);
+  if (json.is_discarded()) return out;
+  spell_modes(json);
+  return json.dump(2);
 }
+
+namespace {
 
 std::string age_ms(int64_t unix_ms) {
   if (unix_ms <= 0) return "-";
@@ -86,25 +120,8 @@ bool parse_since(const std::string& since, int64_t* unix_nanos) {
 
 std::string container_summary(const berth::v1::Task& task) {
   int running = 0;
-  for (const auto& c : task.containers()) running += c.status() == "RUNNING" ? 1 : 0;
+  for (const auto& c : task.containers()) running += c.status() == berth::v1::RUNNING ? 1 : 0;
   return std::to_string(running) + "/" + std::to_string(task.containers_size()) + " running";
-}
-
-int submit_task(berth::v1::Berth::Stub& stub, const std::string& definition,
-                const std::string& name, bool json, const std::string& what) {
-  berth::v1::RunTaskRequest request;
-  request.set_definition_json(definition);
-  request.set_name(name);
-  berth::v1::RunTaskResponse response;
-  grpc::ClientContext ctx;
-  auto status = stub.RunTask(&ctx, request, &response);
-  if (!status.ok()) return report(status, what);
-  if (json) {
-    std::cout << nlohmann::json{{"taskId", response.task_id()}}.dump(2) << "\n";
-  } else {
-    std::cout << response.task_id() << "\n";
-  }
-  return 0;
 }
 
 }  // namespace
@@ -131,75 +148,6 @@ void cancel_on_signal(grpc::ClientContext* ctx) {
   }).detach();
 }
 
-int run_task(berth::v1::Berth::Stub& stub, const std::string& file, const std::string& name,
-             bool json) {
-  std::stringstream text;
-  if (file == "-") {
-    text << std::cin.rdbuf();
-  } else {
-    std::ifstream in(file);
-    if (!in) {
-      std::cerr << "berthctl: run -f '" << file << "': cannot read the file\n";
-      return 1;
-    }
-    text << in.rdbuf();
-  }
-  return submit_task(stub, text.str(), name, json, "run -f '" + file + "'");
-}
-
-std::expected<std::string, std::string> detached_definition(const DetachedRun& run) {
-  // ECS names: letters, digits, '-' and '_'.
-  auto ecs_name = [](std::string_view text) {
-    std::string out;
-    for (char c : text) {
-      bool ok = std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '-' || c == '_';
-      out += ok ? c : '-';
-    }
-    return out.substr(0, 255);
-  };
-  std::string base = run.name;
-  if (base.empty()) {
-    // "registry:5000/library/busybox:1.36@sha256:..." -> "busybox"
-    std::string_view image = run.image;
-    image = image.substr(0, image.find('@'));
-    if (auto slash = image.rfind('/'); slash != std::string_view::npos)
-      image = image.substr(slash + 1);
-    image = image.substr(0, image.find(':'));
-    base = image.empty() ? "run" : std::string(image);
-  }
-  nlohmann::json container = {{"name", ecs_name(base)}, {"image", run.image}, {"essential", true}};
-  if (!run.command.empty()) container["command"] = run.command;
-  if (run.entrypoint) {
-    if (run.entrypoint->empty())
-      return std::unexpected("--entrypoint: an empty entrypoint cannot be expressed in a task");
-    container["entryPoint"] = nlohmann::json::array({*run.entrypoint});
-  }
-  if (!run.env.empty()) {
-    auto& environment = container["environment"] = nlohmann::json::array();
-    for (const auto& kv : run.env) {
-      auto eq = kv.find('=');
-      if (eq == std::string::npos || eq == 0)
-        return std::unexpected("--env '" + kv + "': expected KEY=VALUE");
-      environment.push_back({{"name", kv.substr(0, eq)}, {"value", kv.substr(eq + 1)}});
-    }
-  }
-  if (!run.working_dir.empty()) container["workingDirectory"] = run.working_dir;
-  if (!run.user.empty()) container["user"] = run.user;
-  if (run.stop_timeout > 0) container["stopTimeout"] = run.stop_timeout;
-  nlohmann::json definition = {{"family", ecs_name(base)},
-                               {"containerDefinitions", nlohmann::json::array({container})}};
-  return definition.dump();
-}
-
-int run_detached(berth::v1::Berth::Stub& stub, const DetachedRun& run, bool json) {
-  auto definition = detached_definition(run);
-  if (!definition) {
-    std::cerr << "berthctl: run: " << definition.error() << "\n";
-    return 2;
-  }
-  return submit_task(stub, *definition, run.name, json, "run '" + run.image + "'");
-}
-
 int list_tasks(berth::v1::Berth::Stub& stub, bool all, bool json) {
   berth::v1::ListTasksRequest request;
   request.set_all(all);
@@ -215,8 +163,8 @@ int list_tasks(berth::v1::Berth::Stub& stub, bool all, bool json) {
               "HEALTH", "CONTAINERS", "AGE");
   for (const auto& task : response.tasks()) {
     std::printf("%-12s  %-20s  %-20s  %-8s  %-9s  %-12s  %s\n", task.id().c_str(),
-                task.name().c_str(), task.family().c_str(), task.status().c_str(),
-                task.health().c_str(), container_summary(task).c_str(),
+                task.name().c_str(), task.family().c_str(), status_text(task.status()).c_str(),
+                health_text(task.health()).c_str(), container_summary(task).c_str(),
                 age_ms(task.created_at_ms()).c_str());
   }
   return 0;
@@ -233,14 +181,28 @@ int describe_task(berth::v1::Berth::Stub& stub, const std::string& task_name, bo
     std::cout << to_json(task) << "\n";
     return 0;
   }
+  if (task.status() == berth::v1::QUARANTINED) {
+    std::cout << "Task:      " << task.id() << "\n"
+              << "Status:    QUARANTINED\n"
+              << "Reason:    its checkpoint cannot be read: " << task.quarantine_reason() << "\n"
+              << "Kept at:   " << task.quarantine_file() << "\n"
+              << "Its containers are left as they are; `berthctl rm " << task.id()
+              << "` removes them and the checkpoint.\n";
+    return 0;
+  }
   std::cout << "Task:      " << task.id() << "\n"
             << "Name:      " << task.name() << "\n"
             << "Family:    " << task.family() << "\n"
-            << "Status:    " << task.status() << " (desired " << task.desired_status() << ")\n"
-            << "Health:    " << task.health() << "\n"
+            << "Status:    " << status_text(task.status()) << " (desired "
+            << status_text(task.desired_status()) << ")\n"
+            << "Health:    " << health_text(task.health()) << "\n"
             << "Created:   " << timestamp(task.created_at_ms()) << "\n"
             << "Started:   " << timestamp(task.started_at_ms()) << "\n"
-            << "Network:   " << task.network_mode() << "\n";
+            << "Network:   " << mode_text(task.network_mode()) << "\n";
+  if (!task.checkpoint_error().empty()) {
+    std::cout << "Warning:   its checkpoint cannot be written (" << task.checkpoint_error()
+              << "); its steps wait until it is\n";
+  }
   if (!task.addresses().empty()) {
     std::cout << "Addresses: ";
     for (int i = 0; i < task.addresses_size(); ++i) {
@@ -249,7 +211,7 @@ int describe_task(berth::v1::Berth::Stub& stub, const std::string& task_name, bo
     std::cout << " (" << task.interface() << (task.eni().empty() ? "" : ", ENI " + task.eni())
               << ")\n";
   }
-  if (task.status() == "STOPPED" || task.desired_status() == "STOPPED") {
+  if (task.status() == berth::v1::STOPPED || task.desired_status() == berth::v1::STOPPED) {
     std::cout << "Stopped:   " << timestamp(task.stopped_at_ms()) << "\n"
               << "StopCode:  " << task.stop_code() << "\n"
               << "Reason:    " << task.stopped_reason() << "\n";
@@ -257,7 +219,7 @@ int describe_task(berth::v1::Berth::Stub& stub, const std::string& task_name, bo
   std::cout << "Containers:\n";
   for (const auto& c : task.containers()) {
     std::cout << "  " << c.name() << (c.essential() ? " (essential)" : "") << "\n"
-              << "    Status:    " << c.status() << "\n"
+              << "    Status:    " << status_text(c.status()) << "\n"
               << "    Image:     " << c.image() << "\n"
               << "    Digest:    " << (c.image_digest().empty() ? "-" : c.image_digest()) << "\n";
     if (c.pid() != 0) std::cout << "    Pid:       " << c.pid() << "\n";
@@ -267,14 +229,14 @@ int describe_task(berth::v1::Berth::Stub& stub, const std::string& task_name, bo
                 << port.protocol() << "\n";
     }
     std::cout << "    Started:   " << timestamp(c.started_at_ms()) << "\n";
-    if (c.status() == "STOPPED") {
+    if (c.status() == berth::v1::STOPPED) {
       std::cout << "    Stopped:   " << timestamp(c.stopped_at_ms()) << "\n"
                 << "    ExitCode:  " << (c.has_exit_code() ? std::to_string(c.exit_code()) : "-")
                 << "\n";
     }
     if (!c.reason().empty()) std::cout << "    Reason:    " << c.reason() << "\n";
     if (c.restart_count() > 0) std::cout << "    Restarts:  " << c.restart_count() << "\n";
-    std::cout << "    Health:    " << c.health() << "\n";
+    std::cout << "    Health:    " << health_text(c.health()) << "\n";
     if (!c.health_output().empty()) {
       std::string output = c.health_output();
       while (!output.empty() && output.back() == '\n') output.pop_back();

@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "fixtures/integration_test.h"
@@ -70,6 +71,10 @@ class ExecTest : public IntegrationTest {
     ASSERT_TRUE(spawned);
     target_.emplace(std::move(*spawned));
     ASSERT_EQ(target_->next_line(30s), "started") << berthd_->log_text();
+    // The run is a one-container task: its container's containerd id.
+    auto described = berthd_->ctl({"-o", "json", "describe", kTarget});
+    ASSERT_EQ(described.exit_code, 0) << described.err;
+    target_id_ = nlohmann::json::parse(described.out)["containers"][0]["containerdId"];
     auto connected = runtime::Containerd::connect(env().containerd_socket(), berthd_->ns(), 10s);
     ASSERT_TRUE(connected) << connected.error().message();
     containerd_ = std::move(*connected);
@@ -84,9 +89,10 @@ class ExecTest : public IntegrationTest {
       // and removes it because of --rm.
       ::kill(target_->pid(), SIGINT);
       target_->wait();
-      EXPECT_TRUE(wait_for_file_content(
-          berthd_->log(), "container '" + kTarget + "' exited with 137, removed", 30s))
+      EXPECT_TRUE(wait_for_file_content(berthd_->log(),
+                                        "container '" + kTarget + "' STOPPED (exit code 137", 30s))
           << berthd_->log_text();
+      EXPECT_TRUE(wait_for_file_content(berthd_->log(), "REMOVED", 30s)) << berthd_->log_text();
       target_.reset();
     }
     if (berthd_) {
@@ -100,13 +106,13 @@ class ExecTest : public IntegrationTest {
     ExecRequest request;
     request.args = std::move(args);
     request.timeout = timeout;
-    return exec_->run(kTarget, request);
+    return exec_->run(target_id_, request);
   }
 
   // The pids of the target's task, as the shim reports them.
   std::vector<uint32_t> task_pids() {
     runtime::cd_tasks::ListPidsRequest request;
-    request.set_container_id(kTarget);
+    request.set_container_id(target_id_);
     runtime::cd_tasks::ListPidsResponse response;
     auto ctx = containerd_->context(10s);
     auto status = containerd_->tasks().ListPids(ctx.get(), request, &response);
@@ -128,6 +134,7 @@ class ExecTest : public IntegrationTest {
 
   std::unique_ptr<Berthd> berthd_;
   std::optional<LineReader> target_;
+  std::string target_id_;  // its containerd id
   std::unique_ptr<runtime::Containerd> containerd_;
   std::string fifo_dir_;
   std::unique_ptr<runtime::ExecService> exec_;
@@ -170,7 +177,7 @@ TEST_F(ExecTest, RunsWithTheContainersUserEnvAndCwdUnlessOverridden) {
   request.env = std::vector<std::string>{"PATH=/bin", "ONLY=me"};
   request.cwd = "/etc";
   request.timeout = 20s;
-  auto overridden = exec_->run(kTarget, request);
+  auto overridden = exec_->run(target_id_, request);
   ASSERT_TRUE(overridden) << overridden.error().message();
   EXPECT_EQ(overridden->exit_code, 0);
   EXPECT_EQ(overridden->output, "me-\n/etc\n");
@@ -221,7 +228,7 @@ TEST_F(ExecTest, OutputBeyondTheLimitIsCutWhileTheProcessRunsToTheEnd) {
   request.args = {"sh", "-c", "head -c 300000 /dev/zero | tr '\\0' a"};
   request.timeout = 20s;
   request.max_output_bytes = 4096;
-  auto big = exec_->run(kTarget, request);
+  auto big = exec_->run(target_id_, request);
   ASSERT_TRUE(big) << big.error().message();
   EXPECT_EQ(big->exit_code, 0);
   EXPECT_FALSE(big->timed_out);
@@ -230,7 +237,7 @@ TEST_F(ExecTest, OutputBeyondTheLimitIsCutWhileTheProcessRunsToTheEnd) {
 
   request.args = {"sh", "-c", "printf 12345"};
   request.max_output_bytes = 5;
-  auto exact = exec_->run(kTarget, request);
+  auto exact = exec_->run(target_id_, request);
   ASSERT_TRUE(exact) << exact.error().message();
   EXPECT_EQ(exact->output, "12345");
   EXPECT_FALSE(exact->truncated);
@@ -272,10 +279,10 @@ TEST_F(ExecTest, BadRequestsAreRefused) {
 }
 
 TEST_F(ExecTest, AContainerWithoutARunningTaskIsAFailedPrecondition) {
-  // Without --rm the container stays after its process exits; its task is
-  // deleted.
-  auto run = berthd_->ctl({"run", "--name", "finished", image(), "--", "true"});
-  ASSERT_EQ(run.exit_code, 0) << run.err;
+  // A container that has no task (made here with ctr: berth deletes a
+  // container with its task).
+  auto created = env().ctr(berthd_->ns(), {"containers", "create", image(), "finished"});
+  ASSERT_EQ(created.exit_code, 0) << created.err;
   ExecRequest request;
   request.args = {"true"};
   auto stopped = exec_->run("finished", request);
@@ -313,7 +320,7 @@ TEST_F(ExecTest, FiftySequentialExecsLeaveNothingBehind) {
   EXPECT_EQ(open_fds(), fds_before);
   // Only the container's own process remains, for the shim and for ctr.
   EXPECT_EQ(task_pids().size(), 1u);
-  EXPECT_EQ(env().count(berthd_->ns(), {"tasks", "ps", kTarget}), 1u);
+  EXPECT_EQ(env().count(berthd_->ns(), {"tasks", "ps", target_id_}), 1u);
 }
 
 TEST_F(ExecTest, ConcurrentExecsKeepTheirOutputsApart) {

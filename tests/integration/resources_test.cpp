@@ -309,8 +309,7 @@ TEST_F(ResourcesTest, HundredStartStopCyclesLeaveNoCgroup) {
     for (const auto& id : ids) berthd_->ctl({"rm", id});
   }
   EXPECT_EQ(task_cgroups(), std::set<std::string>{});
-  EXPECT_EQ(berthd_->log_text().find("remove its cgroup"), std::string::npos)
-      << berthd_->log_text();
+  EXPECT_EQ(berthd_->log_text().find("release cgroup"), std::string::npos) << berthd_->log_text();
   EXPECT_EQ(node_info()["cpu"]["remaining"], node_info()["cpu"]["registered"]);
 }
 

@@ -1,10 +1,15 @@
-// Running containers through berthd: output, exit codes, log files, image
-// config overrides, cancellation, and surviving a containerd restart.
+// `berthctl run IMAGE` in the foreground: a one-container task whose output
+// the call streams. Output, exit codes, log files, image config overrides,
+// cancellation, a containerd restart, and a berthd crash during a run.
 #include <dirent.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "fixtures/integration_test.h"
@@ -23,10 +28,42 @@ class RunTest : public IntegrationTest {
     ASSERT_EQ(pulled.exit_code, 0) << pulled.err;
   }
   void TearDown() override {
-    if (berthd_) {
+    if (berthd_ && berthd_->ok()) {
       EXPECT_EQ(berthd_->leftovers(), "") << berthd_->log_text();
     }
     berthd_.reset();
+  }
+  // Every task berthd has, stopped ones too.
+  nlohmann::json tasks() {
+    auto ps = berthd_->ctl({"-o", "json", "ps", "-a"});
+    EXPECT_EQ(ps.exit_code, 0) << ps.err;
+    return ps.exit_code == 0 ? nlohmann::json::parse(ps.out).value("tasks", nlohmann::json::array())
+                             : nlohmann::json::array();
+  }
+  // The task named `name`, once `done` holds for it (or for its absence:
+  // null), re-checked on every engine event.
+  nlohmann::json await_task(const std::string& name,
+                            const std::function<bool(const nlohmann::json&)>& done) {
+    auto events = LineReader::spawn(berthd_->ctl_argv({"-o", "json", "events"}));
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    nlohmann::json task;
+    while (true) {
+      task = nullptr;
+      for (const auto& t : tasks()) {
+        if (t.value("name", "") == name) task = t;
+      }
+      if (done(task) || std::chrono::steady_clock::now() >= deadline) break;
+      (void)events->next_line(std::chrono::seconds(1));
+    }
+    EXPECT_TRUE(done(task)) << task.dump(2) << berthd_->log_text();
+    return task;
+  }
+  // The log file of the run named `name` (its task's only container).
+  std::string log_of(const std::string& name) {
+    for (const auto& entry : std::filesystem::directory_iterator(berthd_->root() + "/logs")) {
+      if (entry.path().filename().string().ends_with("-" + name + ".log")) return entry.path();
+    }
+    return "";
   }
   std::unique_ptr<Berthd> berthd_;
 };
@@ -66,10 +103,20 @@ TEST_F(RunTest, StreamsStdoutAndStderrAndReturnsTheExitCode) {
   EXPECT_EQ(run.exit_code, 3);
   EXPECT_EQ(run.out, "out\n");
   EXPECT_EQ(run.err, "err\n");
-  // The log file outlives the container and tags each line with its stream.
-  std::string log = read_file(berthd_->root() + "/logs/streams.log");
+  // --rm: the task goes with its record and its log once its output was read.
+  await_task("streams", [](const nlohmann::json& t) { return t.is_null(); });
+  EXPECT_EQ(log_of("streams"), "");
+
+  // Without --rm the log file outlives the container and tags each line
+  // with its stream.
+  run = berthd_->ctl(
+      {"run", "--name", "kept-log", image(), "--", "sh", "-c", "echo out; echo err >&2; exit 3"});
+  EXPECT_EQ(run.exit_code, 3);
+  std::string log = read_file(log_of("kept-log"));
   EXPECT_NE(log.find(R"({"log":"out\n","stream":"stdout")"), std::string::npos) << log;
   EXPECT_NE(log.find(R"({"log":"err\n","stream":"stderr")"), std::string::npos) << log;
+  EXPECT_EQ(berthd_->ctl({"rm", "kept-log"}).exit_code, 0);
+  EXPECT_EQ(log_of("kept-log"), "");
 }
 
 TEST_F(RunTest, ImageConfigAndOverrides) {
@@ -111,19 +158,25 @@ TEST_F(RunTest, BadInputIsRefusedAndCreatesNothing) {
   auto bad_name = berthd_->ctl({"run", "--rm", "--name", "bad/name", image(), "--", "true"});
   EXPECT_EQ(bad_name.exit_code, 125);
   EXPECT_NE(bad_name.err.find("'bad/name' is invalid"), std::string::npos) << bad_name.err;
+  // Nothing of them is left: no task either.
+  EXPECT_TRUE(tasks().empty()) << tasks().dump(2);
 
   auto no_binary = berthd_->ctl({"run", "--rm", image(), "--", "/no/such/binary"});
   EXPECT_EQ(no_binary.exit_code, 125);
   EXPECT_NE(no_binary.err.find("/no/such/binary"), std::string::npos) << no_binary.err;
 }
 
-TEST_F(RunTest, WithoutRmTheContainerStaysButItsTaskIsGone) {
+TEST_F(RunTest, WithoutRmTheStoppedTaskStaysButNothingRuns) {
   auto run = berthd_->ctl({"run", "--name", "kept", image(), "--", "true"});
   EXPECT_EQ(run.exit_code, 0) << run.err;
-  EXPECT_EQ(env().ctr(berthd_->ns(), {"containers", "ls", "-q"}).out, "kept\n");
+  auto task = await_task("kept", [](const nlohmann::json& t) {
+    return !t.is_null() && t.value("status", "") == "STOPPED";
+  });
+  EXPECT_EQ(task["containers"][0]["exitCode"], 0);
+  EXPECT_TRUE(task["foreground"].get<bool>());
+  EXPECT_EQ(env().ctr(berthd_->ns(), {"containers", "ls", "-q"}).out, "");
   EXPECT_EQ(env().ctr(berthd_->ns(), {"tasks", "ls", "-q"}).out, "");
-  // Clean up by hand so the leak check stays meaningful.
-  env().ctr(berthd_->ns(), {"containers", "rm", "kept"});
+  EXPECT_EQ(berthd_->ctl({"rm", "kept"}).exit_code, 0);
 }
 
 TEST_F(RunTest, CancellingTheClientStopsAndRemovesTheContainer) {
@@ -136,10 +189,11 @@ TEST_F(RunTest, CancellingTheClientStopsAndRemovesTheContainer) {
   kill(reader->pid(), SIGINT);
   EXPECT_EQ(reader->wait(), 125);
   // sleep as pid 1 ignores SIGTERM: SIGKILL after the stop timeout ends it,
-  // and berthd removes the container (TearDown checks nothing is left).
-  EXPECT_TRUE(wait_for_file_content(
-      berthd_->log(), "container 'cancelled' exited with 137, removed", std::chrono::seconds(30)))
+  // and berthd removes the task (TearDown checks nothing is left).
+  EXPECT_TRUE(wait_for_file_content(berthd_->log(), "container 'cancelled' STOPPED (exit code 137",
+                                    std::chrono::seconds(30)))
       << berthd_->log_text();
+  await_task("cancelled", [](const nlohmann::json& t) { return t.is_null(); });
   EXPECT_TRUE(pids_running({"sleep", "987001"}).empty());
 }
 
@@ -158,28 +212,66 @@ TEST_F(RunTest, AnExitWhileContainerdIsDownIsReportedAfterItReturns) {
 
   // berthd resubscribes, reconciles, and reports the exit.
   EXPECT_EQ(reader->wait(), 137);
-  EXPECT_NE(berthd_->log_text().find("exited with 137"), std::string::npos);
+  EXPECT_NE(berthd_->log_text().find("STOPPED (exit code 137"), std::string::npos);
+  EXPECT_NE(berthd_->log_text().find("lost containerd"), std::string::npos);
+  EXPECT_NE(berthd_->log_text().find("containerd is back after"), std::string::npos);
 }
 
-TEST_F(RunTest, LogsKeepFillingWhileBerthdIsDown) {
+TEST_F(RunTest, LogsKeepFillingWhileBerthdIsDownAndTheRestartedOneRecordsTheExit) {
   const std::string script =
       "echo before; trap 'echo after; exit 0' USR1; while :; do sleep 1; done";
-  auto reader = LineReader::spawn(
-      berthd_->ctl_argv({"run", "--name", "writer", image(), "--", "sh", "-c", script}));
+  auto reader = LineReader::spawn(berthd_->ctl_argv(
+      {"run", "--name", "writer", "--stop-timeout", "1", image(), "--", "sh", "-c", script}));
   ASSERT_TRUE(reader);
   ASSERT_EQ(reader->next_line(std::chrono::seconds(30)), "before");
   // berthd is not in the output path: kill it, then make the container write.
   berthd_->kill(SIGKILL);
+  EXPECT_EQ(reader->wait(), 125) << "the client lost its berthd";
   auto pids = await_pids({"sh", "-c", script});
   ASSERT_EQ(pids.size(), 1u);
   kill(pids[0], SIGUSR1);
-  std::string log_path = berthd_->root() + "/logs/writer.log";
+  std::string log_path = log_of("writer");
   EXPECT_TRUE(wait_for_file_content(log_path, R"({"log":"after\n","stream":"stdout")",
                                     std::chrono::seconds(30)))
       << read_file(log_path);
-  // Adopting the orphaned container is the task engine's work; remove it here.
-  env().ctr(berthd_->ns(), {"tasks", "rm", "-f", "writer"});
-  env().ctr(berthd_->ns(), {"containers", "rm", "writer"});
+  // Once the shell is gone, the restarted berthd finds the exit it missed;
+  // the run stays a task until it is removed (no --rm).
+  int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pids[0], 0));
+  if (pidfd >= 0) {
+    pollfd exited{pidfd, POLLIN, 0};
+    EXPECT_EQ(::poll(&exited, 1, 30'000), 1);
+    ::close(pidfd);
+  } else {
+    EXPECT_EQ(errno, ESRCH) << "gone already";
+  }
+  ASSERT_TRUE(berthd_->restart()) << berthd_->log_text();
+  auto task = await_task("writer", [](const nlohmann::json& t) {
+    return !t.is_null() && t.value("status", "") == "STOPPED";
+  });
+  EXPECT_EQ(task["containers"][0]["exitCode"], 0) << "it exited after its USR1, berthd away";
+  // Which came first at the restart, the exit or the stop of a run whose
+  // client is gone, depends on how soon containerd noted the exit.
+  EXPECT_TRUE(task["stopCode"] == "EssentialContainerExited" ||
+              task["stopCode"] == "ServiceSchedulerInitiated")
+      << task.dump(2);
+  EXPECT_EQ(berthd_->ctl({"rm", "writer"}).exit_code, 0);
+}
+
+TEST_F(RunTest, ACrashDuringAForegroundRunLeavesNothingAfterTheRestart) {
+  auto reader = LineReader::spawn(
+      berthd_->ctl_argv({"run", "--rm", "--name", "crashed", "--stop-timeout", "1", image(), "--",
+                         "sh", "-c", "echo started; exec sleep 987003"}));
+  ASSERT_TRUE(reader);
+  ASSERT_EQ(reader->next_line(std::chrono::seconds(30)), "started");
+  ASSERT_EQ(await_pids({"sleep", "987003"}).size(), 1u);
+  berthd_->kill(SIGKILL);
+  EXPECT_EQ(reader->wait(), 125);
+  ASSERT_TRUE(berthd_->restart()) << berthd_->log_text();
+  // Stopped (SIGKILL after its 1 s stopTimeout: sleep ignores SIGTERM as
+  // pid 1) and, with --rm, removed; TearDown checks that nothing is left.
+  await_task("crashed", [](const nlohmann::json& t) { return t.is_null(); });
+  EXPECT_TRUE(pids_running({"sleep", "987003"}).empty());
+  EXPECT_EQ(log_of("crashed"), "");
 }
 
 }  // namespace

@@ -1,7 +1,7 @@
 // Registry endpoints, mirrors and berthd's configuration file.
 #include <gtest/gtest.h>
 
-#include "agent/config.h"
+#include "agent/config/config.h"
 #include "runtime/containerd.h"
 #include "runtime/containers.h"
 #include "runtime/registry.h"

@@ -1,5 +1,5 @@
 // Static tasks' decisions, without a directory or an engine.
-#include "agent/static_tasks.h"
+#include "agent/static_tasks/static_tasks.h"
 
 #include <gtest/gtest.h>
 

@@ -1,13 +1,11 @@
 // pidMode/ipcMode "task" and "none": the container spec's namespaces and
-// /dev/shm, the sandbox's own spec, and when the reconciler makes and
-// removes the sandbox. Pure: no root, no containerd.
+// /dev/shm, and the sandbox's own spec (when the planner makes and removes
+// it: tests/unit/engine). Pure: no root, no containerd.
 #include <gtest/gtest.h>
 
 #include <string>
 #include <vector>
 
-#include "agent/task_state.h"
-#include "agent/taskdef/taskdef.h"
 #include "runtime/oci_spec.h"
 #include "runtime/sandbox.h"
 #include "runtime/spec_settings.h"
@@ -128,141 +126,6 @@ TEST(SandboxSpec, PauseInAReadOnlyHostDirectoryWithNothingElse) {
   }
   inputs.rootfs_path = "rootfs";
   EXPECT_FALSE(runtime::build_sandbox_spec(inputs));
-}
-
-// --- the reconciler
-
-agent::TaskDefinition definition(const std::string& extra) {
-  std::string text =
-      R"({"family":"f",)" + extra +
-      R"("containerDefinitions":[{"name":"a","image":"busybox"},{"name":"b","image":"busybox"}]})";
-  auto parsed = agent::parse_task_definition(text, {});
-  EXPECT_TRUE(parsed.definition) << agent::format_problems(parsed.problems);
-  return *parsed.definition;
-}
-
-bool has(const agent::Plan& plan, agent::Action::Kind kind) {
-  for (const auto& action : plan.actions) {
-    if (action.kind == kind) return true;
-  }
-  return false;
-}
-
-TEST(SandboxPlan, OnlyTaskModesNeedASandbox) {
-  EXPECT_FALSE(agent::needs_sandbox(definition("")));
-  EXPECT_FALSE(agent::needs_sandbox(definition(R"("pidMode":"host","ipcMode":"none",)")));
-  EXPECT_TRUE(agent::needs_sandbox(definition(R"("pidMode":"task",)")));
-  EXPECT_TRUE(agent::needs_sandbox(definition(R"("ipcMode":"task",)")));
-  auto plain = agent::new_task("t1", "", "{}", definition(""), 1);
-  EXPECT_FALSE(plain.sandbox);
-  auto shared = agent::new_task("t1", "", "{}", definition(R"("pidMode":"task",)"), 1);
-  ASSERT_TRUE(shared.sandbox);
-  EXPECT_EQ(shared.sandbox->containerd_id, "t1.sandbox");
-}
-
-TEST(SandboxPlan, ContainersStartOnlyOnceTheSandboxRuns) {
-  auto def = definition(R"("pidMode":"task",)");
-  auto task = agent::new_task("t1", "", "{}", def, 1);
-  std::vector<bool> idle(2, false);
-  for (auto& c : task.containers) c.known = agent::TaskStatus::kPulled;
-
-  auto plan = agent::plan_task(task, def, idle, 10);
-  EXPECT_TRUE(has(plan, agent::Action::Kind::kCreateSandbox));
-  EXPECT_FALSE(has(plan, agent::Action::Kind::kStart));
-  EXPECT_EQ(plan.actions.front().container, agent::kTaskLevel);
-
-  plan = agent::plan_task(task, def, idle, 10, /*sandbox_busy=*/true);
-  EXPECT_TRUE(plan.actions.empty()) << "nothing while the sandbox is being made";
-
-  task.sandbox->known = agent::TaskStatus::kRunning;
-  task.sandbox->pid = 99;
-  plan = agent::plan_task(task, def, idle, 10);
-  EXPECT_FALSE(has(plan, agent::Action::Kind::kCreateSandbox));
-  EXPECT_TRUE(has(plan, agent::Action::Kind::kStart));
-}
-
-TEST(SandboxPlan, TheSandboxGoesAfterTheLastContainerAndThenTheTaskStops) {
-  auto def = definition(R"("ipcMode":"task",)");
-  auto task = agent::new_task("t1", "", "{}", def, 1);
-  task.sandbox->known = agent::TaskStatus::kRunning;
-  for (auto& c : task.containers) {
-    c.known = agent::TaskStatus::kRunning;
-    c.started_at_ms = 5;
-  }
-  agent::request_stop(task, "UserInitiated", "stop");
-  std::vector<bool> idle(2, false);
-  auto plan = agent::plan_task(task, def, idle, 10);
-  EXPECT_TRUE(has(plan, agent::Action::Kind::kSignal));
-  EXPECT_FALSE(has(plan, agent::Action::Kind::kRemoveSandbox));
-
-  for (auto& c : task.containers) {
-    c.known = agent::TaskStatus::kStopped;
-    c.removed = true;
-  }
-  plan = agent::plan_task(task, def, {true, false}, 20);
-  EXPECT_FALSE(has(plan, agent::Action::Kind::kRemoveSandbox)) << "a container action in flight";
-  plan = agent::plan_task(task, def, idle, 20);
-  EXPECT_TRUE(has(plan, agent::Action::Kind::kRemoveSandbox));
-  EXPECT_NE(task.known, agent::TaskStatus::kStopped) << "not before the sandbox is gone";
-
-  task.sandbox->known = agent::TaskStatus::kStopped;
-  task.sandbox->removed = true;
-  plan = agent::plan_task(task, def, idle, 30);
-  EXPECT_TRUE(has(plan, agent::Action::Kind::kRemoveCgroup)) << "the task cgroup goes last";
-  EXPECT_NE(task.known, agent::TaskStatus::kStopped);
-  task.cgroup_removed = true;
-  plan = agent::plan_task(task, def, idle, 40);
-  EXPECT_TRUE(plan.actions.empty());
-  EXPECT_EQ(task.known, agent::TaskStatus::kStopped);
-}
-
-TEST(SandboxPlan, ASandboxThatExitedStopsTheTask) {
-  auto def = definition(R"("pidMode":"task",)");
-  auto task = agent::new_task("t1", "", "{}", def, 1);
-  for (auto& c : task.containers) {
-    c.known = agent::TaskStatus::kRunning;
-    c.started_at_ms = 5;
-  }
-  task.sandbox->known = agent::TaskStatus::kStopped;
-  task.sandbox->reason = "its process exited with 137";
-  auto plan = agent::plan_task(task, def, {false, false}, 10);
-  EXPECT_EQ(task.desired, agent::TaskStatus::kStopped);
-  EXPECT_EQ(task.stop_code, "EssentialContainerExited");
-  EXPECT_NE(task.stopped_reason.find("sandbox"), std::string::npos);
-  EXPECT_TRUE(has(plan, agent::Action::Kind::kSignal));
-}
-
-TEST(SandboxPlan, ANeverMadeSandboxNeedsNoRemoval) {
-  auto def = definition(R"("pidMode":"task",)");
-  auto task = agent::new_task("t1", "", "{}", def, 1);
-  agent::request_stop(task, "UserInitiated", "stop");
-  auto plan = agent::plan_task(task, def, {false, false}, 10);
-  ASSERT_EQ(plan.actions.size(), 1u);
-  EXPECT_EQ(plan.actions[0].kind, agent::Action::Kind::kRemoveCgroup);
-  EXPECT_TRUE(task.sandbox->removed);
-  task.cgroup_removed = true;
-  plan = agent::plan_task(task, def, {false, false}, 10);
-  EXPECT_TRUE(plan.actions.empty());
-  EXPECT_EQ(task.known, agent::TaskStatus::kStopped);
-}
-
-TEST(SandboxPlan, TheSandboxSurvivesACheckpoint) {
-  auto def = definition(R"("pidMode":"task",)");
-  auto task = agent::new_task("t1", "", "{}", def, 1);
-  task.sandbox->known = agent::TaskStatus::kRunning;
-  task.sandbox->pid = 1234;
-  task.sandbox->creating = true;
-  auto back = agent::task_from_json(agent::to_json(task));
-  ASSERT_TRUE(back);
-  ASSERT_TRUE(back->sandbox);
-  EXPECT_EQ(back->sandbox->containerd_id, "t1.sandbox");
-  EXPECT_EQ(back->sandbox->known, agent::TaskStatus::kRunning);
-  EXPECT_EQ(back->sandbox->pid, 1234u);
-  EXPECT_TRUE(back->sandbox->creating);
-  auto plain =
-      agent::task_from_json(agent::to_json(agent::new_task("t2", "", "{}", definition(""), 1)));
-  ASSERT_TRUE(plain);
-  EXPECT_FALSE(plain->sandbox);
 }
 
 }  // namespace

@@ -1,0 +1,77 @@
+// berth's local API (proto/berth/v1/berth.proto) over the runtime.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "agent/state/paths.h"
+#include "berth/v1/berth.grpc.pb.h"
+#include "runtime/containerd.h"
+#include "runtime/containers.h"
+#include "runtime/events.h"
+#include "runtime/images.h"
+
+namespace berth::agent {
+class Engine;
+}
+
+namespace berth::agent {
+
+// Maps a berth Error to the gRPC status the client sees.
+grpc::Status to_grpc(const Error& error);
+
+class ApiService final : public berth::v1::Berth::Service {
+ public:
+  ApiService(runtime::Containerd& containerd, runtime::ImageService& images, Engine& engine,
+             Paths paths, std::string version);
+
+  grpc::Status Version(grpc::ServerContext* ctx, const v1::VersionRequest* request,
+                       v1::VersionResponse* response) override;
+  grpc::Status NodeInfo(grpc::ServerContext* ctx, const v1::NodeInfoRequest* request,
+                        v1::NodeInfoResponse* response) override;
+  grpc::Status PullImage(grpc::ServerContext* ctx, const v1::PullImageRequest* request,
+                         grpc::ServerWriter<v1::PullImageProgress>* writer) override;
+  grpc::Status ImportImage(grpc::ServerContext* ctx,
+                           grpc::ServerReader<v1::ImportImageChunk>* reader,
+                           v1::ImportImageResponse* response) override;
+  grpc::Status ListImages(grpc::ServerContext* ctx, const v1::ListImagesRequest* request,
+                          v1::ListImagesResponse* response) override;
+  grpc::Status RemoveImage(grpc::ServerContext* ctx, const v1::RemoveImageRequest* request,
+                           v1::RemoveImageResponse* response) override;
+  // Tasks (agent/api/tasks.cpp).
+  grpc::Status RunTask(grpc::ServerContext* ctx, const v1::RunTaskRequest* request,
+                       v1::RunTaskResponse* response) override;
+  grpc::Status ListTasks(grpc::ServerContext* ctx, const v1::ListTasksRequest* request,
+                         v1::ListTasksResponse* response) override;
+  grpc::Status DescribeTask(grpc::ServerContext* ctx, const v1::DescribeTaskRequest* request,
+                            v1::Task* response) override;
+  grpc::Status StopTask(grpc::ServerContext* ctx, const v1::StopTaskRequest* request,
+                        v1::StopTaskResponse* response) override;
+  grpc::Status RemoveTask(grpc::ServerContext* ctx, const v1::RemoveTaskRequest* request,
+                          v1::RemoveTaskResponse* response) override;
+  grpc::Status TaskLogs(grpc::ServerContext* ctx, const v1::TaskLogsRequest* request,
+                        grpc::ServerWriter<v1::LogEntry>* writer) override;
+  grpc::Status WatchEvents(grpc::ServerContext* ctx, const v1::WatchEventsRequest* request,
+                           grpc::ServerWriter<v1::Event>* writer) override;
+
+  // Following a task's output (agent/api/attach.cpp).
+  grpc::Status RunAttached(grpc::ServerContext* ctx, const v1::RunTaskRequest* request,
+                           grpc::ServerWriter<v1::AttachOutput>* writer) override;
+  grpc::Status AttachTask(grpc::ServerContext* ctx, const v1::AttachTaskRequest* request,
+                          grpc::ServerWriter<v1::AttachOutput>* writer) override;
+
+ private:
+  // Follows task `id`'s output to `writer` until the task stopped (then its
+  // exit) or the client went away (then, with `stop_on_detach`, the task is
+  // stopped).
+  grpc::Status follow(grpc::ServerContext* ctx, const std::string& id, bool stop_on_detach,
+                      grpc::ServerWriter<v1::AttachOutput>* writer);
+
+  runtime::Containerd& containerd_;
+  runtime::ImageService& images_;
+  Engine& engine_;
+  Paths paths_;
+  std::string version_;
+};
+
+}  // namespace berth::agent

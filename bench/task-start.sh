@@ -7,6 +7,9 @@
 #   memory limit: a 2-CPU node admits 16 of them, so keep N at most 8 per CPU)
 #   and ctr gets the same:
 #   --cpus 0.125 --memory-limit 64 MiB.
+#   BERTH_BASELINE=DIR   also runs the berthd and berthctl in DIR (an earlier
+#   build: berthd, berthctl, berth-logger, berth-runc, berth-pause), its
+#   tasks interleaved with this build's, and compares the two.
 # Latency of a task = from just before `berthctl run -f` to the engine's
 # RUNNING event for it (berthctl events), with the image already present.
 # Run as root after scripts/setup.sh.
@@ -14,41 +17,64 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 top=$PWD
 build=${BERTH_BUILD_DIR:-build}
+baseline=${BERTH_BASELINE:-}
 n=${1:-50}
 limits=${2:-}
 if [[ -n $limits && $limits != limits ]]; then
   echo "usage: bench/task-start.sh [N] [limits]" >&2
   exit 2
 fi
+if [[ -n $baseline && ! -x $baseline/berthd ]]; then
+  echo "bench: BERTH_BASELINE=$baseline holds no berthd" >&2
+  exit 2
+fi
 ns=berth-bench-tasks
 
 dir=$(mktemp -d /tmp/berth-bench-XXXXXX)
 source scripts/lib/daemons.sh
+events_pids=()
 cleanup() {
-  [[ -n ${events_pid:-} ]] && kill "$events_pid" 2>/dev/null || true
+  for pid in "${events_pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   stop_daemons "$dir" "$ns"
 }
 trap cleanup EXIT
 start_containerd "$dir"
 start_berthd "$dir" "$top/$build" "$ns" --log-level warn
-berthd_pid=${berth_daemon_pids[-1]}
-berthctl() { "$top/$build/berthctl" --socket "$dir/berth.sock" "$@"; }
+pid_new=${berth_daemon_pids[-1]}
+if [[ -n $baseline ]]; then
+  BERTHD_NAME=berthd-base start_berthd "$dir" "$baseline" "$ns-base" --log-level warn
+  pid_base=${berth_daemon_pids[-1]}
+fi
+# berthctl of one build: new or base.
+ctl() {
+  local which=$1
+  shift
+  if [[ $which == new ]]; then
+    "$top/$build/berthctl" --socket "$dir/berth.sock" "$@"
+  else
+    "$baseline/berthctl" --socket "$dir/berth-base.sock" "$@"
+  fi
+}
 ctr() { command ctr --address "$dir/containerd.sock" --namespace "$ns" "$@"; }
 now_ms() { date +%s%3N; }
-rss_kib() { awk '/VmRSS/ {print $2}' "/proc/$berthd_pid/status"; }
+rss_kib() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
+builds=(new)
+[[ -n $baseline ]] && builds+=(base)
 
 tests/fixtures/make-test-image.sh "$dir/image" >/dev/null
-berthctl image import "$dir/image/busybox-oci.tar" >/dev/null
+for b in "${builds[@]}"; do ctl "$b" image import "$dir/image/busybox-oci.tar" >/dev/null; done
 image=berth.test/busybox:latest
-idle_rss=$(rss_kib)
+idle_new=$(rss_kib "$pid_new")
+[[ -n $baseline ]] && idle_base=$(rss_kib "$pid_base")
 
 task_limits=""
 ctr_limits=()
 if [[ -n $limits ]]; then
   # The node admits only what its CPU holds: say so rather than fail half-way.
-  cpu_left=$(berthctl -o json node info | grep -m1 '"remaining"' | tr -dc 0-9)
-  if ((n * 128 > cpu_left)); then
-    echo "bench: $n tasks of cpu 128 need $((n * 128)) CPU units; this node has $cpu_left" >&2
+  cpu_left=$(ctl new -o json node info | grep -m1 '"remaining"' | tr -dc 0-9)
+  if ((n * 128 * ${#builds[@]} > cpu_left)); then
+    echo "bench: $n tasks of cpu 128 per build need $((n * 128 * ${#builds[@]})) CPU units;" \
+      "this node has $cpu_left" >&2
     exit 2
   fi
   task_limits='"cpu": "128", "memory": "64",'
@@ -59,28 +85,34 @@ cat >"$dir/task.json" <<JSON
   {"name": "main", "image": "$image", "command": ["sleep", "100000"], "stopTimeout": 1}]}
 JSON
 
-berthctl -o json events >"$dir/events.jsonl" &
-events_pid=$!
-sleep 0.5  # let the events stream subscribe before the first task
+for b in "${builds[@]}"; do
+  ctl "$b" -o json events >"$dir/events-$b.jsonl" &
+  events_pids+=($!)
+  : >"$dir/submitted-$b"
+done
+sleep 0.5  # let the events streams subscribe before the first task
 
-: >"$dir/submitted"
+running() { grep "\"taskId\":\"$2\"" "$dir/events-$1.jsonl" | grep '"container":""' |
+  grep '"status":"RUNNING"'; }
+# Interleaved, so that the noise of a shared machine falls on every build.
 for ((i = 0; i < n; i++)); do
-  start=$(now_ms)
-  id=$(berthctl run -f "$dir/task.json" --name "bench-$i")
-  echo "$id $start" >>"$dir/submitted"
-  # Sequential: wait for this task's RUNNING before the next one.
-  until grep "\"taskId\":\"$id\"" "$dir/events.jsonl" | grep '"container":""' |
-    grep -q '"status":"RUNNING"'; do
-    sleep 0.005
+  for b in "${builds[@]}"; do
+    start=$(now_ms)
+    id=$(ctl "$b" run -f "$dir/task.json" --name "bench-$b-$i")
+    echo "$id $start" >>"$dir/submitted-$b"
+    # Sequential: wait for this task's RUNNING before the next one.
+    until running "$b" "$id" >/dev/null; do sleep 0.005; done
   done
 done
-running_rss=$(rss_kib)
+running_new=$(rss_kib "$pid_new")
+[[ -n $baseline ]] && running_base=$(rss_kib "$pid_base")
 
-berth_ms=$(while read -r id start; do
-  at=$(grep "\"taskId\":\"$id\"" "$dir/events.jsonl" | grep '"container":""' |
-    grep '"status":"RUNNING"' | head -1 | sed 's/.*"at":\([0-9]*\).*/\1/')
-  echo $((at - start))
-done <"$dir/submitted")
+latencies() {
+  while read -r id start; do
+    at=$(running "$1" "$id" | head -1 | sed 's/.*"at":\([0-9]*\).*/\1/')
+    echo $((at - start))
+  done <"$dir/submitted-$1"
+}
 
 ctr_ms=$(for ((i = 0; i < n; i++)); do
   start=$(now_ms)
@@ -89,8 +121,13 @@ ctr_ms=$(for ((i = 0; i < n; i++)); do
 done)
 
 pct() { sort -n | awk -v p="$1" '{a[NR]=$1} END {i=int(NR*p+0.999); if (i<1) i=1; print a[i]}'; }
-b50=$(pct 0.5 <<<"$berth_ms"); b99=$(pct 0.99 <<<"$berth_ms")
+new_ms=$(latencies new)
+n50=$(pct 0.5 <<<"$new_ms"); n99=$(pct 0.99 <<<"$new_ms")
 c50=$(pct 0.5 <<<"$ctr_ms"); c99=$(pct 0.99 <<<"$ctr_ms")
+if [[ -n $baseline ]]; then
+  base_ms=$(latencies base)
+  b50=$(pct 0.5 <<<"$base_ms"); b99=$(pct 0.99 <<<"$base_ms")
+fi
 
 for ((i = 0; i < n; i++)); do
   ctr task kill -s KILL "ctr-$i" >/dev/null 2>&1 || true
@@ -99,18 +136,34 @@ for ((i = 0; i < n; i++)); do
   ctr task rm -f "ctr-$i" >/dev/null 2>&1 || true
   ctr container rm "ctr-$i" >/dev/null 2>&1 || true
 done
-while read -r id _; do berthctl stop --no-wait "$id" >/dev/null; done <"$dir/submitted"
-while read -r id _; do berthctl stop "$id" >/dev/null; done <"$dir/submitted"
+for b in "${builds[@]}"; do
+  while read -r id _; do ctl "$b" stop --no-wait "$id" >/dev/null; done <"$dir/submitted-$b"
+done
+for b in "${builds[@]}"; do
+  while read -r id _; do ctl "$b" stop "$id" >/dev/null; done <"$dir/submitted-$b"
+done
 
 printf '\n%d sequential one-container tasks (sleep) from %s, image present, containerd %s%s\n\n' \
   "$n" "$image" "$(ctr version | awk '/Version/ {print $2; exit}')" \
   "${limits:+, each limited to cpu 128 and 64 MiB}"
-printf '%-52s %8s %8s\n' "" "p50 ms" "p99 ms"
-printf '%-52s %8s %8s\n' "berthctl run -f TASK -> RUNNING event" "$b50" "$b99"
-printf '%-52s %8s %8s\n' "ctr run -d IMAGE ID sleep (returns once started)" "$c50" "$c99"
-awk -v b="$b50" -v c="$c50" -v b9="$b99" -v c9="$c99" 'BEGIN {
+printf '%-56s %8s %8s\n' "" "p50 ms" "p99 ms"
+printf '%-56s %8s %8s\n' "berthctl run -f TASK -> RUNNING event (this build)" "$n50" "$n99"
+if [[ -n $baseline ]]; then
+  printf '%-56s %8s %8s\n' "berthctl run -f TASK -> RUNNING event (baseline)" "$b50" "$b99"
+fi
+printf '%-56s %8s %8s\n' "ctr run -d IMAGE ID sleep (returns once started)" "$c50" "$c99"
+awk -v b="$n50" -v c="$c50" -v b9="$n99" -v c9="$c99" 'BEGIN {
   printf "\nratio berth / ctr run -d: p50 %.2f, p99 %.2f\n", b / c, b9 / c9 }'
-printf 'berthd RSS: idle %d KiB, with %d tasks running %d KiB\n' "$idle_rss" "$n" "$running_rss"
+if [[ -n $baseline ]]; then
+  awk -v b="$n50" -v c="$b50" -v b9="$n99" -v c9="$b99" 'BEGIN {
+    printf "ratio this build / baseline: p50 %.2f, p99 %.2f\n", b / c, b9 / c9 }'
+fi
+printf 'berthd RSS (this build): idle %d KiB, with %d tasks running %d KiB\n' \
+  "$idle_new" "$n" "$running_new"
+if [[ -n $baseline ]]; then
+  printf 'berthd RSS (baseline):   idle %d KiB, with %d tasks running %d KiB\n' \
+    "$idle_base" "$n" "$running_base"
+fi
 if ! command -v podman >/dev/null; then
-  echo "podman: not installed here, not compared (see the issue note)"
+  echo "podman: not installed here, not compared (see bench/network.sh)"
 fi

@@ -33,16 +33,21 @@ tests/fixtures/make-test-image.sh "$demo/image" >/dev/null
 berthctl image import "$demo/image/busybox-oci.tar"
 berthctl image ls
 
-echo "== berthctl run --rm --name sample berth.test/busybox:latest -- sh -c '...'"
+echo "== berthctl run --name sample berth.test/busybox:latest -- sh -c '...'"
+echo "   (a one-container task in the foreground: its output streamed, its exit status ours)"
 set +e
-berthctl run --rm --name sample berth.test/busybox:latest -- sh -c \
+berthctl run --name sample berth.test/busybox:latest -- sh -c \
   'echo "hello from $(hostname), running as $(id -un) in $(pwd)"; cat /etc/berth-test-image;
    echo "this line goes to stderr" >&2; exit 7'
 status=$?
 set -e
 echo "== the container exited with status $status"
-echo "== its log file, both streams tagged ($demo/berth-root/logs/sample.log):"
-cat "$demo/berth-root/logs/sample.log"
+echo "== berthctl ps -a: it stays, STOPPED, until removed (berthctl run --rm removes it at once)"
+berthctl ps -a
+echo "== its log file, both streams tagged ($demo/berth-root/logs/):"
+cat "$demo"/berth-root/logs/*-sample.log
+echo "== berthctl rm sample"
+berthctl rm sample
 [[ $status -eq 7 ]]
 
 echo

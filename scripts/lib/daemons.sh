@@ -49,12 +49,16 @@ TOML
   start_notified "$dir" containerd containerd --config "$dir/containerd.toml"
 }
 
+# BERTHD_NAME (default berthd) names its root, state, socket and log, for
+# several berthds side by side ("berthd" keeps berth-root, berth.sock, ...).
 start_berthd() {
   local dir=$1 build=$2 ns=$3
   shift 3
-  start_notified "$dir" berthd "$build/berthd" \
+  local name=${BERTHD_NAME:-berthd}
+  local base=${name/berthd/berth}
+  start_notified "$dir" "$name" "$build/berthd" \
     --containerd-address "$dir/containerd.sock" --namespace "$ns" \
-    --root "$dir/berth-root" --state "$dir/berth-state" --socket "$dir/berth.sock" "$@"
+    --root "$dir/$base-root" --state "$dir/$base-state" --socket "$dir/$base.sock" "$@"
 }
 
 # What a run cut short leaves (a failed step under set -e): its containers'
@@ -63,7 +67,8 @@ start_berthd() {
 remove_cgroups() {
   local dir=$1 ns=$2 parent tries
   pkill -KILL -f -- "containerd-shim-runc-v2 .*-address $dir/containerd.sock" 2>/dev/null || true
-  local parents=(/sys/fs/cgroup/*/"$ns" /sys/fs/cgroup/*/"$ns-run")
+  local parents=(/sys/fs/cgroup/*/"$ns" /sys/fs/cgroup/*/"$ns-run" /sys/fs/cgroup/*/"$ns-base"
+    /sys/fs/cgroup/*/"$ns-base-run")
   for parent in "${parents[@]}"; do
     [[ -d $parent ]] || continue
     find "$parent" -name cgroup.procs -exec cat {} + 2>/dev/null | xargs -r kill -KILL 2>/dev/null || true

@@ -295,6 +295,15 @@ class Applier {
         if (key.kind == ResourceKind::kContainer) {
           ContainerRecord& c = task_.containers[key.index];
           c.pid = found.pid;
+          // A stop signal or SIGKILL that was marked may never have been sent
+          // (the crash came between its mark and the call): it is sent again,
+          // the kill at once (its deadline passed), the signal with a new
+          // stopTimeout.
+          if (c.killed) {
+            c.killed = false;
+          } else {
+            c.stop_signalled_at_ms = 0;
+          }
           if (c.status == TaskStatus::kCreated) {
             // The crash came between Start and the record that says RUNNING:
             // the step is finished, not repeated.

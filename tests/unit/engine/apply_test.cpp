@@ -299,6 +299,23 @@ TEST(Recovery, AnAdoptedContainerThatWasBeingMadeRunsOn) {
   EXPECT_EQ(task.record.known, TaskStatus::kRunning);
 }
 
+TEST(Recovery, AStopSignalOrKillThatACrashMayHaveCutOffIsSentAgain) {
+  auto c = container("a");
+  c.stop_timeout_seconds = 10;
+  Task task(definition({c}), NetworkMode::kNone);
+  task.run_all();
+  task.apply(StopRequested{"UserInitiated", "stop"});
+  task.now = 2000;
+  task.apply(Intent{signal(0)});  // marked, then berthd died
+  task.apply(Recovered{{kContainer, 0}, Recovery::kAdopted, 100});
+  EXPECT_EQ(task.next(), std::vector<std::string>{"signal container 0"});
+  task.step(signal(0));
+  task.now = 12'000;
+  task.apply(Intent{kill(0)});  // marked, then berthd died again
+  task.apply(Recovered{{kContainer, 0}, Recovery::kAdopted, 100});
+  EXPECT_EQ(task.next(), std::vector<std::string>{"kill container 0"}) << "at once";
+}
+
 TEST(Recovery, ARolledBackContainerIsMadeAgain) {
   Task task(definition({container("a")}), NetworkMode::kNone);
   task.step(ensure(kTaskCgroup));

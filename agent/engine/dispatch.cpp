@@ -16,7 +16,9 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-constexpr auto kReleaseRetry = std::chrono::seconds(2);
+// A failed release is tried again soon, then less and less often.
+constexpr auto kFirstReleaseRetry = std::chrono::milliseconds(250);
+constexpr auto kLastReleaseRetry = std::chrono::seconds(5);
 constexpr auto kFirstContainerdRetry = std::chrono::milliseconds(250);
 constexpr auto kLastContainerdRetry = std::chrono::seconds(1);
 
@@ -257,8 +259,12 @@ void Engine::step_done(const std::string& task_id, const Action& action, Result<
       spdlog::warn("{}: containerd stayed away for {} s", what,
                    std::chrono::duration_cast<std::chrono::seconds>(waited).count());
     } else if (action.step == StepKind::kRelease) {
+      auto [retry, first] = task.retries.try_emplace(action.resource, Retry{now, now});
+      auto backoff = std::min<Clock::duration>(
+          kFirstReleaseRetry * (1 << std::min(retry->second.attempts, 5)), kLastReleaseRetry);
+      ++retry->second.attempts;
+      retry->second.at = now + backoff;
       spdlog::warn("{}: {}; will retry", what, message);
-      task.retries[action.resource] = Retry{now + kReleaseRetry, now};
       return;
     } else if (action.step != StepKind::kEnsure) {
       spdlog::warn("{}: {}, ignoring", what, message);

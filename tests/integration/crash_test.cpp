@@ -326,6 +326,12 @@ class CrashTest : public IntegrationTest {};
 
 TEST_F(CrashTest, EveryFailpointCrashedOrFailedLeavesTheTaskWholeAndNothingBehind) {
   auto all = modes();
+  // BERTH_CRASH_MODES="none,host" narrows the run (while working on one).
+  if (const char* only = std::getenv("BERTH_CRASH_MODES")) {
+    std::string wanted = std::string(",") + only + ",";
+    std::erase_if(
+        all, [&](const Mode& m) { return wanted.find("," + m.name + ",") == std::string::npos; });
+  }
   // Per mode, on a thread of its own: the points its task reaches, then a
   // crash at each, then an error at each.
   struct Row {
@@ -365,6 +371,10 @@ TEST_F(CrashTest, EveryFailpointCrashedOrFailedLeavesTheTaskWholeAndNothingBehin
       }
       for (const auto& [point, setup] : armed) {
         for (const std::string action : {"crash", "error"}) {
+          // A later checkpoint write that fails is retried until it is
+          // durable (tests/unit/state/store_test.cpp, FullDiskTest): its
+          // crash is the moment of interest.
+          if (action == "error" && point.find('@') != std::string::npos) continue;
           auto began = std::chrono::steady_clock::now();
           Outcome outcome = action == "crash" ? crash_at(mode, index, registry(), point)
                                               : error_at(mode, index, registry(), point, setup);
@@ -409,7 +419,7 @@ TEST_F(CrashTest, EveryFailpointCrashedOrFailedLeavesTheTaskWholeAndNothingBehin
   table << cells << " rounds, " << leaks << " leaks\n";
   std::cout << table.str();
   if (const char* out = std::getenv("BERTH_CRASH_TABLE")) std::ofstream(out) << table.str();
-  EXPECT_GT(cells, 100u) << "every mode reaches its points";
+  EXPECT_GT(cells, all.size() * 20) << "every mode reaches its points";
   for (const auto& problem : problems) ADD_FAILURE() << problem;
   EXPECT_EQ(leaks, 0u);
 }

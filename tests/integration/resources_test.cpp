@@ -183,8 +183,11 @@ TEST_F(ResourcesTest, AContainerPastItsMemoryIsOomKilledAndItsNeighbourIsUntouch
   calm["memory"] = 32;
   std::string id = run({{"family", "oom"}, {"containerDefinitions", {hog, calm}}});
   ASSERT_FALSE(id.empty());
-  json task = wait_for(
-      id, [](const json& t) { return container(t, "hog").value("status", "") == "STOPPED"; });
+  // The two start side by side: the hog may be gone before the calm one runs.
+  json task = wait_for(id, [](const json& t) {
+    return container(t, "hog").value("status", "") == "STOPPED" &&
+           container(t, "calm").value("status", "") == "RUNNING";
+  });
   json stopped = container(task, "hog");
   EXPECT_EQ(stopped["reason"], kOomReason);
   EXPECT_EQ(stopped["exitCode"], 137);

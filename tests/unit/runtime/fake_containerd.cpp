@@ -1,4 +1,4 @@
-#include "unit/fake_containerd.h"
+#include "runtime/fake_containerd.h"
 
 #include <unistd.h>
 

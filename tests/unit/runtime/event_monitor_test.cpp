@@ -16,7 +16,7 @@
 
 #include "github.com/containerd/containerd/api/events/task.pb.h"
 #include "runtime/events.h"
-#include "unit/fake_containerd.h"
+#include "runtime/fake_containerd.h"
 
 namespace berth::runtime {
 namespace {

@@ -9,8 +9,8 @@
 
 #include "runtime/containerd.h"
 #include "runtime/containers.h"
+#include "runtime/fake_containerd.h"
 #include "runtime/sandbox.h"
-#include "unit/fake_containerd.h"
 
 namespace berth::runtime {
 namespace {

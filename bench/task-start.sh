@@ -7,6 +7,8 @@
 #   memory limit: a 2-CPU node admits 16 of them, so keep N at most 8 per CPU)
 #   and ctr gets the same:
 #   --cpus 0.125 --memory-limit 64 MiB.
+#   BERTH_BENCH_NETWORK=MODE   the tasks' networkMode (default: the node's,
+#   bridge).
 #   BERTH_BASELINE=DIR   also runs the berthd and berthctl in DIR (an earlier
 #   build: berthd, berthctl, berth-logger, berth-runc, berth-pause), its
 #   tasks interleaved with this build's, and compares the two.
@@ -80,8 +82,10 @@ if [[ -n $limits ]]; then
   task_limits='"cpu": "128", "memory": "64",'
   ctr_limits=(--cpus 0.125 --memory-limit $((64 << 20)))
 fi
+network_mode=""
+[[ -n ${BERTH_BENCH_NETWORK:-} ]] && network_mode="\"networkMode\": \"$BERTH_BENCH_NETWORK\","
 cat >"$dir/task.json" <<JSON
-{"family": "bench", $task_limits "containerDefinitions": [
+{"family": "bench", $task_limits $network_mode "containerDefinitions": [
   {"name": "main", "image": "$image", "command": ["sleep", "100000"], "stopTimeout": 1}]}
 JSON
 
@@ -143,8 +147,8 @@ for b in "${builds[@]}"; do
   while read -r id _; do ctl "$b" stop "$id" >/dev/null; done <"$dir/submitted-$b"
 done
 
-printf '\n%d sequential one-container tasks (sleep) from %s, image present, containerd %s%s\n\n' \
-  "$n" "$image" "$(ctr version | awk '/Version/ {print $2; exit}')" \
+printf '\n%d sequential one-container tasks (sleep, network %s) from %s, image present, containerd %s%s\n\n' \
+  "$n" "${BERTH_BENCH_NETWORK:-bridge}" "$image" "$(ctr version | awk '/Version/ {print $2; exit}')" \
   "${limits:+, each limited to cpu 128 and 64 MiB}"
 printf '%-56s %8s %8s\n' "" "p50 ms" "p99 ms"
 printf '%-56s %8s %8s\n' "berthctl run -f TASK -> RUNNING event (this build)" "$n50" "$n99"

@@ -69,6 +69,16 @@ void Engine::reconcile_all() {
   int64_t now = parts_.clock->wall_ms();
   std::set<TaskRuntime*> touched;
   for (auto& [task, action] : wanted) {
+    // An image's release touches nothing on the host (image GC decides when
+    // an image goes): it is done here, not queued behind real steps.
+    if (action.step == StepKind::kRelease && action.resource.kind == ResourceKind::kImage) {
+      auto released =
+          parts_.resources.at(ResourceKind::kImage)->release(step_input(*task, action.resource));
+      StepDone done{action};
+      if (!released) done.error = released.error();
+      changed(*task, apply(task->record, *task->spec, done, now));
+      continue;
+    }
     bool slow = pool_for(action) == Pool::kSlow;
     size_t& busy = slow ? slow_busy_ : control_busy_;
     if (busy >= (slow ? slow_ : control_).threads()) {

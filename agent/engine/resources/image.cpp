@@ -56,8 +56,9 @@ Result<std::string> ImageResource::pull(const std::string& reference) {
 }
 
 Status ImageResource::release(const StepInput&) {
-  // The image stays for other tasks; image GC decides when it goes.
-  return failpoint(failpoints_, "image.release.before");
+  // The image stays for other tasks; image GC decides when it goes. (The
+  // engine calls this on its owner thread: it must touch nothing.)
+  return {};
 }
 
 std::vector<RecoveredResource> ImageResource::recover(const std::vector<OwnedResource>& owned,

@@ -1,7 +1,7 @@
 // A container's image: pulled, or found in containerd's store. Nothing of
 // it is the task's alone (image GC removes what no task names), so
-// release() has nothing to undo and recover() only clears what a killed
-// pull left: its leases.
+// release() has nothing to undo (the engine runs it inline) and recover()
+// only clears what a killed pull left: its leases.
 #pragma once
 
 #include <map>

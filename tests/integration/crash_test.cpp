@@ -246,14 +246,16 @@ Outcome crash_at(const Mode& mode, int index, const std::string& registry,
   if (!round.berthd().restart(BERTHD_PATH, {})) {
     return {"crashed; berthd did not restart", "", round.berthd().log_text()};
   }
-  // Each task settles: RUNNING or STOPPED.
+  // Each task settles: RUNNING and meant to run, or STOPPED. (A stop that
+  // the crash interrupted reads RUNNING, desired STOPPED, until it ends.)
   auto ps = round.berthd().ctl({"-o", "json", "ps", "-a"});
   json tasks = ps.exit_code == 0 ? json::parse(ps.out).value("tasks", json::array()) : json();
   if (tasks.empty()) outcome.text = "crashed; no task left (never durable, or removed)";
   for (const auto& listed : tasks) {
     std::string task_id = listed["id"];
     round.await(task_id, [](const json& t) {
-      return t.value("status", "") == "RUNNING" || t.value("status", "") == "STOPPED";
+      return (t.value("status", "") == "RUNNING" && t.value("desiredStatus", "") == "RUNNING") ||
+             t.value("status", "") == "STOPPED";
     });
     json task = round.describe(task_id);
     std::string status = task.value("status", "");

@@ -1,13 +1,14 @@
 #include "runtime/containerd.h"
 
 #include <grpc/grpc.h>
+#include <grpcpp/grpcpp.h>
 #include <sys/stat.h>
 
 #include <charconv>
 #include <ctime>
 #include <random>
 
-#include "github.com/containerd/containerd/api/services/version/v1/version.grpc.pb.h"
+#include "runtime/containerd_stubs.h"
 
 namespace berth::runtime {
 
@@ -67,15 +68,9 @@ Containerd::Containerd(std::string socket_path, std::string ns,
     : socket_path_(std::move(socket_path)),
       ns_(std::move(ns)),
       channel_(std::move(channel)),
-      containers_(cd_containers::Containers::NewStub(channel_)),
-      content_(cd_content::Content::NewStub(channel_)),
-      diff_(cd_diff::Diff::NewStub(channel_)),
-      events_(cd_events::Events::NewStub(channel_)),
-      images_(cd_images::Images::NewStub(channel_)),
-      leases_(cd_leases::Leases::NewStub(channel_)),
-      snapshots_(cd_snapshots::Snapshots::NewStub(channel_)),
-      tasks_(cd_tasks::Tasks::NewStub(channel_)),
-      version_stub_(containerd::services::version::v1::Version::NewStub(channel_)) {}
+      stubs_(std::make_unique<ContainerdStubs>(channel_)) {}
+
+Containerd::~Containerd() = default;
 
 Result<std::unique_ptr<Containerd>> Containerd::connect(const std::string& socket_path,
                                                         std::string ns,
@@ -138,7 +133,7 @@ Result<Containerd::Version> Containerd::query_version() {
   auto ctx = context(std::chrono::seconds(10));
   google::protobuf::Empty request;
   containerd::services::version::v1::VersionResponse response;
-  auto status = version_stub_->Version(ctx.get(), request, &response);
+  auto status = stubs_->version->Version(ctx.get(), request, &response);
   if (!status.ok()) return fail(grpc_error(status, "version"));
   return Version{response.version(), response.revision()};
 }
@@ -169,7 +164,7 @@ Result<Lease> Lease::create(Containerd& containerd, std::string_view purpose) {
   (*request.mutable_labels())["containerd.io/gc.expire"] = when;
   cd_leases::CreateResponse response;
   auto ctx = containerd.context();
-  auto status = containerd.leases().Create(ctx.get(), request, &response);
+  auto status = containerd.stubs().leases->Create(ctx.get(), request, &response);
   if (!status.ok()) return fail(grpc_error(status, "create lease"));
   return Lease(containerd, response.lease().id());
 }
@@ -185,7 +180,7 @@ Result<int> remove_berth_leases(Containerd& containerd) {
   cd_leases::ListResponse response;
   {
     auto ctx = containerd.context(std::chrono::seconds(30));
-    auto status = containerd.leases().List(ctx.get(), request, &response);
+    auto status = containerd.stubs().leases->List(ctx.get(), request, &response);
     if (!status.ok()) return fail(grpc_error(status, "list leases"));
   }
   int removed = 0;
@@ -196,7 +191,7 @@ Result<int> remove_berth_leases(Containerd& containerd) {
     remove.set_sync(true);
     google::protobuf::Empty empty;
     auto ctx = containerd.context(std::chrono::seconds(30));
-    auto status = containerd.leases().Delete(ctx.get(), remove, &empty);
+    auto status = containerd.stubs().leases->Delete(ctx.get(), remove, &empty);
     if (!status.ok() && status.error_code() != grpc::StatusCode::NOT_FOUND) {
       return fail(grpc_error(status, "delete lease '" + lease.id() + "'"));
     }
@@ -212,7 +207,7 @@ Status Lease::add_resource(std::string_view type, std::string_view resource_id) 
   request.mutable_resource()->set_id(std::string(resource_id));
   google::protobuf::Empty response;
   auto ctx = containerd_->context();
-  auto status = containerd_->leases().AddResource(ctx.get(), request, &response);
+  auto status = containerd_->stubs().leases->AddResource(ctx.get(), request, &response);
   if (!status.ok()) {
     return fail(grpc_error(status, "lease '" + id_ + "': add " + std::string(type) + " '" +
                                        std::string(resource_id) + "'"));
@@ -228,7 +223,7 @@ Status Lease::release() {
   request.set_sync(true);
   google::protobuf::Empty response;
   auto ctx = containerd_->context(std::chrono::seconds(120));
-  auto status = containerd_->leases().Delete(ctx.get(), request, &response);
+  auto status = containerd_->stubs().leases->Delete(ctx.get(), request, &response);
   std::string id = std::exchange(id_, {});
   if (!status.ok() && status.error_code() != grpc::StatusCode::NOT_FOUND) {
     return fail(grpc_error(status, "delete lease '" + id + "'"));

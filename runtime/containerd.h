@@ -2,9 +2,11 @@
 //
 // Every call carries the "containerd-namespace" metadata, and, when work must
 // be protected from containerd's garbage collector, "containerd-lease".
+//
+// The gRPC stubs live behind ContainerdStubs (runtime/containerd_stubs.h),
+// which only runtime's own sources include: the generated containerd API
+// is a large part of any translation unit that sees it.
 #pragma once
-
-#include <grpcpp/grpcpp.h>
 
 #include <chrono>
 #include <memory>
@@ -13,35 +15,21 @@
 #include <string_view>
 
 #include "common/error.h"
-#include "github.com/containerd/containerd/api/services/containers/v1/containers.grpc.pb.h"
-#include "github.com/containerd/containerd/api/services/content/v1/content.grpc.pb.h"
-#include "github.com/containerd/containerd/api/services/diff/v1/diff.grpc.pb.h"
-#include "github.com/containerd/containerd/api/services/events/v1/events.grpc.pb.h"
-#include "github.com/containerd/containerd/api/services/images/v1/images.grpc.pb.h"
-#include "github.com/containerd/containerd/api/services/leases/v1/leases.grpc.pb.h"
-#include "github.com/containerd/containerd/api/services/snapshots/v1/snapshots.grpc.pb.h"
-#include "github.com/containerd/containerd/api/services/tasks/v1/tasks.grpc.pb.h"
-#include "github.com/containerd/containerd/api/services/version/v1/version.grpc.pb.h"
+
+namespace grpc {
+class Channel;
+class ClientContext;
+}  // namespace grpc
 
 namespace berth::runtime {
 
-namespace cd_containers = containerd::services::containers::v1;
-namespace cd_content = containerd::services::content::v1;
-namespace cd_diff = containerd::services::diff::v1;
-namespace cd_events = containerd::services::events::v1;
-namespace cd_images = containerd::services::images::v1;
-namespace cd_leases = containerd::services::leases::v1;
-namespace cd_snapshots = containerd::services::snapshots::v1;
-namespace cd_tasks = containerd::services::tasks::v1;
+struct ContainerdStubs;
 
 inline constexpr std::string_view kSnapshotter = "overlayfs";
 inline constexpr std::string_view kRuntimeName = "io.containerd.runc.v2";
 // The oldest containerd whose API and behaviour berth has been written for.
 inline constexpr int kMinContainerdMajor = 1;
 inline constexpr int kMinContainerdMinor = 6;
-
-// Maps a gRPC status from containerd to an Error that names the call.
-Error grpc_error(const grpc::Status& status, std::string_view what);
 
 // Parses "v1.6.20", "1.6.20~ds1" into {major, minor}; nullopt when it can't.
 std::optional<std::pair<int, int>> parse_containerd_version(std::string_view version);
@@ -57,6 +45,9 @@ class Containerd {
   // and is new enough; the error says which of these failed.
   static Result<std::unique_ptr<Containerd>> connect(const std::string& socket_path, std::string ns,
                                                      std::chrono::seconds timeout);
+  Containerd(const Containerd&) = delete;
+  Containerd& operator=(const Containerd&) = delete;
+  ~Containerd();
 
   const std::string& ns() const { return ns_; }
   const std::string& socket_path() const { return socket_path_; }
@@ -68,14 +59,8 @@ class Containerd {
       std::chrono::milliseconds timeout = std::chrono::seconds(60),
       std::string_view lease = {}) const;
 
-  cd_containers::Containers::Stub& containers() { return *containers_; }
-  cd_content::Content::Stub& content() { return *content_; }
-  cd_diff::Diff::Stub& diff() { return *diff_; }
-  cd_events::Events::Stub& events() { return *events_; }
-  cd_images::Images::Stub& images() { return *images_; }
-  cd_leases::Leases::Stub& leases() { return *leases_; }
-  cd_snapshots::Snapshots::Stub& snapshots() { return *snapshots_; }
-  cd_tasks::Tasks::Stub& tasks() { return *tasks_; }
+  // One stub per containerd service (runtime/containerd_stubs.h).
+  ContainerdStubs& stubs() { return *stubs_; }
 
   // Asks containerd for its version: the cheapest liveness probe.
   Result<Version> query_version();
@@ -91,15 +76,7 @@ class Containerd {
   std::string ns_;
   Version version_;
   std::shared_ptr<grpc::Channel> channel_;
-  std::unique_ptr<cd_containers::Containers::Stub> containers_;
-  std::unique_ptr<cd_content::Content::Stub> content_;
-  std::unique_ptr<cd_diff::Diff::Stub> diff_;
-  std::unique_ptr<cd_events::Events::Stub> events_;
-  std::unique_ptr<cd_images::Images::Stub> images_;
-  std::unique_ptr<cd_leases::Leases::Stub> leases_;
-  std::unique_ptr<cd_snapshots::Snapshots::Stub> snapshots_;
-  std::unique_ptr<cd_tasks::Tasks::Stub> tasks_;
-  std::unique_ptr<containerd::services::version::v1::Version::Stub> version_stub_;
+  std::unique_ptr<ContainerdStubs> stubs_;
 };
 
 // A containerd lease: while it exists, content, ingests and snapshots created

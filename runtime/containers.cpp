@@ -14,6 +14,7 @@
 
 #include "common/fd.h"
 #include "github.com/containerd/containerd/runtime/v2/runc/options/oci.pb.h"
+#include "runtime/containerd_stubs.h"
 #include "runtime/runc_wrapper.h"
 
 namespace berth::runtime {
@@ -203,7 +204,7 @@ Result<std::pair<std::string, std::string>> ContainerService::read_passwd_group(
   view.set_parent(image.top_chain_id);
   cd_snapshots::ViewSnapshotResponse viewed;
   auto ctx = containerd_.context(std::chrono::seconds(60), lease.id());
-  auto status = containerd_.snapshots().View(ctx.get(), view, &viewed);
+  auto status = containerd_.stubs().snapshots->View(ctx.get(), view, &viewed);
   if (!status.ok()) return fail(grpc_error(status, "view image '" + image.name + "'"));
 
   std::string target = config_.run_dir + "/view-" + id;
@@ -273,7 +274,7 @@ Result<uint32_t> ContainerService::create(const CreateContainerRequest& request)
   prepare.set_parent(request.image.top_chain_id);
   cd_snapshots::PrepareSnapshotResponse prepared;
   auto ctx = containerd_.context(std::chrono::seconds(60), lease.id());
-  auto status = containerd_.snapshots().Prepare(ctx.get(), prepare, &prepared);
+  auto status = containerd_.stubs().snapshots->Prepare(ctx.get(), prepare, &prepared);
   if (status.error_code() == grpc::StatusCode::ALREADY_EXISTS) {
     return fail(ErrorCode::kAlreadyExists, "container '" + id + "' already exists");
   }
@@ -299,7 +300,7 @@ Result<uint32_t> ContainerService::create(const CreateContainerRequest& request)
   container->set_snapshot_key(id);
   cd_containers::CreateContainerResponse created;
   auto cctx = containerd_.context(std::chrono::seconds(60), lease.id());
-  status = containerd_.containers().Create(cctx.get(), create, &created);
+  status = containerd_.stubs().containers->Create(cctx.get(), create, &created);
   if (!status.ok()) return undo(grpc_error(status, "create container '" + id + "'"));
   // The container record now holds the snapshot.
   if (auto released = lease.release(); !released) return undo(released.error());
@@ -346,7 +347,7 @@ Result<uint32_t> ContainerService::create_task(const cd_tasks::CreateTaskRequest
   for (int attempt = 0;; ++attempt) {
     // Task creation starts a shim and runc; allow for a loaded host.
     auto tctx = containerd_.context(std::chrono::seconds(120));
-    status = containerd_.tasks().Create(tctx.get(), task, &task_created);
+    status = containerd_.stubs().tasks->Create(tctx.get(), task, &task_created);
     if (status.ok()) return task_created.pid();
     // A failed or timed-out Create may still have left a task record.
     (void)delete_task(id);
@@ -373,7 +374,7 @@ Result<uint32_t> ContainerService::create_without_image(
   container->mutable_spec()->set_value(spec.dump());
   cd_containers::CreateContainerResponse created;
   auto ctx = containerd_.context(std::chrono::seconds(60));
-  auto status = containerd_.containers().Create(ctx.get(), create, &created);
+  auto status = containerd_.stubs().containers->Create(ctx.get(), create, &created);
   if (status.error_code() == grpc::StatusCode::ALREADY_EXISTS) {
     return fail(ErrorCode::kAlreadyExists, "container '" + id + "' already exists");
   }
@@ -390,7 +391,7 @@ Result<uint32_t> ContainerService::start(const std::string& id) {
   request.set_container_id(id);
   cd_tasks::StartResponse response;
   auto ctx = containerd_.context(std::chrono::seconds(60));
-  auto status = containerd_.tasks().Start(ctx.get(), request, &response);
+  auto status = containerd_.stubs().tasks->Start(ctx.get(), request, &response);
   if (!status.ok()) return fail(grpc_error(status, "start '" + id + "'"));
   return response.pid();
 }
@@ -402,7 +403,7 @@ Status ContainerService::kill(const std::string& id, int signal, bool all) {
   request.set_all(all);
   google::protobuf::Empty response;
   auto ctx = containerd_.context(std::chrono::seconds(30));
-  auto status = containerd_.tasks().Kill(ctx.get(), request, &response);
+  auto status = containerd_.stubs().tasks->Kill(ctx.get(), request, &response);
   if (!status.ok())
     return fail(grpc_error(status, "signal " + std::to_string(signal) + " to '" + id + "'"));
   return {};
@@ -413,7 +414,7 @@ Result<TaskState> ContainerService::task_status(const std::string& id) {
   request.set_container_id(id);
   cd_tasks::GetResponse response;
   auto ctx = containerd_.context(std::chrono::seconds(30));
-  auto status = containerd_.tasks().Get(ctx.get(), request, &response);
+  auto status = containerd_.stubs().tasks->Get(ctx.get(), request, &response);
   if (!status.ok()) return fail(grpc_error(status, "task '" + id + "'"));
   const auto& process = response.process();
   TaskState state;
@@ -430,7 +431,7 @@ Result<ExitStatus> ContainerService::wait(const std::string& id) {
   request.set_container_id(id);
   cd_tasks::WaitResponse response;
   auto ctx = containerd_.context(std::chrono::milliseconds(0));
-  auto status = containerd_.tasks().Wait(ctx.get(), request, &response);
+  auto status = containerd_.stubs().tasks->Wait(ctx.get(), request, &response);
   if (!status.ok()) return fail(grpc_error(status, "wait for '" + id + "'"));
   const auto& at = response.exited_at();
   return ExitStatus{response.exit_status(), at.seconds() * 1000000000LL + at.nanos()};
@@ -442,7 +443,7 @@ Status ContainerService::remove_snapshot(const std::string& key) {
   request.set_key(key);
   google::protobuf::Empty response;
   auto ctx = containerd_.context(std::chrono::seconds(60));
-  auto status = containerd_.snapshots().Remove(ctx.get(), request, &response);
+  auto status = containerd_.stubs().snapshots->Remove(ctx.get(), request, &response);
   if (!status.ok() && status.error_code() != grpc::StatusCode::NOT_FOUND) {
     return fail(grpc_error(status, "remove snapshot '" + key + "'"));
   }
@@ -454,7 +455,7 @@ Status ContainerService::delete_container_record(const std::string& id) {
   request.set_id(id);
   google::protobuf::Empty response;
   auto ctx = containerd_.context(std::chrono::seconds(60));
-  auto status = containerd_.containers().Delete(ctx.get(), request, &response);
+  auto status = containerd_.stubs().containers->Delete(ctx.get(), request, &response);
   if (!status.ok() && status.error_code() != grpc::StatusCode::NOT_FOUND) {
     return fail(grpc_error(status, "delete container '" + id + "'"));
   }
@@ -467,7 +468,7 @@ Result<std::optional<ExitStatus>> ContainerService::delete_task(const std::strin
   cd_tasks::DeleteResponse response;
   // Delete lets the shim exit; a timed-out Delete can leak it, so be patient.
   auto ctx = containerd_.context(std::chrono::seconds(120));
-  auto status = containerd_.tasks().Delete(ctx.get(), request, &response);
+  auto status = containerd_.stubs().tasks->Delete(ctx.get(), request, &response);
   if (status.error_code() == grpc::StatusCode::NOT_FOUND) return std::nullopt;
   if (!status.ok()) return fail(grpc_error(status, "delete task of '" + id + "'"));
   const auto& at = response.exited_at();
@@ -480,7 +481,7 @@ Result<cd_containers::ListContainersResponse> ContainerService::list_containers(
   if (!filter.empty()) request.add_filters(filter);
   cd_containers::ListContainersResponse response;
   auto ctx = containerd_.context(std::chrono::seconds(30));
-  auto status = containerd_.containers().List(ctx.get(), request, &response);
+  auto status = containerd_.stubs().containers->List(ctx.get(), request, &response);
   if (!status.ok()) return fail(grpc_error(status, "list containers"));
   return response;
 }

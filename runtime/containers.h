@@ -12,6 +12,8 @@
 // container.
 #pragma once
 
+#include <grpcpp/support/status_code_enum.h>
+
 #include <chrono>
 #include <map>
 #include <optional>
@@ -24,6 +26,13 @@
 #include "runtime/images.h"
 #include "runtime/oci_spec.h"
 #include "runtime/spec_settings.h"
+
+namespace containerd::services::containers::v1 {
+class ListContainersResponse;
+}  // namespace containerd::services::containers::v1
+namespace containerd::services::tasks::v1 {
+class CreateTaskRequest;
+}  // namespace containerd::services::tasks::v1
 
 namespace berth::runtime {
 
@@ -62,9 +71,6 @@ enum class ProcessState { kUnknown, kCreated, kRunning, kStopped, kPaused, kPaus
 
 // "unknown", "created", "running", "stopped", "paused", "pausing".
 std::string_view process_state_name(ProcessState state);
-
-// containerd's process status (containerd.v1.types.Status) as a ProcessState.
-ProcessState to_process_state(containerd::v1::types::Status status);
 
 struct TaskState {
   ProcessState state = ProcessState::kUnknown;
@@ -121,10 +127,11 @@ class ContainerService {
                                                                 const std::string& id);
   std::string runc_wrapper_path() const;
   // Containers.List with a containerd filter ("" for all).
-  Result<cd_containers::ListContainersResponse> list_containers(const std::string& filter);
+  Result<containerd::services::containers::v1::ListContainersResponse> list_containers(
+      const std::string& filter);
   // Tasks.Create, retried while containerd settles an interrupted earlier
   // Create of the same id; the task's pid.
-  Result<uint32_t> create_task(const cd_tasks::CreateTaskRequest& task,
+  Result<uint32_t> create_task(const containerd::services::tasks::v1::CreateTaskRequest& task,
                                bool after_interrupted_create);
   Status remove_snapshot(const std::string& key);
   Status delete_container_record(const std::string& id);

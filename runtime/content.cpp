@@ -22,7 +22,7 @@ Result<std::unique_ptr<ContentWriter>> ContentWriter::open(Containerd& container
   writer->total_ = total;
   // A blob stream may take as long as its download; no deadline.
   writer->ctx_ = containerd.context(std::chrono::milliseconds(0), lease);
-  writer->stream_ = containerd.content().Write(writer->ctx_.get());
+  writer->stream_ = containerd.stubs().content->Write(writer->ctx_.get());
   cd_content::WriteContentRequest stat;
   stat.set_action(cd_content::STAT);
   stat.set_ref(writer->ref_);
@@ -127,7 +127,7 @@ void ContentWriter::abort() {
   google::protobuf::Empty response;
   auto ctx = containerd_.context(std::chrono::seconds(30));
   // NotFound is fine: there was nothing to abort.
-  (void)containerd_.content().Abort(ctx.get(), request, &response);
+  (void)containerd_.stubs().content->Abort(ctx.get(), request, &response);
   done_ = true;
 }
 
@@ -160,7 +160,7 @@ Result<std::string> read_blob(Containerd& containerd, std::string_view digest, i
   cd_content::ReadContentRequest request;
   request.set_digest(std::string(digest));
   auto ctx = containerd.context();
-  auto reader = containerd.content().Read(ctx.get(), request);
+  auto reader = containerd.stubs().content->Read(ctx.get(), request);
   std::string data;
   cd_content::ReadContentResponse chunk;
   while (reader->Read(&chunk)) data += chunk.data();
@@ -174,7 +174,7 @@ Result<int64_t> blob_size(Containerd& containerd, std::string_view digest) {
   request.set_digest(std::string(digest));
   cd_content::InfoResponse response;
   auto ctx = containerd.context();
-  auto status = containerd.content().Info(ctx.get(), request, &response);
+  auto status = containerd.stubs().content->Info(ctx.get(), request, &response);
   if (!status.ok()) return fail(grpc_error(status, "blob " + std::string(digest)));
   return response.info().size();
 }
@@ -189,7 +189,7 @@ Status set_blob_labels(Containerd& containerd, const std::string& lease, std::st
   }
   cd_content::UpdateResponse response;
   auto ctx = containerd.context(std::chrono::seconds(60), lease);
-  auto status = containerd.content().Update(ctx.get(), request, &response);
+  auto status = containerd.stubs().content->Update(ctx.get(), request, &response);
   if (!status.ok()) return fail(grpc_error(status, "label blob " + std::string(digest)));
   return {};
 }

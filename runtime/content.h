@@ -8,7 +8,7 @@
 #include <string_view>
 
 #include "common/error.h"
-#include "runtime/containerd.h"
+#include "runtime/containerd_stubs.h"
 
 namespace berth::runtime {
 

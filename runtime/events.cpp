@@ -3,6 +3,7 @@
 #include <google/protobuf/wrappers.pb.h>
 
 #include "github.com/containerd/containerd/api/events/task.pb.h"
+#include "runtime/containerd_stubs.h"
 
 namespace berth::runtime {
 
@@ -145,7 +146,7 @@ EventMonitor::Outcome EventMonitor::subscribe_once() {
     if (stopping_) return outcome;
     stream_ctx_ = std::move(ctx);
   }
-  auto stream = containerd_.events().Subscribe(raw_ctx, request);
+  auto stream = containerd_.stubs().events->Subscribe(raw_ctx, request);
 
   // containerd sends nothing until an event arrives, so prove that the
   // subscription is live with an event of our own; only then reconcile, so
@@ -167,7 +168,7 @@ EventMonitor::Outcome EventMonitor::subscribe_once() {
       google::protobuf::Empty empty;
       auto pctx = containerd_.context(std::chrono::seconds(5));
       // A failed publish is retried; a broken stream ends the loop.
-      (void)containerd_.events().Publish(pctx.get(), publish, &empty);
+      (void)containerd_.stubs().events->Publish(pctx.get(), publish, &empty);
       std::unique_lock lock(mu_);
       cv_.wait_for(lock, wait, [&] { return established || stream_done || stopping_; });
       wait = std::min(wait * 2, std::chrono::milliseconds(1000));

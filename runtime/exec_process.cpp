@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "common/fd.h"
+#include "runtime/containerd_stubs.h"
 
 namespace berth::runtime {
 
@@ -111,7 +112,7 @@ Result<ExecResult> ExecService::run(const std::string& container_id, const ExecR
   cd_containers::GetContainerResponse container;
   {
     auto ctx = containerd_.context(std::chrono::seconds(30));
-    auto status = containerd_.containers().Get(ctx.get(), get, &container);
+    auto status = containerd_.stubs().containers->Get(ctx.get(), get, &container);
     if (!status.ok()) return fail(grpc_error(status, what));
   }
   auto spec = nlohmann::json::parse(container.container().spec().value(), nullptr, false);
@@ -129,7 +130,7 @@ Result<ExecResult> ExecService::run(const std::string& container_id, const ExecR
   cd_tasks::GetResponse task;
   {
     auto ctx = containerd_.context(std::chrono::seconds(30));
-    auto status = containerd_.tasks().Get(ctx.get(), task_get, &task);
+    auto status = containerd_.stubs().tasks->Get(ctx.get(), task_get, &task);
     if (status.error_code() == grpc::StatusCode::NOT_FOUND ||
         (status.ok() && task.process().status() != containerd::v1::types::RUNNING)) {
       return fail(ErrorCode::kFailedPrecondition, what + ": the container is not running");
@@ -149,7 +150,7 @@ Result<ExecResult> ExecService::run(const std::string& container_id, const ExecR
   {
     google::protobuf::Empty empty;
     auto ctx = containerd_.context(std::chrono::seconds(30));
-    auto status = containerd_.tasks().Exec(ctx.get(), exec, &empty);
+    auto status = containerd_.stubs().tasks->Exec(ctx.get(), exec, &empty);
     if (!status.ok()) return fail(grpc_error(status, what));
   }
   // From here on the exec process exists in the shim: always delete it.
@@ -164,7 +165,7 @@ Result<ExecResult> ExecService::run(const std::string& container_id, const ExecR
       cd_tasks::DeleteResponse response;
       auto ctx = containerd.context(std::chrono::seconds(30));
       // Best effort: an exec record left behind goes with its task.
-      (void)containerd.tasks().DeleteProcess(ctx.get(), request, &response);
+      (void)containerd.stubs().tasks->DeleteProcess(ctx.get(), request, &response);
     }
   } deleter{containerd_, container_id, exec_id};
 
@@ -175,7 +176,7 @@ Result<ExecResult> ExecService::run(const std::string& container_id, const ExecR
     start.set_exec_id(exec_id);
     cd_tasks::StartResponse started;
     auto ctx = containerd_.context(std::chrono::seconds(30));
-    auto status = containerd_.tasks().Start(ctx.get(), start, &started);
+    auto status = containerd_.stubs().tasks->Start(ctx.get(), start, &started);
     if (!status.ok()) return fail(grpc_error(status, what));
     exec_pid = static_cast<pid_t>(started.pid());
   }
@@ -192,7 +193,7 @@ Result<ExecResult> ExecService::run(const std::string& container_id, const ExecR
     wait.set_container_id(container_id);
     wait.set_exec_id(exec_id);
     auto ctx = containerd_.context(request.timeout + std::chrono::seconds(60));
-    wait_status = containerd_.tasks().Wait(ctx.get(), wait, &waited);
+    wait_status = containerd_.stubs().tasks->Wait(ctx.get(), wait, &waited);
     uint64_t one = 1;
     (void)!::write(done_fd, &one, sizeof one);
   });
@@ -219,7 +220,7 @@ Result<ExecResult> ExecService::run(const std::string& container_id, const ExecR
       google::protobuf::Empty empty;
       auto ctx = containerd_.context(std::chrono::seconds(30));
       // It may have exited meanwhile; the group kill below is sent anyway.
-      (void)containerd_.tasks().Kill(ctx.get(), kill, &empty);
+      (void)containerd_.stubs().tasks->Kill(ctx.get(), kill, &empty);
       // runc starts an exec in its own process group: its children (a
       // shell's `sleep`) would otherwise outlive it and hold the output
       // open.

@@ -198,14 +198,14 @@ Result<ImageInfo> ImageService::store_image(Lease& lease, const std::string& nam
   *image->mutable_target() = to_proto(target);
   cd_images::CreateImageResponse created;
   auto ctx = containerd_.context(std::chrono::seconds(60), lease.id());
-  auto status = containerd_.images().Create(ctx.get(), create, &created);
+  auto status = containerd_.stubs().images->Create(ctx.get(), create, &created);
   if (status.error_code() == grpc::StatusCode::ALREADY_EXISTS) {
     cd_images::UpdateImageRequest update;
     *update.mutable_image() = create.image();
     update.mutable_update_mask()->add_paths("target");
     cd_images::UpdateImageResponse updated;
     auto uctx = containerd_.context(std::chrono::seconds(60), lease.id());
-    status = containerd_.images().Update(uctx.get(), update, &updated);
+    status = containerd_.stubs().images->Update(uctx.get(), update, &updated);
   }
   if (!status.ok()) return fail(grpc_error(status, "store image '" + name + "'"));
   BERTH_TRY(lease.release());
@@ -231,7 +231,7 @@ Status ImageService::unpack(Lease& lease, const Manifest& manifest,
     (*prepare.mutable_labels())[std::string(kLabelSnapshotRef)] = chain[i];
     cd_snapshots::PrepareSnapshotResponse prepared;
     auto ctx = containerd_.context(std::chrono::seconds(60), lease.id());
-    auto status = containerd_.snapshots().Prepare(ctx.get(), prepare, &prepared);
+    auto status = containerd_.stubs().snapshots->Prepare(ctx.get(), prepare, &prepared);
     if (status.error_code() == grpc::StatusCode::ALREADY_EXISTS) {
       // Committed before; containerd 1.6.20 does not add it to our lease.
       BERTH_TRY(lease.add_resource("snapshots/" + std::string(kSnapshotter), chain[i]));
@@ -247,7 +247,7 @@ Status ImageService::unpack(Lease& lease, const Manifest& manifest,
       google::protobuf::Empty empty;
       auto rctx = containerd_.context(std::chrono::seconds(60), lease.id());
       // Best effort: only the lease holds it, and it is collected with it.
-      (void)containerd_.snapshots().Remove(rctx.get(), remove, &empty);
+      (void)containerd_.stubs().snapshots->Remove(rctx.get(), remove, &empty);
     };
 
     cd_diff::ApplyRequest apply;
@@ -255,7 +255,7 @@ Status ImageService::unpack(Lease& lease, const Manifest& manifest,
     *apply.mutable_mounts() = prepared.mounts();
     cd_diff::ApplyResponse applied;
     auto actx = containerd_.context(std::chrono::minutes(10), lease.id());
-    status = containerd_.diff().Apply(actx.get(), apply, &applied);
+    status = containerd_.stubs().diff->Apply(actx.get(), apply, &applied);
     if (!status.ok()) {
       remove_extract();
       return fail(grpc_error(status, "apply layer " + manifest.layers[i].digest));
@@ -272,7 +272,7 @@ Status ImageService::unpack(Lease& lease, const Manifest& manifest,
     commit.set_key(key);
     google::protobuf::Empty empty;
     auto cctx = containerd_.context(std::chrono::seconds(60), lease.id());
-    status = containerd_.snapshots().Commit(cctx.get(), commit, &empty);
+    status = containerd_.stubs().snapshots->Commit(cctx.get(), commit, &empty);
     if (!status.ok()) {
       remove_extract();
       if (status.error_code() != grpc::StatusCode::ALREADY_EXISTS) {
@@ -403,7 +403,7 @@ Result<ResolvedImage> ImageService::resolve(std::string_view reference) {
   request.set_name(name);
   cd_images::GetImageResponse response;
   auto ctx = containerd_.context();
-  auto status = containerd_.images().Get(ctx.get(), request, &response);
+  auto status = containerd_.stubs().images->Get(ctx.get(), request, &response);
   if (!status.ok()) return fail(grpc_error(status, "image '" + name + "'"));
   Descriptor target;
   target.media_type = response.image().target().media_type();
@@ -416,7 +416,7 @@ Result<std::vector<ImageInfo>> ImageService::list() {
   cd_images::ListImagesRequest request;
   cd_images::ListImagesResponse response;
   auto ctx = containerd_.context();
-  auto status = containerd_.images().List(ctx.get(), request, &response);
+  auto status = containerd_.stubs().images->List(ctx.get(), request, &response);
   if (!status.ok()) return fail(grpc_error(status, "list images"));
   std::vector<ImageInfo> images;
   for (const auto& image : response.images()) {
@@ -443,7 +443,7 @@ Status ImageService::remove(std::string_view reference) {
   request.set_sync(true);
   google::protobuf::Empty response;
   auto ctx = containerd_.context(std::chrono::seconds(120));
-  auto status = containerd_.images().Delete(ctx.get(), request, &response);
+  auto status = containerd_.stubs().images->Delete(ctx.get(), request, &response);
   if (!status.ok()) return fail(grpc_error(status, "remove image '" + name + "'"));
   return {};
 }

@@ -19,6 +19,7 @@
 
 #include "fixtures/integration_test.h"
 #include "runtime/containerd.h"
+#include "runtime/containerd_stubs.h"
 #include "runtime/exec_process.h"
 
 namespace berth::testing {
@@ -115,7 +116,7 @@ class ExecTest : public IntegrationTest {
     request.set_container_id(target_id_);
     runtime::cd_tasks::ListPidsResponse response;
     auto ctx = containerd_->context(10s);
-    auto status = containerd_->tasks().ListPids(ctx.get(), request, &response);
+    auto status = containerd_->stubs().tasks->ListPids(ctx.get(), request, &response);
     EXPECT_TRUE(status.ok()) << status.error_message();
     std::vector<uint32_t> pids;
     for (const auto& process : response.processes()) pids.push_back(process.pid());

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "runtime/containerd.h"
+#include "runtime/containerd_stubs.h"
 #include "runtime/containers.h"
 #include "runtime/fake_containerd.h"
 #include "runtime/sandbox.h"

@@ -22,6 +22,12 @@ constexpr auto kLastReleaseRetry = std::chrono::seconds(5);
 constexpr auto kFirstContainerdRetry = std::chrono::milliseconds(250);
 constexpr auto kLastContainerdRetry = std::chrono::seconds(1);
 
+// The next wait after failures that have lasted `failing`: as long again
+// (so waits double), within [first, last].
+Clock::duration backoff(Clock::duration failing, Clock::duration first, Clock::duration last) {
+  return std::clamp<Clock::duration>(failing, first, last);
+}
+
 // Stops and teardown before set-up, across tasks.
 int priority(const Action& action) {
   switch (action.step) {
@@ -69,11 +75,11 @@ void Engine::reconcile_all() {
   int64_t now = parts_.clock->wall_ms();
   std::set<TaskRuntime*> touched;
   for (auto& [task, action] : wanted) {
-    // An image's release touches nothing on the host (image GC decides when
-    // an image goes): it is done here, not queued behind real steps.
-    if (action.step == StepKind::kRelease && action.resource.kind == ResourceKind::kImage) {
-      auto released =
-          parts_.resources.at(ResourceKind::kImage)->release(step_input(*task, action.resource));
+    // A release that touches nothing on the host is done here, not queued
+    // behind real steps.
+    TaskResource* resource = parts_.resources.at(action.resource.kind);
+    if (action.step == StepKind::kRelease && resource->releases_inline()) {
+      auto released = resource->release(step_input(*task, action.resource));
       StepDone done{action};
       if (!released) done.error = released.error();
       changed(*task, apply(task->record, *task->spec, done, now));
@@ -260,20 +266,17 @@ void Engine::step_done(const std::string& task_id, const Action& action, Result<
       auto [retry, first] = task.retries.try_emplace(action.resource, Retry{now, now});
       auto waited = now - retry->second.first_failure;
       if (waited < config_.containerd_patience) {
-        auto backoff = std::min<Clock::duration>(
-            std::max<Clock::duration>(waited, kFirstContainerdRetry), kLastContainerdRetry);
-        retry->second.at = now + backoff;
+        retry->second.at = now + backoff(waited, kFirstContainerdRetry, kLastContainerdRetry);
         if (first) spdlog::warn("{}: waits for containerd ({})", what, message);
         return;
       }
       spdlog::warn("{}: containerd stayed away for {} s", what,
                    std::chrono::duration_cast<std::chrono::seconds>(waited).count());
     } else if (action.step == StepKind::kRelease) {
-      auto [retry, first] = task.retries.try_emplace(action.resource, Retry{now, now});
-      auto backoff = std::min<Clock::duration>(
-          kFirstReleaseRetry * (1 << std::min(retry->second.attempts, 5)), kLastReleaseRetry);
-      ++retry->second.attempts;
-      retry->second.at = now + backoff;
+      // Doubling: the wait is as long as the failures have lasted.
+      auto retry = task.retries.try_emplace(action.resource, Retry{now, now}).first;
+      retry->second.at =
+          now + backoff(now - retry->second.first_failure, kFirstReleaseRetry, kLastReleaseRetry);
       spdlog::warn("{}: {}; will retry", what, message);
       return;
     } else if (action.step != StepKind::kEnsure) {

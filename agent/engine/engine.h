@@ -174,7 +174,6 @@ class Engine final : public runtime::EventSink {
   struct Retry {
     std::chrono::steady_clock::time_point at;
     std::chrono::steady_clock::time_point first_failure;
-    int attempts = 0;
   };
   struct HealthSchedule {
     std::chrono::steady_clock::time_point next{};

@@ -56,8 +56,8 @@ Result<std::string> ImageResource::pull(const std::string& reference) {
 }
 
 Status ImageResource::release(const StepInput&) {
-  // The image stays for other tasks; image GC decides when it goes. (The
-  // engine calls this on its owner thread: it must touch nothing.)
+  // The image stays for other tasks; image GC decides when it goes. (It
+  // runs on the engine's owner thread: it must touch nothing.)
   return {};
 }
 

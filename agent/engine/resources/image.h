@@ -1,6 +1,6 @@
 // A container's image: pulled, or found in containerd's store. Nothing of
 // it is the task's alone (image GC removes what no task names), so
-// release() has nothing to undo (the engine runs it inline) and recover()
+// release() has nothing to undo (releases_inline()) and recover()
 // only clears what a killed pull left: its leases.
 #pragma once
 
@@ -25,6 +25,7 @@ class ImageResource final : public TaskResource {
   ResourceKind kind() const override { return ResourceKind::kImage; }
   Result<StepOutput> ensure(const StepInput& input) override;
   Status release(const StepInput& input) override;
+  bool releases_inline() const override { return true; }
   std::vector<RecoveredResource> recover(const std::vector<OwnedResource>& owned,
                                          const RecoveryScope& scope,
                                          std::vector<std::string>& notes) override;

@@ -86,6 +86,9 @@ class TaskResource {
   virtual ResourceKind kind() const = 0;
   virtual Result<StepOutput> ensure(const StepInput& input) = 0;
   virtual Status release(const StepInput& input) = 0;
+  // True when release() touches nothing on the host: the engine then runs
+  // it on its owner thread instead of queueing it behind real steps.
+  virtual bool releases_inline() const { return false; }
   // Warnings about what it removed or could not remove go to `notes`, for
   // the caller to log (libraries do not log).
   virtual std::vector<RecoveredResource> recover(const std::vector<OwnedResource>& owned,

@@ -1,6 +1,8 @@
 // Both cgroupfs backends without root, against a directory tree that
 // stands in for cgroupfs (a hook plays the kernel's part of filling a new
 // cgroup with its control files).
+#include "cgroups/cgroupfs.h"
+
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
@@ -9,7 +11,6 @@
 #include <set>
 #include <sstream>
 
-#include "cgroups/cgroupfs.h"
 #include "cgroups/cgroupfs_v1.h"
 #include "cgroups/cgroupfs_v2.h"
 #include "cgroups/limits.h"

@@ -23,6 +23,13 @@ tests=0
 lint=0
 wait "$tidy" || lint=$?
 cat "$tidy_log"
+if ((tests)); then
+  # A CI log is often read from its end: each failure again, in short, last.
+  echo "test: the failures, once more (whole output above):"
+  awk '/: Failure$/ { n = 60; print "----" }
+       /^\[ +(RUN|OK|FAILED) +\]/ { n = 0 }
+       n > 0 { print; n-- }' "$build/Testing/Temporary/LastTest.log" | head -n 400
+fi
 if ((lint)); then echo "test: clang-tidy found problems (above)" >&2; fi
 if ((tests)); then echo "test: tests failed (above)" >&2; fi
 if ((lint || tests)); then exit 1; fi

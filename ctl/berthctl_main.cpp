@@ -162,6 +162,9 @@ int main(int argc, char** argv) {
 
   CLI::App app{"berthctl: drive the berth node agent"};
   app.require_subcommand(1);
+  // Global flags after the subcommand too (`berthctl describe web -o json`),
+  // as kubectl takes them: every subcommand inherits this.
+  app.fallthrough();
   const char* env_socket = std::getenv("BERTH_SOCKET");
   std::string socket = env_socket && *env_socket ? env_socket : "/run/berth/berth.sock";
   app.add_option("--socket", socket, "berthd's API socket (or BERTH_SOCKET)");
@@ -214,7 +217,7 @@ int main(int argc, char** argv) {
   run_cmd->add_option("-w,--workdir", workdir, "working directory");
   run_cmd->add_option("-u,--user", user, "user[:group]");
   run_cmd->add_option("--stop-timeout", stop_timeout,
-                      "seconds between SIGTERM and SIGKILL when it is stopped");
+                      "seconds between the stop signal and SIGKILL when it is stopped");
   run_cmd->add_option("IMAGE", run_image, "image");
   run_cmd->add_option("CMD", command, "command and arguments (after --)");
   run_cmd->positionals_at_end();
@@ -226,7 +229,8 @@ int main(int argc, char** argv) {
   auto* describe = app.add_subcommand("describe", "show a task and its containers");
   describe->add_option("TASK", task, "task id, id prefix or name")->required();
   bool no_wait = false;
-  auto* stop = app.add_subcommand("stop", "stop a task (SIGTERM, then SIGKILL after stopTimeout)");
+  auto* stop =
+      app.add_subcommand("stop", "stop a task (its stop signal, then SIGKILL after stopTimeout)");
   stop->add_option("TASK", task, "task id, id prefix or name")->required();
   stop->add_flag("--no-wait", no_wait, "return at once instead of when the task has stopped");
   auto* rm_task = app.add_subcommand("rm", "remove a stopped task's status and logs");

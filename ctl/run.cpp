@@ -24,7 +24,10 @@ int submit_task(berth::v1::Berth::Stub& stub, const std::string& definition,
   berth::v1::RunTaskResponse response;
   grpc::ClientContext ctx;
   auto status = stub.RunTask(&ctx, request, &response);
-  if (!status.ok()) return report(status, what);
+  if (!status.ok()) {
+    report(status, what);
+    return kRunFailed;
+  }
   if (json) {
     std::cout << nlohmann::json{{"taskId", response.task_id()}}.dump(2) << "\n";
   } else {
@@ -53,7 +56,7 @@ int run_task_file(berth::v1::Berth::Stub& stub, const std::string& file, const s
     std::ifstream in(file);
     if (!in) {
       std::cerr << "berthctl: run -f '" << file << "': cannot read the file\n";
-      return 1;
+      return kRunFailed;
     }
     text << in.rdbuf();
   }
@@ -114,7 +117,7 @@ int run_detached(berth::v1::Berth::Stub& stub, const ContainerRun& run, bool jso
   auto definition = run_definition(run);
   if (!definition) {
     std::cerr << "berthctl: run: " << definition.error() << "\n";
-    return 2;
+    return kRunFailed;
   }
   return submit_task(stub, *definition, run.name, json, "run '" + run.image + "'");
 }

@@ -29,6 +29,20 @@ std::string mode_text(berth::v1::NetworkMode mode) {
   return name == "unspecified" ? "" : name;
 }
 
+// A container that never exited has no exit code: "exitCode" only where
+// "hasExitCode" says there is one (then the flag itself goes).
+void drop_absent_exit_codes(nlohmann::json& json) {
+  if (json.is_object()) {
+    if (auto has = json.find("hasExitCode"); has != json.end()) {
+      if (!has->is_boolean() || !has->get<bool>()) json.erase("exitCode");
+      json.erase("hasExitCode");
+    }
+    for (auto& [key, value] : json.items()) drop_absent_exit_codes(value);
+  } else if (json.is_array()) {
+    for (auto& value : json) drop_absent_exit_codes(value);
+  }
+}
+
 // Network modes as task definitions spell them, wherever they are.
 void spell_modes(nlohmann::json& json) {
   if (json.is_object()) {
@@ -57,6 +71,7 @@ std::string to_json(const google::protobuf::Message& message) {
   auto json = nlohmann::json::parse(out, nullptr, false);
   if (json.is_discarded()) return out;
   spell_modes(json);
+  drop_absent_exit_codes(json);
   return json.dump(2);
 }
 

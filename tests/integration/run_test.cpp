@@ -164,6 +164,54 @@ TEST_F(RunTest, BadInputIsRefusedAndCreatesNothing) {
   auto no_binary = berthd_->ctl({"run", "--rm", image(), "--", "/no/such/binary"});
   EXPECT_EQ(no_binary.exit_code, 125);
   EXPECT_NE(no_binary.err.find("/no/such/binary"), std::string::npos) << no_binary.err;
+
+  // `run` exits 125 whenever it cannot run the task (as `docker run`).
+  const std::string refused = berthd_->dir() + "/refused.json";
+  std::ofstream(refused) << R"({"family": "refused", "containerDefinitions": [{"name": "a"}]})";
+  auto invalid = berthd_->ctl({"run", "-f", refused});
+  EXPECT_EQ(invalid.exit_code, 125) << invalid.err;
+  EXPECT_NE(invalid.err.find("image"), std::string::npos) << invalid.err;
+  auto unreadable = berthd_->ctl({"run", "-f", berthd_->dir() + "/no-such-file.json"});
+  EXPECT_EQ(unreadable.exit_code, 125) << unreadable.err;
+  auto bad_env = berthd_->ctl({"run", "-d", "-e", "NOVALUE", image(), "--", "true"});
+  EXPECT_EQ(bad_env.exit_code, 125) << bad_env.err;
+  EXPECT_NE(bad_env.err.find("'NOVALUE'"), std::string::npos) << bad_env.err;
+  EXPECT_TRUE(tasks().empty()) << tasks().dump(2);
+}
+
+// Global flags may follow the subcommand, as kubectl users type them; a
+// container that never ran has no exit code in -o json (not 0).
+TEST_F(RunTest, GlobalFlagsAfterTheSubcommandAndNoExitCodeForWhatNeverRan) {
+  const std::string path = berthd_->dir() + "/never.json";
+  std::ofstream(path)
+      << nlohmann::json{{"family", "never"},
+                        {"networkMode", "none"},
+                        {"containerDefinitions",
+                         {{{"name", "first"},
+                           {"image", image()},
+                           {"essential", false},
+                           {"command", {"sh", "-c", "exit 3"}}},
+                          {{"name", "second"},
+                           {"image", image()},
+                           {"command", {"true"}},
+                           {"dependsOn",
+                            {{{"containerName", "first"}, {"condition", "SUCCESS"}}}}}}}}
+             .dump();
+  auto run = berthd_->ctl({"run", "-f", path, "--name", "never", "-o", "json"});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_FALSE(nlohmann::json::parse(run.out).value("taskId", "").empty()) << run.out;
+  await_task("never", [](const nlohmann::json& t) {
+    return !t.is_null() && t.value("status", "") == "STOPPED";
+  });
+  auto described = run_command(
+      {BERTHCTL_PATH, "describe", "never", "-o", "json", "--socket", berthd_->socket()});
+  ASSERT_EQ(described.exit_code, 0) << described.err;
+  auto task = nlohmann::json::parse(described.out);
+  ASSERT_EQ(task["containers"].size(), 2u) << task.dump(2);
+  EXPECT_EQ(task["containers"][0]["exitCode"], 3);
+  EXPECT_FALSE(task["containers"][1].contains("exitCode")) << task.dump(2);
+  EXPECT_FALSE(task["containers"][1].contains("hasExitCode")) << task.dump(2);
+  EXPECT_EQ(berthd_->ctl({"rm", "never"}).exit_code, 0);
 }
 
 TEST_F(RunTest, WithoutRmTheStoppedTaskStaysButNothingRuns) {

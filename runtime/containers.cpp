@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <linux/openat2.h>
+#include <signal.h>
 #include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -508,6 +509,11 @@ Result<std::optional<ExitStatus>> ContainerService::remove(const std::string& id
     return fail_errno("remove stdin FIFO of '" + id + "'");
   }
   return exit;
+}
+
+Result<std::optional<ExitStatus>> ContainerService::kill_and_remove(const std::string& id) {
+  if (kill(id, SIGKILL)) (void)wait(id);
+  return remove(id);
 }
 
 }  // namespace berth::runtime

@@ -109,6 +109,10 @@ class ContainerService {
   // FIFO. Idempotent; returns the task's exit status when there was a task
   // to delete.
   Result<std::optional<ExitStatus>> remove(const std::string& id);
+  // remove(), after ending whatever still runs in it: SIGKILL to every
+  // process, then its exit is awaited (a task still running cannot be
+  // deleted, and a kill is not yet an exit).
+  Result<std::optional<ExitStatus>> kill_and_remove(const std::string& id);
 
   // Ids of the containers matching a containerd filter, e.g.
   // `labels."berth.task"` (every container that names a task).

@@ -1,6 +1,5 @@
 #include "runtime/sandbox.h"
 
-#include <signal.h>
 #include <sys/mount.h>
 #include <sys/resource.h>
 
@@ -137,9 +136,8 @@ Result<TaskState> SandboxService::status(const std::string& id) {
 Status SandboxService::remove(const std::string& id) {
   // berth-pause is pid 1 of its namespace: only SIGKILL from outside is
   // sure to end it, and nothing in it needs a grace period.
-  // Its exit status is of no interest; remove() below reports what matters.
-  if (containers_.kill(id, SIGKILL)) (void)containers_.wait(id);
-  BERTH_TRY_CTX(containers_.remove(id), "remove sandbox '" + id + "'");
+  // Its exit status is of no interest.
+  BERTH_TRY_CTX(containers_.kill_and_remove(id), "remove sandbox '" + id + "'");
   std::string shm = shm_path(id);
   if (::umount2(shm.c_str(), MNT_DETACH) != 0 && errno != EINVAL && errno != ENOENT) {
     return fail_errno("unmount the task's /dev/shm at '" + shm + "'");

@@ -162,7 +162,7 @@ Result<StepOutput> ContainerResource::ensure(const StepInput& input) {
   // Anything failing from here on takes what was made along.
   auto undo = [&](Error error) -> Result<StepOutput> {
     events_.unwatch(cid);
-    (void)containers_.remove(cid);  // the first error is the one reported
+    (void)containers_.kill_and_remove(cid);  // the first error is the one reported
     fs::remove_all(context.files_dir, ec);
     return fail(std::move(error));
   };
@@ -185,7 +185,6 @@ Result<StepOutput> ContainerResource::ensure(const StepInput& input) {
   auto pid = containers_.start(cid);
   if (!pid) return undo(pid.error());
   if (auto injected = failpoint(failpoints_, "container.start.after"); !injected) {
-    (void)containers_.kill(cid, SIGKILL);
     return undo(injected.error());
   }
   StepOutput out;
@@ -206,12 +205,9 @@ Status ContainerResource::release(const StepInput& input) {
   const std::string& cid = input.containerd_id;
   BERTH_TRY(failpoint(failpoints_, "container.remove.before"));
   auto removed = containers_.remove(cid);
-  if (!removed) {
-    // A process still runs under a container berth considers stopped (its
-    // state was lost in a crash): end it, then remove.
-    if (containers_.kill(cid, SIGKILL)) (void)containers_.wait(cid);
-    removed = containers_.remove(cid);
-  }
+  // A process still runs under a container berth considers stopped (its
+  // state was lost in a crash): end it, then remove.
+  if (!removed) removed = containers_.kill_and_remove(cid);
   if (!removed) return fail(removed.error());
   std::error_code ec;
   fs::remove_all(config_.paths.container_files(cid), ec);
@@ -290,8 +286,7 @@ std::vector<RecoveredResource> ContainerResource::recover(const std::vector<Owne
         continue;
       }
       // Its process may still run: it is killed and reaped first.
-      if (containers_.kill(cid, SIGKILL)) (void)containers_.wait(cid);
-      if (auto removed = containers_.remove(cid); !removed) {
+      if (auto removed = containers_.kill_and_remove(cid); !removed) {
         notes.push_back("remove container '" + cid + "': " + removed.error().message() +
                         ", ignoring");
       } else {
@@ -314,8 +309,7 @@ Status ContainerResource::purge(const std::string& task_id) {
   for (const auto& cid : ids) {
     if (cid.ends_with(".sandbox")) continue;
     events_.unwatch(cid);
-    if (containers_.kill(cid, SIGKILL)) (void)containers_.wait(cid);
-    BERTH_TRY(containers_.remove(cid));
+    BERTH_TRY(containers_.kill_and_remove(cid));
     std::error_code ec;
     fs::remove_all(config_.paths.container_files(cid), ec);
   }

@@ -362,19 +362,10 @@ class Applier {
       const ContainerRecord& c = task_.containers[i];
       if (c.status != TaskStatus::kPending && c.status != TaskStatus::kPulled) continue;
       std::string why;
-      Readiness readiness = dependencies_met(task_, spec_, i, &why);
-      if (readiness == Readiness::kFailed) {
-        request_stop("TaskFailedToStart", why);
-        return;
-      }
-      const auto& timeout = spec_.definition.containers[i].start_timeout_seconds;
-      if (readiness == Readiness::kWaiting && timeout && c.status == TaskStatus::kPulled &&
-          now_ >= c.pulled_at_ms + int64_t{*timeout} * 1000) {
-        request_stop("TaskFailedToStart", "Container \"" + c.name +
-                                              "\" did not have its dependencies met within its "
-                                              "startTimeout of " +
-                                              std::to_string(*timeout) + "s");
-        return;
+      if (dependencies_met(task_, spec_, i, now_, &why) == Readiness::kFailed) {
+        // It never starts; an essential one takes the task along.
+        failed_start(i, why);
+        if (task_.desired == TaskStatus::kStopped) return;
       }
     }
     // An essential container that stopped for good stops the task.

@@ -80,12 +80,10 @@ class Planner {
     }
     if (c.status != TaskStatus::kPending && c.status != TaskStatus::kPulled) return;
     std::string why;
-    Readiness readiness = dependencies_met(task_, spec_, i, &why);
+    int64_t gives_up_at = 0;
+    Readiness readiness = dependencies_met(task_, spec_, i, now_, &why, &gives_up_at);
     if (readiness != Readiness::kMet) {
-      const auto& timeout = spec_.definition.containers[i].start_timeout_seconds;
-      if (readiness == Readiness::kWaiting && timeout && c.status == TaskStatus::kPulled) {
-        wake_no_later(c.pulled_at_ms + int64_t{*timeout} * 1000);
-      }
+      if (gives_up_at != 0) wake_no_later(gives_up_at);
       return;
     }
     // Its own network (bridge) is made while its image is pulled.
@@ -179,8 +177,9 @@ int64_t stop_timeout_ms(const ContainerDefinition& definition) {
 }
 
 Readiness dependencies_met(const TaskRecord& task, const TaskSpec& spec, size_t index,
-                           std::string* why) {
+                           int64_t now_ms, std::string* why, int64_t* gives_up_at_ms) {
   Readiness readiness = Readiness::kMet;
+  if (gives_up_at_ms) *gives_up_at_ms = 0;
   const std::string self = "container \"" + task.containers[index].name + "\"";
   for (const auto& dependency : spec.depends_on[index]) {
     const ContainerRecord& target = task.containers[dependency.target];
@@ -188,6 +187,7 @@ Readiness dependencies_met(const TaskRecord& task, const TaskSpec& spec, size_t 
     bool stopped = target.status == TaskStatus::kStopped;
     const std::string name =
         "Dependency of " + self + " not met: container \"" + target.name + "\"";
+    bool waiting = false;
     switch (dependency.condition) {
       case DependencyCondition::kStart:
         if (started) break;
@@ -195,14 +195,14 @@ Readiness dependencies_met(const TaskRecord& task, const TaskSpec& spec, size_t 
           *why = name + " stopped without starting";
           return Readiness::kFailed;
         }
-        readiness = Readiness::kWaiting;
+        waiting = true;
         break;
       case DependencyCondition::kComplete:
-        if (!stopped) readiness = Readiness::kWaiting;
+        waiting = !stopped;
         break;
       case DependencyCondition::kSuccess:
         if (!stopped) {
-          readiness = Readiness::kWaiting;
+          waiting = true;
         } else if (target.exit_code != 0) {
           *why =
               name + " exited with " +
@@ -221,8 +221,23 @@ Readiness dependencies_met(const TaskRecord& task, const TaskSpec& spec, size_t 
           *why = name + " stopped before it was HEALTHY";
           return Readiness::kFailed;
         }
-        readiness = Readiness::kWaiting;
+        waiting = true;
         break;
+    }
+    if (!waiting) continue;
+    readiness = Readiness::kWaiting;
+    // The target's startTimeout, counted from its start, bounds the wait
+    // for COMPLETE, SUCCESS and HEALTHY (not START).
+    const auto& timeout = spec.definition.containers[dependency.target].start_timeout_seconds;
+    if (!timeout || !started || dependency.condition == DependencyCondition::kStart) continue;
+    int64_t deadline = target.started_at_ms + int64_t{*timeout} * 1000;
+    if (now_ms >= deadline) {
+      *why = name + " did not reach " + std::string(condition_name(dependency.condition)) +
+             " within its startTimeout of " + std::to_string(*timeout) + "s";
+      return Readiness::kFailed;
+    }
+    if (gives_up_at_ms && (*gives_up_at_ms == 0 || deadline < *gives_up_at_ms)) {
+      *gives_up_at_ms = deadline;
     }
   }
   // A link names the target's address in /etc/hosts: it must have one.

@@ -32,11 +32,14 @@ struct Plan {
 Plan plan(const TaskRecord& task, const TaskSpec& spec, const InFlight& in_flight, int64_t now_ms);
 
 // Whether container `index` may start as far as its dependsOn conditions and
-// links go: met, still waiting, or never (then `why` is the task's stop
-// reason, naming the container and the condition).
+// links go at `now_ms`: met, still waiting, or never (then `why` names the
+// container, the dependency and the condition). As on the ECS agent, a
+// dependency with a startTimeout that has run that long since it started
+// without reaching COMPLETE, SUCCESS or HEALTHY is given up on; while
+// waiting, `gives_up_at_ms` (when given) is the earliest such moment, or 0.
 enum class Readiness { kMet, kWaiting, kFailed };
 Readiness dependencies_met(const TaskRecord& task, const TaskSpec& spec, size_t index,
-                           std::string* why);
+                           int64_t now_ms, std::string* why, int64_t* gives_up_at_ms = nullptr);
 
 // A container's stopTimeout in milliseconds (30 s when it names none).
 int64_t stop_timeout_ms(const ContainerDefinition& definition);

@@ -157,7 +157,11 @@ constexpr FieldDecision kFields[] = {
      "target must have a healthCheck)."},
     {"containerDefinitions[].links", kSupported,
      "\"name\" or \"name:alias\" of another container; bridge mode only."},
-    {"containerDefinitions[].startTimeout", kSupported, "Seconds, at least 0."},
+    {"containerDefinitions[].startTimeout", kSupported,
+     "Seconds, at least 0. As on the ECS agent: how long the containers that depend on this "
+     "one (COMPLETE, SUCCESS, HEALTHY; not START) wait for it once it started; then they give "
+     "up and never start, and an essential one stops the task (TaskFailedToStart, naming the "
+     "dependency and the condition)."},
     {"containerDefinitions[].stopTimeout", kSupported, "Seconds, 0..120 (default 30)."},
     {"containerDefinitions[].healthCheck", kSupported, "Run by the node."},
     {"containerDefinitions[].healthCheck.command", kSupported,

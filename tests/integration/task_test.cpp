@@ -119,16 +119,61 @@ TEST_F(TaskTest, SuccessConditionStartsTheDependentAfterExitZero) {
   EXPECT_GE(ms(container(task, "main")["startedAtMs"]), ms(container(task, "init")["stoppedAtMs"]));
 }
 
-TEST_F(TaskTest, StartTimeoutExpires) {
+// ECS: the dependency's startTimeout bounds how long its dependents wait
+// for COMPLETE, SUCCESS or HEALTHY once it started; START is not bounded.
+TEST_F(TaskTest, ADependencysStartTimeoutGivesUpItsDependents) {
+  // Runs, never completes nor turns healthy, and ignores SIGTERM.
   json slow = busybox("slow", {"sleep", "100000"});
   slow["essential"] = false;
-  json main = busybox("main", {"sleep", "100000"});
-  main["dependsOn"] = {{{"containerName", "slow"}, {"condition", "COMPLETE"}}};
-  main["startTimeout"] = 2;
-  std::string id = run({{"family", "timeout"}, {"containerDefinitions", {slow, main}}});
+  slow["startTimeout"] = 2;
+  slow["healthCheck"] = {{"command", {"CMD-SHELL", "false"}}, {"interval", 5}, {"retries", 10}};
+  auto waiting = [](const std::string& name, const std::string& condition, bool essential) {
+    json c = busybox(name, {"sleep", "100000"});
+    c["essential"] = essential;
+    c["dependsOn"] = {{{"containerName", "slow"}, {"condition", condition}}};
+    return c;
+  };
+  std::string id =
+      run({{"family", "timeout"},
+           {"networkMode", "none"},
+           {"containerDefinitions",
+            {slow, waiting("started", "START", false), waiting("completed", "COMPLETE", false),
+             waiting("healthy", "HEALTHY", false), waiting("main", "SUCCESS", true)}}});
   json task = wait_status(id, "STOPPED");
   EXPECT_EQ(task["stopCode"], "TaskFailedToStart");
-  EXPECT_NE(task["stoppedReason"].get<std::string>().find("startTimeout"), std::string::npos);
+  EXPECT_EQ(task["stoppedReason"],
+            "Dependency of container \"main\" not met: container \"slow\" did not reach SUCCESS "
+            "within its startTimeout of 2s");
+  // slow was stopped as any container is: SIGKILL after its stopTimeout.
+  EXPECT_EQ(container(task, "slow")["exitCode"], 137);
+  // START was met when slow started.
+  EXPECT_NE(ms(container(task, "started")["startedAtMs"]), 0);
+  for (const char* never : {"completed", "healthy", "main"}) {
+    EXPECT_EQ(ms(container(task, never)["startedAtMs"]), 0) << never << " must never have started";
+    EXPECT_EQ(container(task, never)["status"], "STOPPED") << never;
+  }
+}
+
+// A non-essential dependent gives up alone: the task goes on.
+TEST_F(TaskTest, ANonEssentialDependentThatGivesUpLeavesTheTaskRunning) {
+  json slow = busybox("slow", {"sleep", "100000"});
+  slow["essential"] = false;
+  slow["startTimeout"] = 1;
+  json waits = busybox("waits", {"true"});
+  waits["essential"] = false;
+  waits["dependsOn"] = {{{"containerName", "slow"}, {"condition", "COMPLETE"}}};
+  std::string id =
+      run({{"family", "gives-up"},
+           {"networkMode", "none"},
+           {"containerDefinitions", {slow, waits, busybox("main", {"sleep", "100000"})}}});
+  json task = wait_for(
+      id, [](const json& t) { return container(t, "waits").value("status", "") == "STOPPED"; });
+  EXPECT_EQ(task["status"], "RUNNING");
+  EXPECT_EQ(container(task, "waits")["reason"],
+            "Dependency of container \"waits\" not met: container \"slow\" did not reach "
+            "COMPLETE within its startTimeout of 1s");
+  EXPECT_EQ(ms(container(task, "waits")["startedAtMs"]), 0);
+  ASSERT_EQ(berthd_->ctl({"stop", id}).exit_code, 0);
 }
 
 TEST_F(TaskTest, UnhealthyContainerIsReportedWithItsOutput) {

@@ -98,7 +98,7 @@ TEST(Apply, SuccessFailsTheTaskOnANonZeroExitWithoutStartingTheDependent) {
   // The container that never started is stopped without touching the host.
   EXPECT_EQ(task.record.containers[1].status, TaskStatus::kStopped);
   EXPECT_EQ(task.record.containers[1].runtime.phase, Phase::kReleased);
-  EXPECT_EQ(task.record.containers[1].reason, "Task stopped before the container started");
+  EXPECT_EQ(task.record.containers[1].reason, task.record.stopped_reason);
 }
 
 TEST(Apply, AnUnhealthyDependencyFailsTheTask) {
@@ -137,25 +137,75 @@ TEST(Apply, ALinkToAStoppedContainerFailsTheTask) {
             "Container \"client\" links to \"server\", which is not running");
 }
 
-TEST(Apply, AStartTimeoutStopsTheTaskWhenTimeMovesOn) {
+// ECS: the dependency's startTimeout, counted from its start, bounds how
+// long its dependents wait for COMPLETE, SUCCESS or HEALTHY.
+TEST(Apply, ADependencysStartTimeoutStopsTheTaskWhenTimeMovesOn) {
+  for (auto condition : {DependencyCondition::kComplete, DependencyCondition::kSuccess,
+                         DependencyCondition::kHealthy}) {
+    SCOPED_TRACE(std::string(condition_name(condition)));
+    auto a = container("a", false);
+    a.start_timeout_seconds = 5;
+    if (condition == DependencyCondition::kHealthy)
+      a.health_check = HealthCheck{{"CMD", "true"}, 5, 2, 1, 0};
+    auto b = container("b");
+    b.depends_on = {{"a", condition}};
+    Task task(definition({a, b}), NetworkMode::kNone);
+    task.now = 2000;
+    task.run_all();
+    EXPECT_EQ(task.record.containers[0].started_at_ms, 2000);
+    EXPECT_EQ(task.plan().wake_at_ms, 7000);
+    task.now = 6999;
+    task.apply(Tick{});
+    EXPECT_EQ(task.record.desired, TaskStatus::kRunning);
+    task.now = 7000;
+    auto changes = task.apply(Tick{});
+    EXPECT_EQ(task.record.desired, TaskStatus::kStopped);
+    EXPECT_EQ(task.record.stop_code, "TaskFailedToStart");
+    EXPECT_EQ(task.record.stopped_reason,
+              "Dependency of container \"b\" not met: container \"a\" did not reach " +
+                  std::string(condition_name(condition)) + " within its startTimeout of 5s");
+    EXPECT_EQ(task.record.containers[1].status, TaskStatus::kStopped);
+    EXPECT_EQ(task.record.containers[1].started_at_ms, 0);
+    EXPECT_TRUE(changed(changes, "", "STOPPING"));
+    // The dependency is stopped as any container is.
+    EXPECT_TRUE(has(task.next(), "signal container 0"));
+  }
+}
+
+TEST(Apply, AStartTimeoutDoesNotBoundAStartDependencyNorItsOwnStart) {
+  // START is met once the dependency started, whatever its startTimeout.
+  auto a = container("a");
+  a.start_timeout_seconds = 1;
   auto b = container("b");
-  b.depends_on = {{"a", DependencyCondition::kComplete}};
-  b.start_timeout_seconds = 5;
-  Task task(definition({container("a"), b}), NetworkMode::kNone);
-  task.now = 2000;
+  b.depends_on = {{"a", DependencyCondition::kStart}};
+  b.start_timeout_seconds = 1;
+  Task task(definition({a, b}), NetworkMode::kNone);
   task.run_all();
-  EXPECT_EQ(task.record.containers[1].pulled_at_ms, 2000);
-  EXPECT_EQ(task.plan().wake_at_ms, 7000);
-  task.now = 6999;
+  task.now += 60000;
   task.apply(Tick{});
   EXPECT_EQ(task.record.desired, TaskStatus::kRunning);
-  task.now = 7000;
+  EXPECT_EQ(task.record.containers[1].status, TaskStatus::kRunning);
+}
+
+TEST(Apply, ANonEssentialDependentThatGivesUpStopsAloneAndTheTaskGoesOn) {
+  auto a = container("a");
+  a.start_timeout_seconds = 5;
+  auto b = container("b", false);
+  b.depends_on = {{"a", DependencyCondition::kComplete}};
+  Task task(definition({a, b}), NetworkMode::kNone);
+  task.now = 1000;
+  task.run_all();
+  task.now = 6000;
   auto changes = task.apply(Tick{});
-  EXPECT_EQ(task.record.desired, TaskStatus::kStopped);
-  EXPECT_EQ(task.record.stop_code, "TaskFailedToStart");
-  EXPECT_NE(task.record.stopped_reason.find("startTimeout of 5s"), std::string::npos);
-  EXPECT_TRUE(changed(changes, "", "STOPPING"));
-  EXPECT_TRUE(has(task.next(), "signal container 0"));
+  EXPECT_EQ(task.record.desired, TaskStatus::kRunning);
+  EXPECT_EQ(task.record.known, TaskStatus::kRunning);
+  EXPECT_EQ(task.record.containers[1].status, TaskStatus::kStopped);
+  EXPECT_FALSE(task.record.containers[1].exit_code.has_value());
+  EXPECT_NE(task.record.containers[1].reason.find("within its startTimeout of 5s"),
+            std::string::npos);
+  EXPECT_TRUE(changed(changes, "b", "STOPPED"));
+  EXPECT_EQ(task.plan().wake_at_ms, 0);
+  EXPECT_FALSE(has(task.next(), "ensure container 1"));
 }
 
 TEST(Apply, FailuresOfEachResourceStopTheTaskWithAReasonThatNamesIt) {

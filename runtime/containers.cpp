@@ -17,6 +17,7 @@
 #include "github.com/containerd/containerd/runtime/v2/runc/options/oci.pb.h"
 #include "runtime/containerd_stubs.h"
 #include "runtime/runc_wrapper.h"
+#include "runtime/signals.h"
 
 namespace berth::runtime {
 
@@ -255,6 +256,12 @@ Result<uint32_t> ContainerService::create(const CreateContainerRequest& request)
     std::tie(inputs.etc_passwd, inputs.etc_group) =
         BERTH_TRY_CTX(read_passwd_group(request.image, id), "resolve user '" + user + "'");
   }
+  std::map<std::string, std::string> labels = request.labels;
+  if (!inputs.image.stop_signal.empty()) {
+    BERTH_TRY_CTX(parse_signal(inputs.image.stop_signal),
+                  "image '" + request.image.name + "': StopSignal");
+    labels[std::string(kStopSignalLabel)] = inputs.image.stop_signal;
+  }
   auto spec = BERTH_TRY(build_spec(inputs));
   ContainerSettings settings = request.settings;
   settings.agent_hard_limits = agent_hard_limits();
@@ -293,7 +300,7 @@ Result<uint32_t> ContainerService::create(const CreateContainerRequest& request)
   auto* container = create.mutable_container();
   container->set_id(id);
   container->set_image(request.image.name);
-  for (const auto& [k, v] : request.labels) (*container->mutable_labels())[k] = v;
+  for (const auto& [k, v] : labels) (*container->mutable_labels())[k] = v;
   container->mutable_runtime()->set_name(std::string(kRuntimeName));
   container->mutable_spec()->set_type_url(std::string(kSpecTypeUrl));
   container->mutable_spec()->set_value(spec.dump());
@@ -408,6 +415,22 @@ Status ContainerService::kill(const std::string& id, int signal, bool all) {
   if (!status.ok())
     return fail(grpc_error(status, "signal " + std::to_string(signal) + " to '" + id + "'"));
   return {};
+}
+
+Result<int> ContainerService::signal_stop(const std::string& id) {
+  cd_containers::GetContainerRequest request;
+  request.set_id(id);
+  cd_containers::GetContainerResponse response;
+  auto ctx = containerd_.context(std::chrono::seconds(30));
+  auto status = containerd_.stubs().containers->Get(ctx.get(), request, &response);
+  if (!status.ok()) return fail(grpc_error(status, "get container '" + id + "'"));
+  int signal = SIGTERM;
+  const auto& labels = response.container().labels();
+  if (auto it = labels.find(std::string(kStopSignalLabel)); it != labels.end()) {
+    signal = BERTH_TRY_CTX(parse_signal(it->second), "container '" + id + "': stop signal");
+  }
+  BERTH_TRY(kill(id, signal, /*all=*/false));
+  return signal;
 }
 
 Result<TaskState> ContainerService::task_status(const std::string& id) {

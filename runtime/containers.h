@@ -97,6 +97,10 @@ class ContainerService {
                                         const std::string& cgroups_path = "");
   Result<uint32_t> start(const std::string& id);
   Status kill(const std::string& id, int signal, bool all = true);
+  // What `docker stop` sends first: the container's stop signal (its image's
+  // StopSignal, kept as a label at create; SIGTERM when there is none) to its
+  // main process only. Returns the signal sent.
+  Result<int> signal_stop(const std::string& id);
   // The task's state, its init process's pid and (once stopped) its exit;
   // kNotFound if there is no task.
   Result<TaskState> task_status(const std::string& id);

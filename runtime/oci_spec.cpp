@@ -246,6 +246,7 @@ Result<ImageConfig> parse_image_config(std::string_view config_json) {
   image.env = BERTH_TRY_CTX(string_array(config, "Env"), "image config");
   image.working_dir = BERTH_TRY_CTX(string_field(config, "WorkingDir"), "image config");
   image.user = BERTH_TRY_CTX(string_field(config, "User"), "image config");
+  image.stop_signal = BERTH_TRY_CTX(string_field(config, "StopSignal"), "image config");
 
   if (auto it = config.find("Labels"); it != config.end() && !it->is_null()) {
     if (!it->is_object()) {

@@ -32,6 +32,7 @@ struct ImageConfig {
   std::string user;
   std::map<std::string, std::string> labels;
   std::vector<std::string> exposed_ports;  // "80/tcp", sorted
+  std::string stop_signal;                 // "SIGQUIT", "3", ...; "" for SIGTERM
 };
 
 // Parses a whole image config blob ({"architecture":..,"config":{..},

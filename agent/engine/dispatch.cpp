@@ -1,7 +1,6 @@
 // The reconciler: after every batch of events, each task that changed is
 // settled (apply.h), planned (planner.h), and its steps are marked in its
 // record, checkpointed, and handed to a worker pool once durable.
-#include <signal.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -220,8 +219,8 @@ void Engine::dispatch(TaskRuntime& task, const Action& action) {
             break;
           case StepKind::kSignal:
           case StepKind::kKill: {
-            int signal = action.step == StepKind::kSignal ? SIGTERM : SIGKILL;
-            if (auto sent = parts_.containers->signal(input, signal); !sent)
+            const bool kill = action.step == StepKind::kKill;
+            if (auto sent = parts_.containers->signal(input, kill); !sent)
               result = fail(sent.error());
             break;
           }

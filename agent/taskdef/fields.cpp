@@ -162,7 +162,10 @@ constexpr FieldDecision kFields[] = {
      "one (COMPLETE, SUCCESS, HEALTHY; not START) wait for it once it started; then they give "
      "up and never start, and an essential one stops the task (TaskFailedToStart, naming the "
      "dependency and the condition)."},
-    {"containerDefinitions[].stopTimeout", kSupported, "Seconds, 0..120 (default 30)."},
+    {"containerDefinitions[].stopTimeout", kSupported,
+     "Seconds, 0..120 (default 30). A stop is `docker stop`: the image's StopSignal (else "
+     "SIGTERM) to the main process only, SIGKILL to every process once stopTimeout has "
+     "passed."},
     {"containerDefinitions[].healthCheck", kSupported, "Run by the node."},
     {"containerDefinitions[].healthCheck.command", kSupported,
      "Required: [\"CMD\", argv...] or [\"CMD-SHELL\", \"shell command\"]."},

@@ -192,12 +192,19 @@ Result<StepOutput> ContainerResource::ensure(const StepInput& input) {
   return out;
 }
 
-Status ContainerResource::signal(const StepInput& input, int signal) {
-  const std::string point = signal == SIGKILL ? "container.kill" : "container.signal";
+Status ContainerResource::signal(const StepInput& input, bool kill) {
+  const std::string point = kill ? "container.kill" : "container.signal";
   BERTH_TRY(failpoint(failpoints_, point + ".before"));
-  auto killed = containers_.kill(input.containerd_id, signal);
+  // `docker stop`: the stop signal to the main process alone (it may pass
+  // it on, or wait for its children); SIGKILL to every process.
+  Status sent;
+  if (kill) {
+    sent = containers_.kill(input.containerd_id, SIGKILL);
+  } else if (auto signalled = containers_.signal_stop(input.containerd_id); !signalled) {
+    sent = fail(signalled.error());
+  }
   // Gone already: nothing to stop.
-  if (!killed && killed.error().code() != ErrorCode::kNotFound) return killed;
+  if (!sent && sent.error().code() != ErrorCode::kNotFound) return sent;
   return failpoint(failpoints_, point + ".after");
 }
 

@@ -40,8 +40,10 @@ class ContainerResource final : public TaskResource {
                                          const RecoveryScope& scope,
                                          std::vector<std::string>& notes) override;
   Status purge(const std::string& task_id) override;
-  // Sends `signal` to the container's processes.
-  Status signal(const StepInput& input, int signal);
+  // Stops the container as `docker stop` does: its stop signal (the image's
+  // StopSignal, else SIGTERM) to its main process, or with `kill` SIGKILL to
+  // every process in it.
+  Status signal(const StepInput& input, bool kill);
 
  private:
   Result<std::map<std::string, std::string>> volume_sources(const StepInput& input);

@@ -477,6 +477,7 @@ TEST(ImageConfigParse, FullConfig) {
   EXPECT_EQ(image->user, "101:101");
   EXPECT_EQ(image->labels.at("maintainer"), "NGINX <docker-maint@nginx.com>");
   EXPECT_EQ(image->exposed_ports, (Strings{"443/tcp", "80/tcp"}));
+  EXPECT_EQ(image->stop_signal, "SIGQUIT");
 }
 
 TEST(ImageConfigParse, NullAndMissingFieldsAreEmpty) {
@@ -494,6 +495,7 @@ TEST(ImageConfigParse, NullAndMissingFieldsAreEmpty) {
     EXPECT_TRUE(image->exposed_ports.empty());
     EXPECT_EQ(image->working_dir, "");
     EXPECT_EQ(image->user, "");
+    EXPECT_EQ(image->stop_signal, "");
   }
 }
 

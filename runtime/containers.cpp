@@ -265,6 +265,8 @@ Result<uint32_t> ContainerService::create(const CreateContainerRequest& request)
   auto spec = BERTH_TRY(build_spec(inputs));
   ContainerSettings settings = request.settings;
   settings.agent_hard_limits = agent_hard_limits();
+  settings.agent_capabilities = bounding_capabilities();
+  if (settings.privileged) settings.host_devices = host_device_paths();
   BERTH_TRY(apply_container_settings(spec, settings));
   const bool interactive = request.settings.interactive;
   const std::string wrapper = interactive ? runc_wrapper_path() : "";

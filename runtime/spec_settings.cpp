@@ -1,9 +1,12 @@
 #include "runtime/spec_settings.h"
 
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 
 #include <algorithm>
+#include <array>
+#include <filesystem>
 #include <set>
 
 namespace berth::runtime {
@@ -14,22 +17,57 @@ using nlohmann::json;
 
 constexpr std::string_view kInitDestination = "/sbin/docker-init";
 
+// Every Linux capability with its number (linux/capability.h).
+constexpr auto kCapabilities = std::to_array<std::pair<std::string_view, int>>({
+    {"CAP_CHOWN", 0},
+    {"CAP_DAC_OVERRIDE", 1},
+    {"CAP_DAC_READ_SEARCH", 2},
+    {"CAP_FOWNER", 3},
+    {"CAP_FSETID", 4},
+    {"CAP_KILL", 5},
+    {"CAP_SETGID", 6},
+    {"CAP_SETUID", 7},
+    {"CAP_SETPCAP", 8},
+    {"CAP_LINUX_IMMUTABLE", 9},
+    {"CAP_NET_BIND_SERVICE", 10},
+    {"CAP_NET_BROADCAST", 11},
+    {"CAP_NET_ADMIN", 12},
+    {"CAP_NET_RAW", 13},
+    {"CAP_IPC_LOCK", 14},
+    {"CAP_IPC_OWNER", 15},
+    {"CAP_SYS_MODULE", 16},
+    {"CAP_SYS_RAWIO", 17},
+    {"CAP_SYS_CHROOT", 18},
+    {"CAP_SYS_PTRACE", 19},
+    {"CAP_SYS_PACCT", 20},
+    {"CAP_SYS_ADMIN", 21},
+    {"CAP_SYS_BOOT", 22},
+    {"CAP_SYS_NICE", 23},
+    {"CAP_SYS_RESOURCE", 24},
+    {"CAP_SYS_TIME", 25},
+    {"CAP_SYS_TTY_CONFIG", 26},
+    {"CAP_MKNOD", 27},
+    {"CAP_LEASE", 28},
+    {"CAP_AUDIT_WRITE", 29},
+    {"CAP_AUDIT_CONTROL", 30},
+    {"CAP_SETFCAP", 31},
+    {"CAP_MAC_OVERRIDE", 32},
+    {"CAP_MAC_ADMIN", 33},
+    {"CAP_SYSLOG", 34},
+    {"CAP_WAKE_ALARM", 35},
+    {"CAP_BLOCK_SUSPEND", 36},
+    {"CAP_AUDIT_READ", 37},
+    {"CAP_PERFMON", 38},
+    {"CAP_BPF", 39},
+    {"CAP_CHECKPOINT_RESTORE", 40},
+});
+
 const std::set<std::string, std::less<>>& all_capabilities() {
-  static const std::set<std::string, std::less<>> kAll = {
-      "CAP_AUDIT_CONTROL",   "CAP_AUDIT_READ",   "CAP_AUDIT_WRITE",
-      "CAP_BLOCK_SUSPEND",   "CAP_BPF",          "CAP_CHECKPOINT_RESTORE",
-      "CAP_CHOWN",           "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH",
-      "CAP_FOWNER",          "CAP_FSETID",       "CAP_IPC_LOCK",
-      "CAP_IPC_OWNER",       "CAP_KILL",         "CAP_LEASE",
-      "CAP_LINUX_IMMUTABLE", "CAP_MAC_ADMIN",    "CAP_MAC_OVERRIDE",
-      "CAP_MKNOD",           "CAP_NET_ADMIN",    "CAP_NET_BIND_SERVICE",
-      "CAP_NET_BROADCAST",   "CAP_NET_RAW",      "CAP_PERFMON",
-      "CAP_SETFCAP",         "CAP_SETGID",       "CAP_SETPCAP",
-      "CAP_SETUID",          "CAP_SYS_ADMIN",    "CAP_SYS_BOOT",
-      "CAP_SYS_CHROOT",      "CAP_SYS_MODULE",   "CAP_SYS_NICE",
-      "CAP_SYS_PACCT",       "CAP_SYS_PTRACE",   "CAP_SYS_RAWIO",
-      "CAP_SYS_RESOURCE",    "CAP_SYS_TIME",     "CAP_SYS_TTY_CONFIG",
-      "CAP_SYSLOG",          "CAP_WAKE_ALARM"};
+  static const std::set<std::string, std::less<>> kAll = [] {
+    std::set<std::string, std::less<>> all;
+    for (const auto& [name, number] : kCapabilities) all.emplace(name);
+    return all;
+  }();
   return kAll;
 }
 
@@ -141,11 +179,23 @@ Status apply_container_settings(json& spec, const ContainerSettings& settings) {
     }
     current.erase(BERTH_TRY_CTX(capability(name), "linuxParameters.capabilities.drop"));
   }
+  const auto& held = settings.agent_capabilities;
   for (const auto& name : settings.cap_add) {
-    current.insert(BERTH_TRY_CTX(capability(name), "linuxParameters.capabilities.add"));
+    std::string full = BERTH_TRY_CTX(capability(name), "linuxParameters.capabilities.add");
+    if (held && !held->contains(full)) {
+      return fail(ErrorCode::kInvalidArgument,
+                  "linuxParameters.capabilities.add: '" + name +
+                      "': berthd does not hold this capability, so no container can have it");
+    }
+    current.insert(full);
   }
+  // What berthd does not hold, runc cannot give: privileged means every
+  // capability berthd has (as containerd's and Docker's privileged modes).
+  if (held) std::erase_if(current, [&](const std::string& c) { return !held->contains(c); });
   if (settings.privileged) {
-    current.insert(all_capabilities().begin(), all_capabilities().end());
+    for (const auto& c : all_capabilities()) {
+      if (!held || held->contains(c)) current.insert(c);
+    }
     spec["linux"]["maskedPaths"] = json::array();
     spec["linux"]["readonlyPaths"] = json::array();
     spec["linux"]["resources"]["devices"] = json::array({{{"allow", true}, {"access", "rwm"}}});
@@ -212,8 +262,15 @@ Status apply_container_settings(json& spec, const ContainerSettings& settings) {
   }
   // Devices: a node made in the container's /dev (replacing one at the same
   // path) and a cgroup rule for it, after the defaults' deny-all.
-  for (const auto& device : settings.devices) {
-    auto [node, rule] = BERTH_TRY(device_entries(device));
+  std::vector<std::pair<DeviceSetting, bool>> devices;  // the device, and whether it is the node's
+  for (const auto& path : settings.host_devices) devices.push_back({{path, path, {}}, true});
+  for (const auto& device : settings.devices) devices.push_back({device, false});
+  for (const auto& [device, from_node] : devices) {
+    auto entries = device_entries(device);
+    // A node's device that went since it was listed is not the user's error.
+    if (!entries && from_node) continue;
+    if (!entries) return fail(entries.error());
+    auto [node, rule] = std::move(*entries);
     json& nodes = spec["linux"]["devices"];
     if (!nodes.is_array()) nodes = json::array();
     const std::string path = node["path"].get<std::string>();
@@ -233,6 +290,43 @@ Status apply_container_settings(json& spec, const ContainerSettings& settings) {
   BERTH_TRY(apply_task_namespaces(spec, settings.task_namespaces));
   apply_resources(spec, settings.resources);
   return {};
+}
+
+std::set<std::string> bounding_capabilities() {
+  std::set<std::string> held;
+  for (const auto& [name, number] : kCapabilities) {
+    if (::prctl(PR_CAPBSET_READ, number, 0, 0, 0) == 1) held.emplace(name);
+  }
+  return held;
+}
+
+std::vector<std::string> host_device_paths(const std::string& dev) {
+  static const std::set<std::string, std::less<>> kSkipped = {"pts",    "shm",     "fd",
+                                                              "mqueue", "console", "ptmx"};
+  std::vector<std::string> paths;
+  std::error_code ec;
+  namespace fs = std::filesystem;
+  fs::recursive_directory_iterator it(dev, fs::directory_options::skip_permission_denied, ec);
+  for (; !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    const fs::directory_entry& entry = *it;
+    const std::string name = entry.path().filename().string();
+    std::error_code type_ec;
+    const bool dir = entry.is_directory(type_ec) && !entry.is_symlink(type_ec);
+    if (it.depth() == 0 && kSkipped.contains(name)) {
+      if (dir) it.disable_recursion_pending();
+      continue;
+    }
+    if (name.starts_with('.')) {
+      if (dir) it.disable_recursion_pending();
+      continue;
+    }
+    auto status = entry.symlink_status(type_ec);
+    if (fs::is_character_file(status) || fs::is_block_file(status)) {
+      paths.push_back(entry.path().string());
+    }
+  }
+  std::ranges::sort(paths);
+  return paths;
 }
 
 }  // namespace berth::runtime

@@ -9,6 +9,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -59,12 +60,18 @@ struct ContainerSettings {
   // berthd's own hard limits per RLIMIT_* name: berthd lacks
   // CAP_SYS_RESOURCE, so a container may not ask for more.
   std::map<std::string, uint64_t> agent_hard_limits;
+  // The capabilities berthd holds ("CAP_CHOWN", ...): runc can give a
+  // container no other. nullopt: not known, nothing is checked.
+  std::optional<std::set<std::string>> agent_capabilities;
   std::optional<uint64_t> shm_size_bytes;
   std::vector<TmpfsMount> tmpfs;
   std::vector<BindMount> mounts;  // a mount replaces a default one at the same destination
   std::vector<DeviceSetting> devices;
-  std::string init_path;      // host path of a static init (tini); empty: none
-  bool privileged = false;    // every capability, no masked paths, all devices
+  std::string init_path;    // host path of a static init (tini); empty: none
+  bool privileged = false;  // every capability, no masked paths, all devices
+  // Privileged: the node's device nodes, made at the same paths (explicit
+  // `devices` take precedence).
+  std::vector<std::string> host_devices;
   bool host_network = false;  // networkMode host: the node's network namespace
   bool host_pid = false;
   bool host_ipc = false;
@@ -85,5 +92,13 @@ Result<std::string> device_access(const std::vector<std::string>& permissions);
 
 // Applies `settings` to `spec` (an OCI runtime spec from build_spec).
 Status apply_container_settings(nlohmann::json& spec, const ContainerSettings& settings);
+
+// The capabilities in this process's bounding set ("CAP_CHOWN", ...).
+std::set<std::string> bounding_capabilities();
+
+// The character and block devices under `dev` (recursively), as runc's
+// HostDevices finds them for a privileged container: not in pts, shm, fd or
+// mqueue, and neither console nor ptmx (the container has its own).
+std::vector<std::string> host_device_paths(const std::string& dev = "/dev");
 
 }  // namespace berth::runtime

@@ -127,7 +127,8 @@ constexpr FieldDecision kFields[] = {
      "address."},
     {"containerDefinitions[].readonlyRootFilesystem", kSupported, "Default false."},
     {"containerDefinitions[].privileged", kSupported,
-     "Only on a node started with allow_privileged."},
+     "Only on a node started with allow_privileged. As containerd's and Docker's privileged "
+     "modes: every capability berthd holds, the node's devices, no masked or read-only paths."},
     {"containerDefinitions[].interactive", kSupported,
      "Keeps stdin open for the container's life, also while berthd is down (see Interactive)."},
     {"containerDefinitions[].pseudoTerminal", kSupported, "Allocates a terminal."},
@@ -181,7 +182,8 @@ constexpr FieldDecision kFields[] = {
     {"containerDefinitions[].linuxParameters", kSupported, "See the fields below."},
     {"containerDefinitions[].linuxParameters.capabilities", kSupported, "add and drop."},
     {"containerDefinitions[].linuxParameters.capabilities.add", kSupported,
-     "Linux capability names without CAP_; ALL only on a node with allow_privileged."},
+     "Linux capability names without CAP_; ALL only on a node with allow_privileged. One "
+     "berthd does not hold itself is refused by name when the container is made."},
     {"containerDefinitions[].linuxParameters.capabilities.drop", kSupported,
      "Linux capability names without CAP_, or ALL."},
     {"containerDefinitions[].linuxParameters.devices", kSupported, "Device nodes of the node."},

@@ -4,6 +4,8 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 
+#include <algorithm>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -154,6 +156,71 @@ TEST(SpecSettingsDevices, UnknownPermissionIsAnError) {
   ASSERT_FALSE(applied.has_value());
   EXPECT_NE(applied.error().message().find("linuxParameters.devices"), std::string::npos);
   EXPECT_NE(applied.error().message().find("'all'"), std::string::npos);
+}
+
+// --- capabilities -----------------------------------------------------------
+
+std::vector<std::string> capability_set(const json& spec, const char* set) {
+  std::vector<std::string> out;
+  for (const auto& c : spec["process"]["capabilities"][set]) out.push_back(c.get<std::string>());
+  return out;
+}
+
+TEST(SpecSettingsCapabilities, PrivilegedGetsEveryCapabilityBerthdHoldsAndNoMaskedPaths) {
+  json spec = base_spec();
+  ContainerSettings settings;
+  settings.privileged = true;
+  settings.agent_capabilities = std::set<std::string>{"CAP_CHOWN", "CAP_SYS_ADMIN", "CAP_KILL"};
+  ASSERT_TRUE(apply_container_settings(spec, settings));
+  for (const char* set : {"bounding", "effective", "permitted"}) {
+    EXPECT_EQ(capability_set(spec, set),
+              (std::vector<std::string>{"CAP_CHOWN", "CAP_KILL", "CAP_SYS_ADMIN"}))
+        << set;
+  }
+  EXPECT_EQ(spec["linux"]["maskedPaths"], json::array());
+  EXPECT_EQ(spec["linux"]["readonlyPaths"], json::array());
+}
+
+TEST(SpecSettingsCapabilities, DefaultsBerthdLacksAreLeftOutAndAddingOneIsRefusedByName) {
+  std::set<std::string> held = bounding_capabilities();
+  held.erase("CAP_NET_RAW");
+  held.erase("CAP_SYS_RESOURCE");
+  json spec = base_spec();
+  ContainerSettings settings;
+  settings.agent_capabilities = held;
+  settings.cap_add = {"NET_ADMIN"};
+  ASSERT_TRUE(apply_container_settings(spec, settings));
+  auto effective = capability_set(spec, "effective");
+  EXPECT_EQ(std::ranges::count(effective, "CAP_NET_RAW"), 0);
+  EXPECT_EQ(std::ranges::count(effective, "CAP_NET_ADMIN"), 1);
+  EXPECT_EQ(std::ranges::count(effective, "CAP_CHOWN"), 1);
+
+  spec = base_spec();
+  settings.cap_add = {"SYS_RESOURCE"};
+  auto refused = apply_container_settings(spec, settings);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().message(),
+            "linuxParameters.capabilities.add: 'SYS_RESOURCE': berthd does not hold this "
+            "capability, so no container can have it");
+}
+
+TEST(SpecSettingsDevices, PrivilegedMakesTheNodesDevicesButNotPtsOrPtmx) {
+  auto paths = host_device_paths();
+  EXPECT_NE(std::ranges::find(paths, "/dev/null"), paths.end());
+  for (const auto& path : paths) {
+    EXPECT_FALSE(path.starts_with("/dev/pts/")) << path;
+    EXPECT_NE(path, "/dev/ptmx");
+    EXPECT_NE(path, "/dev/console");
+  }
+  json spec = base_spec();
+  ContainerSettings settings;
+  settings.privileged = true;
+  settings.host_devices = {"/dev/null", "/dev/zero", "/dev/no-such-device"};
+  ASSERT_TRUE(apply_container_settings(spec, settings));
+  std::vector<std::string> made;
+  for (const auto& d : spec["linux"]["devices"]) made.push_back(d["path"].get<std::string>());
+  // One that went since it was listed is skipped.
+  EXPECT_EQ(made, (std::vector<std::string>{"/dev/null", "/dev/zero"}));
 }
 
 }  // namespace

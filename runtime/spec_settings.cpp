@@ -263,8 +263,9 @@ Status apply_container_settings(json& spec, const ContainerSettings& settings) {
   // Devices: a node made in the container's /dev (replacing one at the same
   // path) and a cgroup rule for it, after the defaults' deny-all.
   std::vector<std::pair<DeviceSetting, bool>> devices;  // the device, and whether it is the node's
-  for (const auto& path : settings.host_devices) devices.push_back({{path, path, {}}, true});
-  for (const auto& device : settings.devices) devices.push_back({device, false});
+  for (const auto& path : settings.host_devices)
+    devices.emplace_back(DeviceSetting{path, path, {}}, true);
+  for (const auto& device : settings.devices) devices.emplace_back(device, false);
   for (const auto& [device, from_node] : devices) {
     auto entries = device_entries(device);
     // A node's device that went since it was listed is not the user's error.

@@ -6,6 +6,7 @@
 
 #include "agent/engine/apply.h"
 #include "agent/engine/engine.h"
+#include "runtime/reference.h"
 
 namespace berth::agent {
 
@@ -34,6 +35,18 @@ Resources Engine::used_resources() const {
 
 Result<std::string> Engine::run_task(const RunRequest& request) {
   auto parsed = parse_task_definition(request.definition_json, config_.policy);
+  // Every image reference is read as a pull would read it, before anything
+  // is made: a malformed one is refused now, not when its pull fails.
+  if (parsed.definition) {
+    const auto& containers = parsed.definition->containers;
+    for (size_t i = 0; i < containers.size(); ++i) {
+      if (auto ref = runtime::parse_image_reference(containers[i].image); !ref) {
+        parsed.problems.push_back(
+            {"containerDefinitions[" + std::to_string(i) + "].image", ref.error().message()});
+      }
+    }
+    if (!parsed.problems.empty()) parsed.definition.reset();
+  }
   if (!parsed.definition) {
     return fail(ErrorCode::kInvalidArgument,
                 "invalid task definition:\n" + format_problems(parsed.problems));

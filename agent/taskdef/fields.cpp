@@ -20,7 +20,9 @@ constexpr FieldSupport kRefused = FieldSupport::kRefused;
 constexpr FieldDecision kFields[] = {
     // Task level.
     {"family", kSupported, "Required; 1-255 letters, digits, hyphens and underscores."},
-    {"containerDefinitions", kSupported, "Required; at least one container."},
+    {"containerDefinitions", kSupported,
+     "Required; 1 to 10 containers, in a definition of at most 64 KiB (ECS's limits). Every "
+     "image reference is checked before anything is made."},
     {"networkMode", kSupported, "bridge (the default when absent or empty), awsvpc, host or none."},
     {"cpu", kSupported,
      "Task CPU units, 128..196608: a number, a string (\"256\") or vCPUs (\"0.25 vCPU\"). The "

@@ -251,6 +251,10 @@ void Parser::parse_task(const json& doc, TaskDefinition& task) {
     add("containerDefinitions", "required");
   } else if (containers->is_array() && containers->empty()) {
     add("containerDefinitions", "must list at least one container");
+  } else if (containers->is_array() && containers->size() > kMaxContainers) {
+    add("containerDefinitions", "lists " + std::to_string(containers->size()) +
+                                    " containers; ECS takes at most " +
+                                    std::to_string(kMaxContainers) + " per task definition");
   } else {
     each_object(doc, "containerDefinitions", "",
                 [&](const json& container, const std::string& path, size_t i) {
@@ -321,6 +325,12 @@ std::string_view node_cpu_architecture() {
 
 ParseOutcome parse_task_definition(std::string_view text, const ValidationPolicy& policy) {
   ParseOutcome outcome;
+  if (text.size() > kMaxDefinitionBytes) {
+    outcome.problems.push_back({"", "the task definition is " + std::to_string(text.size()) +
+                                        " bytes; ECS takes at most " +
+                                        std::to_string(kMaxDefinitionBytes) + " (64 KiB)"});
+    return outcome;
+  }
   nlohmann::json doc;
   try {
     doc = nlohmann::json::parse(text.begin(), text.end());

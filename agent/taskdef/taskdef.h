@@ -209,6 +209,11 @@ struct ParseOutcome {
 // Parses and validates. Never throws.
 ParseOutcome parse_task_definition(std::string_view json, const ValidationPolicy& policy);
 
+// ECS's own limits (service quotas): a task definition's size in bytes and
+// its number of containers.
+inline constexpr size_t kMaxDefinitionBytes = size_t{64} * 1024;
+inline constexpr size_t kMaxContainers = 10;
+
 // "path: reason" lines joined by "\n", for error messages.
 std::string format_problems(const std::vector<Problem>& problems);
 

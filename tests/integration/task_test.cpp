@@ -204,7 +204,23 @@ TEST_F(TaskTest, BadDefinitionsAreRefusedAndCreateNothing) {
        "cycle"},
       {R"({"family":"x","containerDefinitions":[{"name":"a","image":"busybox","privileged":true}]})",
        "containerDefinitions[0].privileged"},
+      // Malformed references are refused up front, not at their pull.
+      {R"({"family":"x","containerDefinitions":[{"name":"a","image":"busybox:latest"},
+          {"name":"b","image":"Busybox:latest"}]})",
+       "containerDefinitions[1].image"},
+      {R"({"family":"x","containerDefinitions":[{"name":"a","image":"busybox@sha256:abc"}]})",
+       "containerDefinitions[0].image"},
   };
+  // ECS's limits: 10 containers, 64 KiB.
+  json many = {{"family", "many"}, {"containerDefinitions", json::array()}};
+  for (int i = 0; i < 11; ++i) {
+    many["containerDefinitions"].push_back(busybox("c" + std::to_string(i), {"true"}));
+  }
+  cases.push_back({many.dump(), "lists 11 containers; ECS takes at most 10"});
+  json huge = {{"family", "huge"}, {"containerDefinitions", {busybox("a", {"true"})}}};
+  huge["containerDefinitions"][0]["environment"] = {
+      {{"name", "BIG"}, {"value", std::string(15 << 20, 'x')}}};
+  cases.push_back({huge.dump(), "ECS takes at most 65536 (64 KiB)"});
   for (const auto& c : cases) {
     std::string path = berthd_->root() + "/../bad.json";
     {
@@ -212,8 +228,8 @@ TEST_F(TaskTest, BadDefinitionsAreRefusedAndCreateNothing) {
       out << c.text;
     }
     auto result = berthd_->ctl({"run", "-f", path});
-    EXPECT_NE(result.exit_code, 0) << c.text;
-    EXPECT_NE(result.err.find(c.error), std::string::npos) << result.err;
+    EXPECT_EQ(result.exit_code, 125) << c.text.substr(0, 200);
+    EXPECT_NE(result.err.find(c.error), std::string::npos) << result.err.substr(0, 2000);
   }
   auto ps = berthd_->ctl({"-o", "json", "ps", "-a"});
   EXPECT_EQ(json::parse(ps.out).value("tasks", json::array()).size(), 0u) << ps.out;

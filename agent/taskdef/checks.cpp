@@ -92,6 +92,14 @@ void Parser::check_containers(const TaskDefinition& task) {
         add(at, "no container named " + quote(source));
       }
     }
+    if (c.disable_networking && network.mode == NetworkMode::kAwsvpc) {
+      add(member(path, "disableNetworking"),
+          "not supported in awsvpc network mode: the task's containers share its network "
+          "namespace");
+    }
+    if (c.disable_networking && !c.links.empty()) {
+      add(member(path, "links"), "a container with disableNetworking has no network to link on");
+    }
     if (c.hostname && network.mode == NetworkMode::kAwsvpc) {
       add(member(path, "hostname"),
           "not supported in awsvpc network mode: the task's hostname comes from its address");
@@ -107,6 +115,8 @@ void Parser::check_containers(const TaskDefinition& task) {
           add(at, "a container cannot link to itself");
         } else if (!by_name.contains(target)) {
           add(at, "no container named " + quote(target));
+        } else if (task.containers[by_name[target]].disable_networking) {
+          add(at, quote(target) + " has disableNetworking: it has no address to link to");
         }
       }
     }
@@ -220,6 +230,11 @@ void Parser::check_ports(const TaskDefinition& task) {
     if (!c.port_mappings.empty() && network.mode == NetworkMode::kNone) {
       add(member(container_path(i), "portMappings"),
           "a task in none network mode has no network to map ports from");
+      continue;
+    }
+    if (!c.port_mappings.empty() && c.disable_networking) {
+      add(member(container_path(i), "portMappings"),
+          "a container with disableNetworking has no network to map ports from");
       continue;
     }
     for (size_t m = 0; m < c.port_mappings.size(); ++m) {

@@ -107,6 +107,7 @@ void Parser::parse_container(const json& c, const std::string& path, size_t inde
     add(at("privileged"), "this node does not allow privileged containers (allow_privileged)");
   }
   out.interactive = bool_field(c, "interactive", path).value_or(false);
+  out.disable_networking = bool_field(c, "disableNetworking", path).value_or(false);
   out.pseudo_terminal = bool_field(c, "pseudoTerminal", path).value_or(false);
 
   if (auto cpu = int_field(c, "cpu", path, {0, 196608, " CPU units"})) {

@@ -264,8 +264,9 @@ constexpr FieldDecision kFields[] = {
      "no-new-privileges)"},
     {"containerDefinitions[].credentialSpecs", kRefused,
      "gMSA credential specs need Active Directory"},
-    {"containerDefinitions[].disableNetworking", kRefused,
-     "berth cannot take one container off the task's network; use networkMode none"},
+    {"containerDefinitions[].disableNetworking", kSupported,
+     "Its own network namespace with only loopback (as Docker's --network none), in bridge, "
+     "host and none mode; refused in awsvpc mode, and with portMappings or links."},
 };
 
 }  // namespace

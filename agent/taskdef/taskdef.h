@@ -138,6 +138,9 @@ struct ContainerDefinition {
   bool readonly_root_filesystem = false;
   bool privileged = false;
   bool interactive = false;
+  // Its own network namespace with only loopback, whatever the task's mode
+  // (not awsvpc).
+  bool disable_networking = false;
   bool pseudo_terminal = false;
   std::optional<uint32_t> cpu;         // CPU units, 1024 = 1 vCPU
   std::optional<uint64_t> memory_mib;  // hard limit

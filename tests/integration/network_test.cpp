@@ -269,10 +269,19 @@ TEST_F(NetworkTest, HostAndNoneModes) {
   dns["dnsSearchDomains"] = {"example.test"};
   std::string none =
       run({{"family", "isolated"}, {"networkMode", "none"}, {"containerDefinitions", {dns}}});
-  std::string host = run(
-      {{"family", "hosted"}, {"networkMode", "host"}, {"containerDefinitions", {idle("main")}}});
+  // disableNetworking: a namespace of the container's own with only
+  // loopback, in host and bridge mode alike.
+  json isolated = idle("isolated");
+  isolated["disableNetworking"] = true;
+  std::string host = run({{"family", "hosted"},
+                          {"networkMode", "host"},
+                          {"containerDefinitions", {idle("main"), isolated}}});
+  std::string bridged = run({{"family", "bridged"},
+                             {"networkMode", "bridge"},
+                             {"containerDefinitions", {idle("main"), isolated}}});
   json none_task = wait_status(none, "RUNNING");
   json host_task = wait_status(host, "RUNNING");
+  json bridged_task = wait_status(bridged, "RUNNING");
 
   auto interfaces = [&](const std::string& containerd_id) {
     auto dev = exec_in(containerd_id, {"cat", "/proc/net/dev"});
@@ -288,6 +297,13 @@ TEST_F(NetworkTest, HostAndNoneModes) {
     return names;
   };
   EXPECT_EQ(interfaces(cid(none_task, "main")), std::set<std::string>{"lo"});
+  EXPECT_EQ(interfaces(cid(bridged_task, "main")), (std::set<std::string>{"eth0", "lo"}));
+  EXPECT_EQ(interfaces(cid(bridged_task, "isolated")), std::set<std::string>{"lo"});
+  EXPECT_TRUE(container(bridged_task, "isolated")["addresses"].empty());
+  // Its loopback is up, as Docker's --network none gives it.
+  EXPECT_EQ(
+      exec_in(cid(bridged_task, "isolated"), {"ping", "-c", "1", "-W", "2", "127.0.0.1"}).exit_code,
+      0);
   // An interface of the test's own on the node shows in host mode. (Not the
   // node's whole list: other tests' veths come and go meanwhile.)
   std::string own = "hm" + std::to_string(::getpid() % 100000);
@@ -296,14 +312,17 @@ TEST_F(NetworkTest, HostAndNoneModes) {
       0);
   std::set<std::string> in_host_task = interfaces(cid(host_task, "main"));
   std::set<std::string> in_none_task = interfaces(cid(none_task, "main"));
+  std::set<std::string> in_isolated = interfaces(cid(host_task, "isolated"));
   run_command({"ip", "link", "del", own});
   EXPECT_TRUE(in_host_task.contains(own)) << "the node's interface is missing in host mode";
+  EXPECT_EQ(in_isolated, std::set<std::string>{"lo"});
   EXPECT_TRUE(in_host_task.contains("lo"));
   EXPECT_FALSE(in_none_task.contains(own));
   auto resolv = exec_in(cid(none_task, "main"), {"cat", "/etc/resolv.conf"});
   EXPECT_EQ(resolv.output, "nameserver 192.0.2.53\nsearch example.test\n");
   stop(none);
   stop(host);
+  stop(bridged);
 }
 
 TEST_F(NetworkTest, EniStyleInterfaceIsTheTasksEth0AndReturnsToTheHost) {

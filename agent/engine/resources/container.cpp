@@ -102,10 +102,13 @@ Result<StepOutput> ContainerResource::ensure(const StepInput& input) {
   const std::string& cid = input.containerd_id;
   std::shared_lock gate(gc_.gate());
 
+  // disableNetworking: a namespace of its own with only loopback, as in
+  // none mode, whatever the task's mode.
+  const NetworkMode mode = c.disable_networking ? NetworkMode::kNone : input.network_mode;
   ContainerContext context;
   context.task_id = input.task_id;
   context.containerd_id = cid;
-  context.network_mode = input.network_mode;
+  context.network_mode = mode;
   if (needs_sandbox(definition)) {
     // The namespaces are joined through /proc/<pid>: make sure that pid is
     // still the sandbox's, not a reused one.
@@ -119,12 +122,12 @@ Result<StepOutput> ContainerResource::ensure(const StepInput& input) {
     context.sandbox_pid = input.sandbox_pid;
     context.shm_source = sandboxes_.shm_path(input.sandbox_id);
   }
-  if (input.network_mode == NetworkMode::kAwsvpc) {
+  if (mode == NetworkMode::kAwsvpc) {
     if (!input.task_network) {
       return fail(ErrorCode::kFailedPrecondition, "the task's network is not ready");
     }
     context.network = input.task_network;
-  } else if (input.network_mode == NetworkMode::kBridge) {
+  } else if (mode == NetworkMode::kBridge) {
     if (!input.container_network) {
       return fail(ErrorCode::kFailedPrecondition, "the container's network is not ready");
     }
@@ -134,7 +137,7 @@ Result<StepOutput> ContainerResource::ensure(const StepInput& input) {
   context.init_path = config_.init_path;
   std::error_code ec;
   context.init_present = fs::exists(config_.init_path, ec);
-  if (input.network_mode == NetworkMode::kHost) {
+  if (mode == NetworkMode::kHost) {
     char name[256] = {};
     if (::gethostname(name, sizeof(name) - 1) == 0) context.node_hostname = name;
     context.node_hosts = text_or_empty("/etc/hosts");

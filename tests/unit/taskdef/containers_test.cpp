@@ -17,6 +17,36 @@ namespace {
 
 // --- Containers -----------------------------------------------------------
 
+TEST(TaskDefinitionValidation, DisableNetworkingOutsideAwsvpcWithoutPortsOrLinks) {
+  json doc = base();
+  container(doc)["disableNetworking"] = true;
+  for (const char* mode : {"bridge", "host", "none"}) {
+    doc["networkMode"] = mode;
+    EXPECT_TRUE(accepted(doc).containers[0].disable_networking) << mode;
+  }
+  doc["networkMode"] = "awsvpc";
+  expect_problem(parse(doc), "containerDefinitions[0].disableNetworking",
+                 "not supported in awsvpc network mode: the task's containers share its network "
+                 "namespace");
+  // The node's default mode counts too.
+  doc.erase("networkMode");
+  ValidationPolicy awsvpc_node;
+  awsvpc_node.default_network_mode = NetworkMode::kAwsvpc;
+  EXPECT_FALSE(parse(doc, awsvpc_node).problems.empty());
+
+  doc["networkMode"] = "bridge";
+  container(doc)["portMappings"] = {{{"containerPort", 80}}};
+  expect_problem(parse(doc), "containerDefinitions[0].portMappings",
+                 "a container with disableNetworking has no network to map ports from");
+
+  json linked = with_containers({named("db"), named("web")});
+  linked["networkMode"] = "bridge";
+  container(linked, 0)["disableNetworking"] = true;
+  container(linked, 1)["links"] = {"db"};
+  expect_problem(parse(linked), "containerDefinitions[1].links[0]",
+                 "\"db\" has disableNetworking: it has no address to link to");
+}
+
 TEST(TaskDefinitionValidation, EcsLimitsOnContainersAndSize) {
   json doc = base();
   doc["containerDefinitions"] = json::array();

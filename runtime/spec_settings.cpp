@@ -283,6 +283,8 @@ Status apply_container_settings(json& spec, const ContainerSettings& settings) {
     rules.push_back(std::move(rule));
   }
 
+  for (const auto& [key, value] : settings.sysctls) spec["linux"]["sysctl"][key] = value;
+
   auto& namespaces = spec["linux"]["namespaces"].get_ref<json::array_t&>();
   std::erase_if(namespaces, [&](const json& n) {
     return (settings.host_pid && n["type"] == "pid") || (settings.host_ipc && n["type"] == "ipc") ||

@@ -72,6 +72,9 @@ struct ContainerSettings {
   // Privileged: the node's device nodes, made at the same paths (explicit
   // `devices` take precedence).
   std::vector<std::string> host_devices;
+  // linux.sysctl: namespaced kernel parameters, written by runc in the
+  // container's namespaces (checked by the task definition's parser).
+  std::map<std::string, std::string> sysctls;
   bool host_network = false;  // networkMode host: the node's network namespace
   bool host_pid = false;
   bool host_ipc = false;

@@ -92,6 +92,19 @@ void Parser::check_containers(const TaskDefinition& task) {
         add(at, "no container named " + quote(source));
       }
     }
+    // A namespaced parameter must have a namespace of the container's to
+    // change, not the node's.
+    for (const auto& [key, value] : c.system_controls) {
+      SysctlNamespace scope = sysctl_namespace(key);
+      if (scope == SysctlNamespace::kNetwork && network.mode == NetworkMode::kHost &&
+          !c.disable_networking) {
+        add(member(path, "systemControls"),
+            quote(key) + " would change the node's network: not in host network mode");
+      } else if (scope == SysctlNamespace::kIpc && task.ipc_mode == IpcMode::kHost) {
+        add(member(path, "systemControls"),
+            quote(key) + " would change the node's IPC namespace: not with ipcMode host");
+      }
+    }
     if (c.disable_networking && network.mode == NetworkMode::kAwsvpc) {
       add(member(path, "disableNetworking"),
           "not supported in awsvpc network mode: the task's containers share its network "

@@ -216,6 +216,14 @@ constexpr FieldDecision kFields[] = {
      "rttime, sigpending or stack."},
     {"containerDefinitions[].ulimits[].softLimit", kSupported, "Required, at most hardLimit."},
     {"containerDefinitions[].ulimits[].hardLimit", kSupported, "Required."},
+    {"containerDefinitions[].systemControls", kSupported,
+     "Namespaced kernel parameters, as Docker's --sysctl: net.* in the container's (or the "
+     "task's) network namespace, kernel.shm*, kernel.msg*, kernel.sem and fs.mqueue.* in its "
+     "IPC namespace. Others, net.* in host network mode and IPC ones with ipcMode host are "
+     "refused by name."},
+    {"containerDefinitions[].systemControls[].namespace", kSupported,
+     "Required; the parameter's dotted name."},
+    {"containerDefinitions[].systemControls[].value", kSupported, "Required."},
     {"containerDefinitions[].dockerLabels", kSupported, "Container labels (string values)."},
     {"containerDefinitions[].extraHosts", kSupported, "/etc/hosts entries."},
     {"containerDefinitions[].extraHosts[].hostname", kSupported, "Required."},
@@ -257,8 +265,7 @@ constexpr FieldDecision kFields[] = {
      "local files"},
     {"containerDefinitions[].resourceRequirements", kRefused,
      "GPUs and inference accelerators are not managed by berth"},
-    {"containerDefinitions[].systemControls", kRefused,
-     "berth does not set namespaced kernel parameters (sysctls)"},
+
     {"containerDefinitions[].dockerSecurityOptions", kRefused,
      "berth does not apply Docker security options (SELinux labels, AppArmor profiles, "
      "no-new-privileges)"},

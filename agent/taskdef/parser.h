@@ -61,6 +61,7 @@ class Parser : private Reader {
   void parse_linux_parameters(const json& parameters, const std::string& path,
                               LinuxParameters& out);
   void parse_ulimits(const json& c, const std::string& path, ContainerDefinition& out);
+  void parse_system_controls(const json& c, const std::string& path, ContainerDefinition& out);
   void parse_log_configuration(const json& c, const std::string& path);
 
   void check_containers(const TaskDefinition& task);

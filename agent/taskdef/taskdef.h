@@ -153,6 +153,9 @@ struct ContainerDefinition {
   std::optional<HealthCheck> health_check;
   std::optional<LinuxParameters> linux_parameters;
   std::vector<Ulimit> ulimits;
+  // systemControls: namespaced kernel parameters ("net.core.somaxconn" ->
+  // "1024"), set in the container's namespaces as Docker's --sysctl does.
+  std::map<std::string, std::string> system_controls;
   std::map<std::string, std::string> docker_labels;
   std::vector<ExtraHost> extra_hosts;
   std::vector<std::string> dns_servers;
@@ -211,6 +214,13 @@ struct ParseOutcome {
 
 // Parses and validates. Never throws.
 ParseOutcome parse_task_definition(std::string_view json, const ValidationPolicy& policy);
+
+// Which namespace a kernel parameter lives in, as Docker allows them per
+// container: net.* the network namespace; kernel.shm*, kernel.msg*,
+// kernel.sem and fs.mqueue.* the IPC namespace; anything else is the
+// node's (kNode).
+enum class SysctlNamespace { kNetwork, kIpc, kNode };
+SysctlNamespace sysctl_namespace(std::string_view key);
 
 // ECS's own limits (service quotas): a task definition's size in bytes and
 // its number of containers.

@@ -26,6 +26,54 @@ namespace {
 
 using nlohmann::json;
 
+// systemControls as Docker's --sysctl: set in the container's own network
+// and IPC namespaces, never the node's.
+TEST_F(TaskTest, SystemControlsAreSetInTheContainersNamespacesOnly) {
+  auto node_value = [](const std::string& file) {
+    std::ifstream in("/proc/sys/" + file);
+    std::string value;
+    std::getline(in, value);
+    return value;
+  };
+  const std::string node_ports = node_value("net/ipv4/ip_local_port_range");
+  const std::string node_shmmax = node_value("kernel/shmmax");
+  json main = busybox("main", {"sh", "-c",
+                               "cat /proc/sys/net/ipv4/ip_local_port_range /proc/sys/kernel/shmmax "
+                               "/proc/sys/fs/mqueue/msg_max"});
+  main["systemControls"] = {
+      {{"namespace", "net.ipv4.ip_local_port_range"}, {"value", "40000 40100"}},
+      {{"namespace", "kernel.shmmax"}, {"value", "1048576"}},
+      {{"namespace", "fs.mqueue.msg_max"}, {"value", "64"}}};
+  std::string id =
+      run({{"family", "sysctls"}, {"networkMode", "bridge"}, {"containerDefinitions", {main}}});
+  json task = wait_status(id, "STOPPED");
+  EXPECT_EQ(container(task, "main")["exitCode"], 0) << task.dump(2);
+  EXPECT_EQ(berthd_->ctl({"logs", id, "main"}).out, "40000\t40100\n1048576\n64\n");
+  EXPECT_EQ(node_value("net/ipv4/ip_local_port_range"), node_ports);
+  EXPECT_EQ(node_value("kernel/shmmax"), node_shmmax);
+  ASSERT_EQ(berthd_->ctl({"rm", id}).exit_code, 0);
+
+  // What would change the node is refused by name, before anything is made.
+  json host = busybox("main", {"true"});
+  host["systemControls"] = {{{"namespace", "net.core.somaxconn"}, {"value", "1024"}}};
+  json node = busybox("main", {"true"});
+  node["systemControls"] = {{{"namespace", "kernel.pid_max"}, {"value", "4096"}}};
+  for (const auto& [definition, error] : std::vector<std::pair<json, std::string>>{
+           {{{"family", "host-sysctl"}, {"networkMode", "host"}, {"containerDefinitions", {host}}},
+            "containerDefinitions[0].systemControls: \"net.core.somaxconn\" would change the "
+            "node's network"},
+           {{{"family", "node-sysctl"}, {"containerDefinitions", {node}}},
+            "containerDefinitions[0].systemControls[0].namespace: \"kernel.pid_max\" is not "
+            "namespaced"}}) {
+    std::string path = berthd_->dir() + "/sysctl.json";
+    std::ofstream(path) << definition.dump();
+    auto refused = berthd_->ctl({"run", "-f", path});
+    EXPECT_EQ(refused.exit_code, 125);
+    EXPECT_NE(refused.err.find(error), std::string::npos) << refused.err;
+  }
+  EXPECT_EQ(berthd_->leftovers(), "");
+}
+
 TEST_F(TaskTest, PidModeTaskSharesOneProcessNamespaceAndStopsEachContainer) {
   json a = busybox("a", {"sleep", "314159"});
   a["stopTimeout"] = 30;

@@ -47,6 +47,47 @@ TEST(TaskDefinitionValidation, DisableNetworkingOutsideAwsvpcWithoutPortsOrLinks
                  "\"db\" has disableNetworking: it has no address to link to");
 }
 
+TEST(TaskDefinitionValidation, SystemControlsAreNamespacedAndOnlyWhereTheNamespaceIsTheirs) {
+  json doc = base();
+  container(doc)["systemControls"] = {{{"namespace", "net.core.somaxconn"}, {"value", "1024"}},
+                                      {{"namespace", "kernel.sem"}, {"value", "250 32000 32 128"}},
+                                      {{"namespace", "fs.mqueue.msg_max"}, {"value", "64"}}};
+  auto task = accepted(doc);
+  EXPECT_EQ(task.containers[0].system_controls.at("kernel.sem"), "250 32000 32 128");
+  EXPECT_EQ(task.containers[0].system_controls.size(), 3u);
+
+  for (const auto& [key, reason] : std::vector<std::pair<std::string, std::string>>{
+           {"kernel.pid_max",
+            "\"kernel.pid_max\" is not namespaced: it would change the node; a container may "
+            "set net.*, kernel.shm*, kernel.msg*, kernel.sem and fs.mqueue.*"},
+           {"net/../../kernel", "\"net/../../kernel\" is not a kernel parameter name"},
+           {"net..core", "\"net..core\" is not a kernel parameter name"}}) {
+    doc = base();
+    container(doc)["systemControls"] = {{{"namespace", key}, {"value", "1"}}};
+    expect_problem(parse(doc), "containerDefinitions[0].systemControls[0].namespace", reason);
+  }
+  doc = base();
+  container(doc)["systemControls"] = {{{"namespace", "net.core.somaxconn"}, {"value", "1"}},
+                                      {{"namespace", "net.core.somaxconn"}, {"value", "2"}}};
+  expect_problem(parse(doc), "containerDefinitions[0].systemControls[1].namespace",
+                 "\"net.core.somaxconn\" is set twice");
+
+  doc = base();
+  doc["networkMode"] = "host";
+  container(doc)["systemControls"] = {{{"namespace", "net.core.somaxconn"}, {"value", "1"}}};
+  expect_problem(parse(doc), "containerDefinitions[0].systemControls",
+                 "\"net.core.somaxconn\" would change the node's network: not in host network "
+                 "mode");
+  container(doc)["disableNetworking"] = true;  // a namespace of its own after all
+  EXPECT_TRUE(parse(doc).problems.empty()) << listing(parse(doc).problems);
+
+  doc = base();
+  doc["ipcMode"] = "host";
+  container(doc)["systemControls"] = {{{"namespace", "kernel.shmmax"}, {"value", "1"}}};
+  expect_problem(parse(doc), "containerDefinitions[0].systemControls",
+                 "\"kernel.shmmax\" would change the node's IPC namespace: not with ipcMode host");
+}
+
 TEST(TaskDefinitionValidation, EcsLimitsOnContainersAndSize) {
   json doc = base();
   doc["containerDefinitions"] = json::array();

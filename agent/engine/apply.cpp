@@ -314,6 +314,11 @@ class Applier {
         break;
       case Recovery::kExited:
         r->phase = Phase::kReady;
+        if (key.kind == ResourceKind::kContainer) {
+          // It started, and exited, while its start was not yet recorded.
+          ContainerRecord& c = task_.containers[key.index];
+          if (c.status == TaskStatus::kCreated && c.started_at_ms == 0) c.started_at_ms = now_;
+        }
         fold(Exited{key.index, 0, found.exit_code, found.oom});
         break;
       case Recovery::kGone:

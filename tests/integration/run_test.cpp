@@ -296,7 +296,8 @@ TEST_F(RunTest, LogsKeepFillingWhileBerthdIsDownAndTheRestartedOneRecordsTheExit
   auto task = await_task("writer", [](const nlohmann::json& t) {
     return !t.is_null() && t.value("status", "") == "STOPPED";
   });
-  EXPECT_EQ(task["containers"][0]["exitCode"], 0) << "it exited after its USR1, berthd away";
+  EXPECT_EQ(task["containers"][0]["exitCode"], 0) << "it exited after its USR1, berthd away\n"
+                                                  << task.dump(2) << berthd_->log_text();
   // Which came first at the restart, the exit or the stop of a run whose
   // client is gone, depends on how soon containerd noted the exit.
   EXPECT_TRUE(task["stopCode"] == "EssentialContainerExited" ||

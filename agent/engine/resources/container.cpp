@@ -246,7 +246,9 @@ std::vector<RecoveredResource> ContainerResource::recover(const std::vector<Owne
       out.push_back({resource.task_id, {resource.resource, Recovery::kAdopted, status->pid}});
       continue;
     }
-    if (status && status->state == runtime::ProcessState::kStopped && !creating) {
+    // A stopped task ran, even if the crash cut off the record of its start
+    // (a task that was only created is CREATED): its exit is the outcome.
+    if (status && status->state == runtime::ProcessState::kStopped) {
       Recovered exited{resource.resource, Recovery::kExited};
       exited.exit_code = static_cast<int>(status->exit.code);
       // The kernel's count of OOM kills in its cgroup says whether memory

@@ -386,6 +386,21 @@ TEST(Recovery, AContainerThatExitedWhileBerthdWasAwayStopsWithItsCode) {
   EXPECT_EQ(task.record.stop_code, "EssentialContainerExited");
 }
 
+TEST(Recovery, AContainerThatStartedAndExitedBeforeItsStartWasRecordedKeepsItsCode) {
+  Task task(definition({container("a")}), NetworkMode::kNone);
+  task.step(ensure(kTaskCgroup));
+  task.step(ensure(kImage), {.image_digest = "d"});
+  task.apply(Intent{ensure(kContainer)});  // started; berthd died before the result
+  task.now = 5000;
+  task.apply(Recovered{{kContainer, 0}, Recovery::kExited, 0, 0});
+  const ContainerRecord& c = task.record.containers[0];
+  EXPECT_EQ(c.status, TaskStatus::kStopped);
+  EXPECT_EQ(c.exit_code, 0);
+  EXPECT_EQ(c.started_at_ms, 5000);
+  EXPECT_EQ(c.runtime.phase, Phase::kReady);
+  EXPECT_EQ(task.record.stop_code, "EssentialContainerExited");
+}
+
 TEST(Recovery, WhatTheHostLostStopsTheTaskWithTheReason) {
   {
     Task task(definition({container("a")}), NetworkMode::kAwsvpc);

@@ -316,21 +316,21 @@ int main(int argc, char** argv) {
   if (*run_cmd && !task_file.empty()) {
     if (!run_image.empty()) {
       std::cerr << "berthctl: run: give either -f FILE or IMAGE, not both\n";
-      return 2;
+      return 125;  // docker run: it could not run
     }
     return berthctl::run_task_file(*stub, task_file, name, json);
   }
   if (*run_cmd) {
     if (run_image.empty()) {
       std::cerr << "berthctl: run: IMAGE or -f FILE is required\n";
-      return 2;
+      return 125;  // docker run: it could not run
     }
     // CLI11 2.1 keeps the "--" that separates the container's command.
     if (!command.empty() && command.front() == "--") command.erase(command.begin());
     if (detach && remove) {
       std::cerr << "berthctl: run: --rm and -d do not go together (berthctl rm TASK removes a "
                    "stopped task)\n";
-      return 2;
+      return 125;  // docker run: it could not run
     }
     berthctl::ContainerRun container_run{.image = run_image,
                                          .command = command,

@@ -69,7 +69,7 @@ echo "== berthctl describe $task"
 berthctl describe "$task"
 echo "== berthctl logs $task"
 berthctl logs "$task"
-echo "== berthctl stop $task (SIGTERM, then SIGKILL after stopTimeout)"
+echo "== berthctl stop $task (its stop signal to each main process, SIGKILL after stopTimeout)"
 berthctl stop "$task"
 echo "== berthctl ps -a"
 berthctl ps -a

@@ -83,8 +83,7 @@ TaskRecord new_task(std::string id, const std::string& name, std::string definit
     container.name = spec.name;
     container.containerd_id = task.id + "-" + spec.name;
     container.image = spec.image;
-    // A container with disableNetworking has no network of its own to make.
-    if (network_mode == NetworkMode::kBridge && !spec.disable_networking) {
+    if (container_network_mode(spec, network_mode) == NetworkMode::kBridge) {
       container.network_resource.emplace();
     }
     task.containers.push_back(std::move(container));

@@ -96,8 +96,8 @@ void Parser::check_containers(const TaskDefinition& task) {
     // change, not the node's.
     for (const auto& [key, value] : c.system_controls) {
       SysctlNamespace scope = sysctl_namespace(key);
-      if (scope == SysctlNamespace::kNetwork && network.mode == NetworkMode::kHost &&
-          !c.disable_networking) {
+      if (scope == SysctlNamespace::kNetwork && network.mode &&
+          container_network_mode(c, *network.mode) == NetworkMode::kHost) {
         add(member(path, "systemControls"),
             quote(key) + " would change the node's network: not in host network mode");
       } else if (scope == SysctlNamespace::kIpc && task.ipc_mode == IpcMode::kHost) {

@@ -68,6 +68,10 @@ std::string_view condition_name(DependencyCondition condition) {
   return "UNKNOWN";
 }
 
+NetworkMode container_network_mode(const ContainerDefinition& container, NetworkMode task_mode) {
+  return container.disable_networking ? NetworkMode::kNone : task_mode;
+}
+
 NetworkMode effective_network_mode(const TaskDefinition& definition,
                                    const ValidationPolicy& policy) {
   return definition.network_mode.value_or(policy.default_network_mode);

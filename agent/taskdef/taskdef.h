@@ -206,6 +206,9 @@ struct ValidationPolicy {
 // The definition's networkMode, or the node's default when it names none.
 NetworkMode effective_network_mode(const TaskDefinition& definition,
                                    const ValidationPolicy& policy);
+// The mode one container's network follows: the task's, or none for a
+// container with disableNetworking (a namespace of its own, loopback only).
+NetworkMode container_network_mode(const ContainerDefinition& container, NetworkMode task_mode);
 
 struct ParseOutcome {
   std::optional<TaskDefinition> definition;  // set only when problems is empty

@@ -102,9 +102,7 @@ Result<StepOutput> ContainerResource::ensure(const StepInput& input) {
   const std::string& cid = input.containerd_id;
   std::shared_lock gate(gc_.gate());
 
-  // disableNetworking: a namespace of its own with only loopback, as in
-  // none mode, whatever the task's mode.
-  const NetworkMode mode = c.disable_networking ? NetworkMode::kNone : input.network_mode;
+  const NetworkMode mode = container_network_mode(c, input.network_mode);
   ContainerContext context;
   context.task_id = input.task_id;
   context.containerd_id = cid;

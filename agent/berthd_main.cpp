@@ -9,6 +9,7 @@
 #include <CLI/CLI.hpp>
 #include <atomic>
 #include <filesystem>
+#include <memory>
 #include <optional>
 
 #include "agent/api/server.h"
@@ -27,6 +28,7 @@
 #include "runtime/exec_process.h"
 #include "runtime/manifest.h"
 #include "runtime/sandbox.h"
+#include "runtime/seccomp.h"
 
 namespace {
 
@@ -82,8 +84,19 @@ int run(berth::agent::AgentConfig config) {
                (*containerd)->version().version, config.containerd_address, config.ns);
 
   runtime::ImageService images(**containerd, *registry, runtime::host_platform());
-  runtime::ContainerService containers(**containerd,
-                                       {config.logger_path, paths.log_dir(), config.state});
+  runtime::ContainerRuntimeConfig runtime_config{config.logger_path, paths.log_dir(), config.state};
+  if (!config.seccomp_profile.empty()) {
+    auto profile = runtime::load_seccomp_profile(config.seccomp_profile);
+    if (!profile) {
+      spdlog::critical(
+          "{} (Debian's golang-github-containers-common ships it; seccomp_profile = "
+          "\"\" runs containers without one)",
+          profile.error().message());
+      return 1;
+    }
+    runtime_config.seccomp_profile = std::make_shared<const nlohmann::json>(std::move(*profile));
+  }
+  runtime::ContainerService containers(**containerd, std::move(runtime_config));
   runtime::EventMonitor events(**containerd, containers);
   auto store = agent::CheckpointStore::open(paths, failpoints.get());
   if (!store) {
@@ -254,6 +267,8 @@ int main(int argc, char** argv) {
   auto* host_paths = app.add_option("--allowed-host-path", config.allowed_host_paths,
                                     "host path that task volumes may bind (repeatable)")
                          ->allow_extra_args(false);
+  auto* seccomp = app.add_option("--seccomp-profile", config.seccomp_profile,
+                                 "default seccomp profile in Docker's format (\"\": none)");
   auto* retention = app.add_option("--task-retention", config.task_retention_seconds,
                                    "seconds a stopped task keeps its status and logs");
   auto* manifest_dir =
@@ -316,6 +331,7 @@ int main(int argc, char** argv) {
     take(level, config.log_level, from_file.log_level);
     take(privileged, config.allow_privileged, from_file.allow_privileged);
     take(host_paths, config.allowed_host_paths, from_file.allowed_host_paths);
+    take(seccomp, config.seccomp_profile, from_file.seccomp_profile);
     take(retention, config.task_retention_seconds, from_file.task_retention_seconds);
     take(manifest_dir, config.manifest_dir, from_file.manifest_dir);
     take(manifest_check, config.manifest_check_seconds, from_file.manifest_check_seconds);

@@ -266,6 +266,8 @@ Result<uint32_t> ContainerService::create(const CreateContainerRequest& request)
   ContainerSettings settings = request.settings;
   settings.agent_hard_limits = agent_hard_limits();
   settings.agent_capabilities = bounding_capabilities();
+  settings.seccomp_profile = config_.seccomp_profile;
+  settings.seccomp_host = seccomp_host();
   if (settings.privileged) settings.host_devices = host_device_paths();
   BERTH_TRY(apply_container_settings(spec, settings));
   const bool interactive = request.settings.interactive;

@@ -16,6 +16,7 @@
 
 #include <chrono>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -43,6 +44,8 @@ struct ContainerRuntimeConfig {
   // berth-runc, the runc wrapper that interactive containers need; empty:
   // berth-runc beside logger_path.
   std::string runc_wrapper_path;
+  // Every container's default seccomp profile (Docker's format); null: none.
+  std::shared_ptr<const nlohmann::json> seccomp_profile;
 };
 
 struct CreateContainerRequest {

@@ -482,7 +482,7 @@ Result<nlohmann::json> build_spec(const SpecInputs& inputs) {
             {{"bounding", capabilities}, {"permitted", capabilities}, {"effective", capabilities}}},
            {"rlimits",
             json::array({{{"type", nofile.type}, {"hard", nofile.hard}, {"soft", nofile.soft}}})},
-           {"noNewPrivileges", true},
+           {"noNewPrivileges", false},  // as Docker: setuid binaries work
        }},
       {"mounts", default_mounts()},
       {"linux",

@@ -35,6 +35,7 @@ Result<json> build_sandbox_spec(const SandboxSpecInputs& inputs) {
   for (const char* set : {"bounding", "effective", "permitted"}) {
     spec["process"]["capabilities"][set] = json::array();
   }
+  spec["process"]["noNewPrivileges"] = true;
   // Only what lives on /proc or inside /dev's tmpfs: anything else would
   // need a mount point in the shared, read-only root.
   auto& mounts = spec["mounts"].get_ref<json::array_t&>();

@@ -203,6 +203,12 @@ Status apply_container_settings(json& spec, const ContainerSettings& settings) {
   json list = json::array();
   for (const auto& c : current) list.push_back(c);
   for (const char* set : {"bounding", "effective", "permitted"}) caps[set] = list;
+  // Seccomp rules depend on the bounding set, so they come after it.
+  if (settings.seccomp_profile && !settings.privileged && !settings.seccomp_unconfined) {
+    spec["linux"]["seccomp"] = BERTH_TRY_CTX(
+        oci_seccomp(*settings.seccomp_profile, current, settings.seccomp_host), "seccomp");
+  }
+  spec["process"]["noNewPrivileges"] = settings.no_new_privileges;
 
   // Ulimits replace the defaults of the same resource.
   auto& rlimits = spec["process"]["rlimits"];

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
@@ -14,6 +15,7 @@
 #include <vector>
 
 #include "common/error.h"
+#include "runtime/seccomp.h"
 #include "runtime/task_namespaces.h"
 
 namespace berth::runtime {
@@ -68,7 +70,14 @@ struct ContainerSettings {
   std::vector<BindMount> mounts;  // a mount replaces a default one at the same destination
   std::vector<DeviceSetting> devices;
   std::string init_path;    // host path of a static init (tini); empty: none
-  bool privileged = false;  // every capability, no masked paths, all devices
+  bool privileged = false;  // every capability, no masked paths, all devices, no seccomp
+  // The node's default seccomp profile in Docker's format (null: none), and
+  // the host facts its conditions read. seccomp_unconfined: none for this
+  // container (dockerSecurityOptions seccomp=unconfined).
+  std::shared_ptr<const nlohmann::json> seccomp_profile;
+  SeccompHost seccomp_host;
+  bool seccomp_unconfined = false;
+  bool no_new_privileges = false;  // setuid and file capabilities give nothing
   // Privileged: the node's device nodes, made at the same paths (explicit
   // `devices` take precedence).
   std::vector<std::string> host_devices;

@@ -22,8 +22,9 @@ packages=(
   libgtest-dev libgmock-dev clang-format clang-tidy-16
   # run
   containerd runc containernetworking-plugins iptables ca-certificates iproute2 tini
-  # test fixtures: a registry, an image built from busybox, token auth
-  docker-registry busybox-static python3 openssl curl tar gzip
+  golang-github-containers-common  # /usr/share/containers/seccomp.json, the default profile
+  # test fixtures: a registry, images built from busybox and with mmdebstrap, token auth
+  docker-registry busybox-static mmdebstrap python3 openssl curl tar gzip
 )
 missing=()
 for p in "${packages[@]}"; do

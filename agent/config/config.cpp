@@ -98,6 +98,8 @@ Status apply_toml(std::string_view toml_text, std::string_view source_name, Agen
       status = read_bool(node, ctx, config.allow_privileged);
     else if (key == "allowed_host_paths")
       status = read_string_array(node, ctx, config.allowed_host_paths);
+    else if (key == "seccomp_profile")
+      status = read_string(node, ctx, config.seccomp_profile);
     else if (key == "task_retention_seconds")
       status = read_seconds(node, ctx, config.task_retention_seconds);
     else if (key == "manifest_dir")
@@ -253,6 +255,10 @@ Status validate(const AgentConfig& config) {
   if (!config.logger_path.empty() && !is_absolute(config.logger_path)) {
     return fail(ErrorCode::kInvalidArgument,
                 "logger-path: '" + config.logger_path + "' is not an absolute path");
+  }
+  if (!config.seccomp_profile.empty() && !is_absolute(config.seccomp_profile)) {
+    return fail(ErrorCode::kInvalidArgument,
+                "seccomp-profile: '" + config.seccomp_profile + "' is not an absolute path");
   }
   static const std::vector<std::string> kLevels = {"trace", "debug",    "info", "warn",
                                                    "error", "critical", "off"};

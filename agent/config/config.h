@@ -27,6 +27,10 @@ struct AgentConfig {
   // volumes must lie under one of these paths.
   bool allow_privileged = false;
   std::vector<std::string> allowed_host_paths;
+  // Every container's seccomp filter but a privileged one's, as Docker's
+  // default: a profile in Docker's format (Debian's containers-common); ""
+  // = none.
+  std::string seccomp_profile = "/usr/share/containers/seccomp.json";
   // How long a stopped task keeps its record and logs (ECS: 3 hours).
   int64_t task_retention_seconds = int64_t{3} * 3600;
   // Static tasks: every *.json task definition in this directory runs and

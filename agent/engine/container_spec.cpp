@@ -30,6 +30,8 @@ Status add_settings(const TaskSpec& spec, size_t index, const ContainerContext& 
   settings.task_namespaces.ipc_none = definition.ipc_mode == IpcMode::kNone;
   settings.interactive = c.interactive;
   settings.sysctls = c.system_controls;
+  settings.no_new_privileges = c.security.no_new_privileges;
+  settings.seccomp_unconfined = c.security.seccomp_unconfined;
   for (const auto& u : c.ulimits) {
     settings.ulimits.push_back(
         {u.name, static_cast<uint64_t>(u.soft_limit), static_cast<uint64_t>(u.hard_limit)});

@@ -147,6 +147,7 @@ void Parser::parse_container(const json& c, const std::string& path, size_t inde
   }
   parse_ulimits(c, path, out);
   parse_system_controls(c, path, out);
+  parse_security_options(c, path, out);
   out.docker_labels = string_map(c, "dockerLabels", path);
   each_object(c, "extraHosts", path, [&](const json& host, const std::string& host_at, size_t) {
     check_fields(host, "containerDefinitions[].extraHosts[]", host_at);

@@ -130,7 +130,8 @@ constexpr FieldDecision kFields[] = {
     {"containerDefinitions[].readonlyRootFilesystem", kSupported, "Default false."},
     {"containerDefinitions[].privileged", kSupported,
      "Only on a node started with allow_privileged. As containerd's and Docker's privileged "
-     "modes: every capability berthd holds, the node's devices, no masked or read-only paths."},
+     "modes: every capability berthd holds, the node's devices, no seccomp filter and no masked "
+     "or read-only paths."},
     {"containerDefinitions[].interactive", kSupported,
      "Keeps stdin open for the container's life, also while berthd is down (see Interactive)."},
     {"containerDefinitions[].pseudoTerminal", kSupported, "Allocates a terminal."},
@@ -266,9 +267,12 @@ constexpr FieldDecision kFields[] = {
     {"containerDefinitions[].resourceRequirements", kRefused,
      "GPUs and inference accelerators are not managed by berth"},
 
-    {"containerDefinitions[].dockerSecurityOptions", kRefused,
-     "berth does not apply Docker security options (SELinux labels, AppArmor profiles, "
-     "no-new-privileges)"},
+    {"containerDefinitions[].dockerSecurityOptions", kSupported,
+     "As Docker's --security-opt (key=value or key:value): no-new-privileges (=true or =false) "
+     "sets "
+     "noNewPrivileges; seccomp=unconfined runs without the node's default seccomp profile; "
+     "apparmor=unconfined and label=disable are accepted (berth applies neither). Other "
+     "AppArmor profiles, SELinux labels, seccomp profiles and credentialspec are refused."},
     {"containerDefinitions[].credentialSpecs", kRefused,
      "gMSA credential specs need Active Directory"},
     {"containerDefinitions[].disableNetworking", kSupported,

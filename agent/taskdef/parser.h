@@ -62,6 +62,7 @@ class Parser : private Reader {
                               LinuxParameters& out);
   void parse_ulimits(const json& c, const std::string& path, ContainerDefinition& out);
   void parse_system_controls(const json& c, const std::string& path, ContainerDefinition& out);
+  void parse_security_options(const json& c, const std::string& path, ContainerDefinition& out);
   void parse_log_configuration(const json& c, const std::string& path);
 
   void check_containers(const TaskDefinition& task);

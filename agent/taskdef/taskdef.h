@@ -124,6 +124,12 @@ struct EnvironmentFile {
   std::string value;  // berth: an absolute path on the node
 };
 
+// dockerSecurityOptions that berth honours.
+struct SecurityOptions {
+  bool no_new_privileges = false;   // "no-new-privileges": setuid gives nothing
+  bool seccomp_unconfined = false;  // "seccomp=unconfined": no seccomp filter
+};
+
 struct ContainerDefinition {
   std::string name;
   std::string image;
@@ -156,6 +162,7 @@ struct ContainerDefinition {
   // systemControls: namespaced kernel parameters ("net.core.somaxconn" ->
   // "1024"), set in the container's namespaces as Docker's --sysctl does.
   std::map<std::string, std::string> system_controls;
+  SecurityOptions security;
   std::map<std::string, std::string> docker_labels;
   std::vector<ExtraHost> extra_hosts;
   std::vector<std::string> dns_servers;

@@ -1,7 +1,7 @@
 // privileged: true as containerd's and Docker's privileged modes give it,
 // on a node whose bounding set lacks capabilities (this one has no
 // CAP_SYS_RESOURCE): every capability berthd holds, the node's devices, no
-// masked or read-only paths.
+// seccomp filter, no masked or read-only paths.
 #include <linux/capability.h>
 #include <sys/prctl.h>
 
@@ -39,13 +39,13 @@ TEST_F(PrivilegedTest, GetsEveryCapabilityBerthdHoldsTheNodesDevicesAndNoMaskedP
   const std::string masked =
       "awk '$5 ~ /^\\/proc\\/(kcore|keys|sys|sysrq-trigger|timer_list)$/ {print $5}' "
       "/proc/self/mountinfo | sort; ";
-  std::string script = "grep -E '^Cap(Eff|Bnd):' /proc/self/status; " + masked;
+  std::string script = "grep -E '^(Cap(Eff|Bnd)|Seccomp):' /proc/self/status; " + masked;
   for (const auto& device : node_devices)
     script += "[ -c " + device + " ] && echo " + device + "; ";
   json privileged = busybox("privileged", {"sh", "-c", script + "true"});
   privileged["privileged"] = true;
   json plain = busybox("plain", {"sh", "-c",
-                                 "grep -E '^CapEff:' /proc/self/status; " + masked +
+                                 "grep -E '^(CapEff|Seccomp):' /proc/self/status; " + masked +
                                      "[ -c /dev/loop-control ] || echo no loop"});
   plain["essential"] = false;
   privileged["essential"] = false;
@@ -59,7 +59,7 @@ TEST_F(PrivilegedTest, GetsEveryCapabilityBerthdHoldsTheNodesDevicesAndNoMaskedP
   });
   EXPECT_EQ(container(task, "privileged")["exitCode"], 0) << task.dump(2);
   std::string expected =
-      "CapEff:\t" + own_status("CapBnd") + "\nCapBnd:\t" + own_status("CapBnd") + "\n";
+      "CapEff:\t" + own_status("CapBnd") + "\nCapBnd:\t" + own_status("CapBnd") + "\nSeccomp:\t0\n";
   for (const auto& device : node_devices) {
     if (std::filesystem::exists(device)) expected += device + "\n";
   }
@@ -67,7 +67,7 @@ TEST_F(PrivilegedTest, GetsEveryCapabilityBerthdHoldsTheNodesDevicesAndNoMaskedP
   // Docker's default set; /proc/kcore, /proc/keys and /proc/timer_list
   // masked, /proc/sys and /proc/sysrq-trigger read-only (those this kernel
   // has); no node devices.
-  std::string plain_expected = "CapEff:\t00000000a80425fb\n";
+  std::string plain_expected = "CapEff:\t00000000a80425fb\nSeccomp:\t2\n";
   for (const char* path :
        {"/proc/kcore", "/proc/keys", "/proc/sys", "/proc/sysrq-trigger", "/proc/timer_list"}) {
     if (std::filesystem::exists(path)) plain_expected += std::string(path) + "\n";

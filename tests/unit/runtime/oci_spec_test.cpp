@@ -49,7 +49,7 @@ TEST(OciSpecDefaults, TopLevelAndProcess) {
   const json& process = spec["process"];
   EXPECT_EQ(process["terminal"], false);
   EXPECT_EQ(process["cwd"], "/");
-  EXPECT_EQ(process["noNewPrivileges"], true);
+  EXPECT_EQ(process["noNewPrivileges"], false);  // as Docker
   EXPECT_EQ(process["args"], (json{"/bin/sh"}));
   EXPECT_EQ(process["env"], (json{std::string(kDefaultPathEnv)}));
   EXPECT_EQ(process["user"], (json{{"uid", 0}, {"gid", 0}, {"additionalGids", {0}}}));

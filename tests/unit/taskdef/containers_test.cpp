@@ -88,6 +88,43 @@ TEST(TaskDefinitionValidation, SystemControlsAreNamespacedAndOnlyWhereTheNamespa
                  "\"kernel.shmmax\" would change the node's IPC namespace: not with ipcMode host");
 }
 
+TEST(TaskDefinitionValidation, DockerSecurityOptionsAreReadAsDockerReadsThem) {
+  json doc = base();
+  container(doc)["dockerSecurityOptions"] = {"no-new-privileges", "seccomp=unconfined",
+                                             "apparmor:unconfined", "label=disable"};
+  auto task = accepted(doc);
+  EXPECT_TRUE(task.containers[0].security.no_new_privileges);
+  EXPECT_TRUE(task.containers[0].security.seccomp_unconfined);
+
+  container(doc)["dockerSecurityOptions"] = {"no-new-privileges:false"};
+  task = accepted(doc);
+  EXPECT_FALSE(task.containers[0].security.no_new_privileges);
+  EXPECT_FALSE(task.containers[0].security.seccomp_unconfined);
+
+  for (const auto& [option, reason] : std::vector<std::pair<std::string, std::string>>{
+           {"apparmor=docker-default",
+            "\"apparmor=docker-default\": berth does not apply AppArmor profiles (only "
+            "apparmor=unconfined)"},
+           {"label:type:svirt_apache_t",
+            "\"label:type:svirt_apache_t\": berth does not apply SELinux labels (only "
+            "label=disable)"},
+           {"seccomp=/etc/profile.json",
+            "\"seccomp=/etc/profile.json\": berth gives every container the node's default "
+            "seccomp profile; the only other choice is seccomp=unconfined"},
+           {"no-new-privileges=maybe",
+            "\"no-new-privileges=maybe\": no-new-privileges takes true or false"},
+           {"credentialspec:file://gmsa.json",
+            "\"credentialspec:file://gmsa.json\": gMSA credential specs are for Windows "
+            "containers"},
+           {"systempaths=unconfined",
+            "\"systempaths=unconfined\" is not a Docker security option (no-new-privileges, "
+            "seccomp, apparmor, label)"}}) {
+    doc = base();
+    container(doc)["dockerSecurityOptions"] = {"no-new-privileges", option};
+    expect_problem(parse(doc), "containerDefinitions[0].dockerSecurityOptions[1]", reason);
+  }
+}
+
 TEST(TaskDefinitionValidation, EcsLimitsOnContainersAndSize) {
   json doc = base();
   doc["containerDefinitions"] = json::array();

@@ -6,6 +6,7 @@
 
 #include "agent/engine/apply.h"
 #include "agent/engine/engine.h"
+#include "agent/volumes/volume_mounts.h"
 #include "runtime/reference.h"
 
 namespace berth::agent {
@@ -243,15 +244,19 @@ void Engine::remove_now(TaskRuntime& task, std::optional<std::promise<Status>> d
   task.removing = true;
   std::vector<std::string> files;
   for (const auto& c : task.record.containers) files.push_back(config_.paths.log(c.containerd_id));
-  files.push_back(config_.paths.task_volumes(task.record.id));
+  std::string volumes = config_.paths.task_volumes(task.record.id);
   // The files first, the checkpoint last: a crash in between leaves a
   // stopped task to remove again, never files that no record names.
-  control_.submit([this, id = task.record.id, files] {
+  control_.submit([this, id = task.record.id, files, volumes] {
     std::string problem;
     for (const auto& file : files) {
       std::error_code ec;
       fs::remove_all(file, ec);
       if (ec && problem.empty()) problem = "remove '" + file + "': " + ec.message();
+    }
+    // Volumes may be mounts: unmounted first, never crossed.
+    if (auto removed = remove_volumes(volumes); !removed && problem.empty()) {
+      problem = removed.error().message();
     }
     post([this, id, problem] {
       auto it = tasks_.find(id);
@@ -290,7 +295,7 @@ std::future<Status> Engine::remove_quarantined(const QuarantinedTask& task) {
       if (purged) purged = resource->purge(task.id);
     }
     std::error_code ec;
-    fs::remove_all(config_.paths.task_volumes(task.id), ec);
+    if (purged) purged = remove_volumes(config_.paths.task_volumes(task.id));
     for (const auto& entry : fs::directory_iterator(config_.paths.log_dir(), ec)) {
       std::string name = entry.path().filename().string();
       if (task_id_of(name) == task.id) fs::remove(entry.path(), ec);

@@ -7,6 +7,7 @@
 
 #include "agent/engine/apply.h"
 #include "agent/engine/engine.h"
+#include "agent/volumes/volume_mounts.h"
 
 namespace berth::agent {
 
@@ -151,7 +152,10 @@ void Engine::sweep_task_files(const RecoveryScope& scope) {
   for (const auto& entry : fs::directory_iterator(config_.paths.volumes_dir(), ec)) {
     std::string id = entry.path().filename().string();
     if (known(id)) continue;
-    fs::remove_all(entry.path(), ec);
+    if (auto removed = remove_volumes(entry.path().string()); !removed) {
+      spdlog::warn("recovery: the volumes of '{}': {}", id, removed.error().message());
+      continue;
+    }
     spdlog::info("recovery: removed the volumes of '{}': no task owns them", id);
   }
   for (const auto& entry : fs::directory_iterator(config_.paths.log_dir(), ec)) {

@@ -83,17 +83,24 @@ constexpr FieldDecision kFields[] = {
     {"volumes[].host.sourcePath", kSupported,
      "Absolute, without \"..\", at or below one of the node's allowed_host_paths. A docker.sock "
      "is refused: there is no Docker daemon on a berth node."},
-    {"volumes[].dockerVolumeConfiguration", kMapped,
-     "A task-scoped empty volume, when the driver is local and the scope is task."},
+    {"volumes[].dockerVolumeConfiguration", kSupported,
+     "A task-scoped volume of the local driver: an empty directory, or with driverOpts a mount "
+     "of its own; made when a container first needs it, unmounted and removed with the task."},
     {"volumes[].dockerVolumeConfiguration.scope", kSupported,
      "task (the default); shared is refused: berth has no named volumes that outlive a task."},
     {"volumes[].dockerVolumeConfiguration.driver", kSupported,
      "local (the default); any other driver is refused: berth has no Docker volume plugins."},
     {"volumes[].dockerVolumeConfiguration.autoprovision", kMapped,
      "Ignored (it matters only for shared volumes)."},
-    {"volumes[].dockerVolumeConfiguration.labels", kMapped, "Ignored."},
-    {"volumes[].dockerVolumeConfiguration.driverOpts", kRefused,
-     "volume driver options (NFS and other mounts of Docker's local driver) need Docker"},
+    {"volumes[].dockerVolumeConfiguration.labels", kSupported,
+     "String values; kept in the task's definition."},
+    {"volumes[].dockerVolumeConfiguration.driverOpts", kSupported,
+     "As Docker's local driver: type (required), device and o, passed to mount(2); o's mount "
+     "flags (ro, nosuid, nodev, noexec, bind, ...) become flags and the rest the file system's "
+     "options. type tmpfs with o such as size=64m,uid=1000; type none with o bind and a device "
+     "at or below one of the node's allowed_host_paths; any other type the kernel knows, a "
+     "device that is a node path again under allowed_host_paths. A mount the kernel refuses "
+     "stops the task with its error, naming the volume."},
     {"volumes[].configuredAtLaunch", kRefused, "volumes configured at launch need Amazon EBS"},
     {"volumes[].efsVolumeConfiguration", kRefused,
      "Amazon EFS volumes need AWS; mount the file system on the node and use a host volume"},

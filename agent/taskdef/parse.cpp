@@ -306,9 +306,58 @@ void Parser::parse_volume(const json& v, const std::string& path, TaskDefinition
                                            " (berth has no Docker volume plugins; only local)");
     }
     (void)bool_field(*docker, "autoprovision", docker_at);
-    (void)string_map(*docker, "labels", docker_at);
+    volume.labels = string_map(*docker, "labels", docker_at);
+    parse_driver_options(*docker, docker_at, volume);
   }
   task.volumes.push_back(std::move(volume));
+}
+
+// driverOpts as Docker's local driver takes them: type, device and o.
+void Parser::parse_driver_options(const json& docker, const std::string& path, Volume& volume) {
+  const json* options = object_field(docker, "driverOpts", path);
+  if (options == nullptr || options->empty()) return;
+  const std::string at = member(path, "driverOpts");
+  auto options_map = string_map(docker, "driverOpts", path);
+  for (const auto& [key, value] : options_map) {
+    if (key != "type" && key != "device" && key != "o") {
+      add(member(at, key), "not an option of the local driver (type, device, o)");
+    }
+  }
+  LocalMount mount;
+  mount.type = options_map["type"];
+  mount.device = options_map["device"];
+  mount.options = options_map["o"];
+  if (mount.type.empty()) {
+    add(member(at, "type"),
+        "required: the file system type to mount (tmpfs, none with o bind, ...)");
+    return;
+  }
+  bool bind = false;
+  for (size_t start = 0; start <= mount.options.size();) {
+    size_t end = mount.options.find(',', start);
+    if (end == std::string::npos) end = mount.options.size();
+    std::string_view flag(mount.options.data() + start, end - start);
+    bind = bind || flag == "bind" || flag == "rbind";
+    start = end + 1;
+  }
+  if (mount.type == "none" && !bind) {
+    add(member(at, "o"), "type none mounts nothing without bind: say o: bind and a device");
+    return;
+  }
+  // A node path (a bind's source, a block device, an image file) must be
+  // one the node allows; other devices ("server:/export") are the kernel's
+  // to judge.
+  if (bind && mount.device.empty()) {
+    add(member(at, "device"), "required with bind: the node path to mount");
+    return;
+  }
+  if (bind || mount.device.starts_with('/')) {
+    auto allowed = host_path(mount.device, member(at, "device"));
+    if (!allowed) return;
+    mount.device = *allowed;
+  }
+  if (mount.type == "tmpfs" && mount.device.empty()) mount.device = "tmpfs";
+  volume.mount = std::move(mount);
 }
 
 }  // namespace taskdef

@@ -47,6 +47,7 @@ class Parser : private Reader {
   void parse_task(const json& doc, TaskDefinition& task);
   void parse_tags(const json& doc, TaskDefinition& task);
   void parse_volume(const json& volume, const std::string& path, TaskDefinition& task);
+  void parse_driver_options(const json& docker, const std::string& path, Volume& volume);
   void parse_container(const json& container, const std::string& path, size_t index,
                        TaskDefinition& task);
   void parse_ports(const json& c, const std::string& path, ContainerDefinition& out,

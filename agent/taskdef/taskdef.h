@@ -172,11 +172,22 @@ struct ContainerDefinition {
   std::optional<RestartPolicy> restart_policy;
 };
 
+// dockerVolumeConfiguration.driverOpts of the local driver: what Docker's
+// local driver passes to mount(2) for the volume.
+struct LocalMount {
+  std::string type;     // "tmpfs", "none" (with o bind), "ext4", "nfs", ...
+  std::string device;   // the source: a node path under allowed_host_paths for a bind
+  std::string options;  // "o": flags and file system options, comma-separated
+};
+
 struct Volume {
   std::string name;
   // Set for a bind mount from the node (only paths under an allowed prefix);
   // unset for a task-scoped empty volume shared by the task's containers.
   std::optional<std::string> host_source_path;
+  // A task-scoped volume that is a mount of its own (driverOpts).
+  std::optional<LocalMount> mount;
+  std::map<std::string, std::string> labels;  // dockerVolumeConfiguration.labels
 };
 
 struct TaskDefinition {

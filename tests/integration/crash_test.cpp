@@ -41,11 +41,18 @@ json app() {
 std::vector<Mode> modes() {
   json bridge_app = app();
   bridge_app["portMappings"] = {{{"containerPort", 8080}, {"hostPort", 0}}};
+  // A volume that is a mount of its own: a crash must not leave it mounted.
+  json volume_app = app();
+  volume_app["mountPoints"] = {{{"sourceVolume", "scratch"}, {"containerPath", "/scratch"}}};
+  json scratch = {{"name", "scratch"},
+                  {"dockerVolumeConfiguration",
+                   {{"driver", "local"}, {"driverOpts", {{"type", "tmpfs"}, {"o", "size=1m"}}}}}};
   return {
       {"awsvpc", {{"networkMode", "awsvpc"}, {"containerDefinitions", {app()}}}},
       {"bridge+port", {{"networkMode", "bridge"}, {"containerDefinitions", {bridge_app}}}},
       {"host", {{"networkMode", "host"}, {"containerDefinitions", {app()}}}},
-      {"none", {{"networkMode", "none"}, {"containerDefinitions", {app()}}}},
+      {"none+tmpfs volume",
+       {{"networkMode", "none"}, {"volumes", {scratch}}, {"containerDefinitions", {volume_app}}}},
       {"pidMode task",
        {{"networkMode", "awsvpc"}, {"pidMode", "task"}, {"containerDefinitions", {app()}}}},
   };

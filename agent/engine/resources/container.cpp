@@ -8,6 +8,7 @@
 
 #include "agent/engine/admission.h"
 #include "agent/engine/container_spec.h"
+#include "agent/volumes/volume_mounts.h"
 #include "common/file.h"
 
 namespace berth::agent {
@@ -65,11 +66,18 @@ Result<std::map<std::string, std::string>> ContainerResource::volume_sources(
       continue;
     }
     // A directory of the task's own, shared by its containers, removed with
-    // the task.
+    // the task; with driverOpts, a mount of its own there. Containers of a
+    // task are created in parallel: one of them mounts.
+    std::lock_guard lock(volumes_mutex_);
     std::string dir = config_.paths.task_volumes(input.task_id) + "/" + volume.name;
     fs::create_directories(dir, ec);
     if (ec) return fail(ErrorCode::kInternal, "create volume '" + dir + "': " + ec.message());
-    ::chmod(dir.c_str(), 0777);  // like a fresh Docker volume: any user may write
+    if (volume.mount) {
+      BERTH_TRY_CTX(mount_volume(*volume.mount, dir),
+                    "volume '" + volume.name + "': dockerVolumeConfiguration.driverOpts");
+    } else {
+      ::chmod(dir.c_str(), 0777);  // like a fresh Docker volume: any user may write
+    }
     sources[volume.name] = dir;
   }
   return sources;

@@ -59,6 +59,7 @@ class ContainerResource final : public TaskResource {
   cgroups::CgroupManager& cgroups_;
   ImageGc& gc_;
   const Failpoints* failpoints_;
+  std::mutex volumes_mutex_;  // a task volume is made (and mounted) once
   // Containers whose Create a crash cut off: containerd may still be
   // settling it (bundle directories appearing and vanishing, a late task),
   // so their next Create waits for it.

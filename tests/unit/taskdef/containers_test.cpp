@@ -125,6 +125,47 @@ TEST(TaskDefinitionValidation, DockerSecurityOptionsAreReadAsDockerReadsThem) {
   }
 }
 
+TEST(TaskDefinitionValidation, DriverOptsAreTheLocalDriversAndNodePathsMustBeAllowed) {
+  ValidationPolicy policy;
+  policy.allowed_host_paths = {"/srv"};
+  auto with_volume = [](const json& options) {
+    json doc = base();
+    doc["volumes"] = {{{"name", "v"},
+                       {"dockerVolumeConfiguration",
+                        {{"scope", "task"},
+                         {"driver", "local"},
+                         {"driverOpts", options},
+                         {"labels", {{"team", "db"}}}}}}};
+    return doc;
+  };
+  auto task = accepted(with_volume({{"type", "tmpfs"}, {"o", "size=64m,uid=1000"}}), policy);
+  ASSERT_TRUE(task.volumes[0].mount.has_value());
+  EXPECT_EQ(task.volumes[0].mount->type, "tmpfs");
+  EXPECT_EQ(task.volumes[0].mount->device, "tmpfs");
+  EXPECT_EQ(task.volumes[0].mount->options, "size=64m,uid=1000");
+  EXPECT_EQ(task.volumes[0].labels.at("team"), "db");
+
+  task = accepted(with_volume({{"type", "none"}, {"o", "bind"}, {"device", "/srv//b/"}}), policy);
+  EXPECT_EQ(task.volumes[0].mount->device, "/srv/b");
+  task = accepted(with_volume({{"type", "nfs"}, {"o", "addr=10.0.0.1"}, {"device", ":/export"}}),
+                  policy);
+  EXPECT_EQ(task.volumes[0].mount->device, ":/export");
+
+  const std::string at = "volumes[0].dockerVolumeConfiguration.driverOpts";
+  expect_problem(parse(with_volume({{"type", "none"}, {"o", "bind"}, {"device", "/etc"}}), policy),
+                 at + ".device",
+                 "\"/etc\" is not at or below a host path this node allows (allowed: /srv)");
+  expect_problem(parse(with_volume({{"type", "ext4"}, {"device", "/dev/sda1"}}), policy),
+                 at + ".device",
+                 "\"/dev/sda1\" is not at or below a host path this node allows (allowed: /srv)");
+  expect_problem(parse(with_volume({{"o", "size=1m"}}), policy), at + ".type",
+                 "required: the file system type to mount (tmpfs, none with o bind, ...)");
+  expect_problem(parse(with_volume({{"type", "none"}, {"device", "/srv"}}), policy), at + ".o",
+                 "type none mounts nothing without bind: say o: bind and a device");
+  expect_problem(parse(with_volume({{"type", "tmpfs"}, {"size", "1m"}}), policy), at + ".size",
+                 "not an option of the local driver (type, device, o)");
+}
+
 TEST(TaskDefinitionValidation, EcsLimitsOnContainersAndSize) {
   json doc = base();
   doc["containerDefinitions"] = json::array();

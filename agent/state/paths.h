@@ -52,6 +52,8 @@ class Paths {
   std::string log_dir() const { return root_ + "/logs"; }
   std::string log(std::string_view containerd_id) const;
   std::string volumes_dir() const { return root_ + "/volumes"; }
+  // Shared (named) volumes, kept after the tasks that use them.
+  std::string named_volumes_dir() const { return root_ + "/named-volumes"; }
   std::string task_volumes(std::string_view task_id) const;
   std::string registry_auth() const { return root_ + "/registry-auth.json"; }
   std::string sandbox_rootfs() const { return root_ + "/sandbox-rootfs"; }

@@ -87,13 +87,16 @@ constexpr FieldDecision kFields[] = {
      "A task-scoped volume of the local driver: an empty directory, or with driverOpts a mount "
      "of its own; made when a container first needs it, unmounted and removed with the task."},
     {"volumes[].dockerVolumeConfiguration.scope", kSupported,
-     "task (the default); shared is refused: berth has no named volumes that outlive a task."},
+     "task (the default): made for the task and removed with it; shared: a named volume of the "
+     "node under <root>/named-volumes/<name>, kept after the task and used by every task that "
+     "names it."},
     {"volumes[].dockerVolumeConfiguration.driver", kSupported,
      "local (the default); any other driver is refused: berth has no Docker volume plugins."},
-    {"volumes[].dockerVolumeConfiguration.autoprovision", kMapped,
-     "Ignored (it matters only for shared volumes)."},
+    {"volumes[].dockerVolumeConfiguration.autoprovision", kSupported,
+     "Shared volumes only: true makes the volume when the node has none of that name, and "
+     "refuses one made with other driverOpts or labels; false needs it to exist."},
     {"volumes[].dockerVolumeConfiguration.labels", kSupported,
-     "String values; kept in the task's definition."},
+     "String values; kept with a shared volume (its volume.json)."},
     {"volumes[].dockerVolumeConfiguration.driverOpts", kSupported,
      "As Docker's local driver: type (required), device and o, passed to mount(2); o's mount "
      "flags (ro, nosuid, nodev, noexec, bind, ...) become flags and the rest the file system's "

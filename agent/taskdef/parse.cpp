@@ -294,9 +294,7 @@ void Parser::parse_volume(const json& v, const std::string& path, TaskDefinition
     check_fields(*docker, "volumes[].dockerVolumeConfiguration", docker_at);
     if (auto scope = string_field(*docker, "scope", docker_at)) {
       if (*scope == "shared") {
-        add(member(docker_at, "scope"),
-            "not supported by berth: shared volumes outlive the task, and berth only has "
-            "task-scoped volumes");
+        volume.shared = true;
       } else if (*scope != "task") {
         add(member(docker_at, "scope"), "must be task or shared, not " + quote(*scope));
       }
@@ -305,7 +303,8 @@ void Parser::parse_volume(const json& v, const std::string& path, TaskDefinition
       add(member(docker_at, "driver"), "not supported by berth: volume driver " + quote(*driver) +
                                            " (berth has no Docker volume plugins; only local)");
     }
-    (void)bool_field(*docker, "autoprovision", docker_at);
+    // Only shared volumes read it, as in ECS.
+    volume.autoprovision = bool_field(*docker, "autoprovision", docker_at).value_or(false);
     volume.labels = string_map(*docker, "labels", docker_at);
     parse_driver_options(*docker, docker_at, volume);
   }

@@ -185,9 +185,13 @@ struct Volume {
   // Set for a bind mount from the node (only paths under an allowed prefix);
   // unset for a task-scoped empty volume shared by the task's containers.
   std::optional<std::string> host_source_path;
-  // A task-scoped volume that is a mount of its own (driverOpts).
+  // A volume that is a mount of its own (driverOpts).
   std::optional<LocalMount> mount;
   std::map<std::string, std::string> labels;  // dockerVolumeConfiguration.labels
+  // scope shared: a named volume of the node, kept after the task; made by
+  // the first task that needs it when autoprovision is set.
+  bool shared = false;
+  bool autoprovision = false;
 };
 
 struct TaskDefinition {

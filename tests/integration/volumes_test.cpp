@@ -5,6 +5,7 @@
 // all unmounted and removed with the task without touching a bound node
 // directory's files.
 #include <stdlib.h>
+#include <sys/mount.h>
 
 #include <filesystem>
 #include <fstream>
@@ -153,6 +154,73 @@ TEST_F(VolumesTest, ADeviceOutsideTheAllowedPathsOrAnotherDriverIsRefusedByName)
           "driver \"rexray/ebs\"");
   EXPECT_EQ(berthd_->ctl({"ps", "-a", "-q"}).out, "");
   EXPECT_EQ(berthd_->leftovers(), "");
+}
+
+TEST_F(VolumesTest, ASharedVolumeOutlivesItsTaskAndIsCheckedAgainstWhatMadeIt) {
+  auto shared = [](const std::string& name, bool autoprovision, const json& options,
+                   const json& labels) {
+    json config = {{"scope", "shared"}, {"driver", "local"}, {"autoprovision", autoprovision}};
+    if (!options.empty()) config["driverOpts"] = options;
+    if (!labels.empty()) config["labels"] = labels;
+    return json{{"name", name}, {"dockerVolumeConfiguration", config}};
+  };
+  auto task_with = [&](const std::string& family, const json& volume, const std::string& script) {
+    json main = busybox("main", {"sh", "-c", script});
+    main["mountPoints"] = {{{"sourceVolume", volume["name"]}, {"containerPath", "/data"}}};
+    std::string id = run({{"family", family},
+                          {"networkMode", "none"},
+                          {"volumes", {volume}},
+                          {"containerDefinitions", {main}}});
+    return std::make_pair(id, wait_status(id, "STOPPED"));
+  };
+  const json labels = {{"team", "cache"}};
+  const json tmpfs = {{"type", "tmpfs"}, {"o", "size=8m"}};
+
+  // Made by the first task, kept after its removal, found by the next.
+  auto [first, first_task] =
+      task_with("first", shared("cache", true, json::object(), labels), "echo kept > /data/file");
+  EXPECT_EQ(container(first_task, "main")["exitCode"], 0) << first_task.dump(2);
+  remove_and_check(first);
+  const std::string named = berthd_->root() + "/named-volumes/cache";
+  auto record = json::parse(std::ifstream(named + "/volume.json"), nullptr, false);
+  EXPECT_EQ(record.value("labels", json()), labels) << record.dump();
+  auto [second, second_task] =
+      task_with("second", shared("cache", false, json::object(), {}), "cat /data/file");
+  EXPECT_EQ(container(second_task, "main")["exitCode"], 0) << second_task.dump(2);
+  EXPECT_EQ(berthd_->ctl({"logs", second, "main"}).out, "kept\n");
+  remove_and_check(second);
+
+  // A shared tmpfs stays mounted between its tasks.
+  auto [writer, writer_task] =
+      task_with("tmpfs-writer", shared("ram", true, tmpfs, {}), "echo in-memory > /data/f");
+  EXPECT_EQ(container(writer_task, "main")["exitCode"], 0) << writer_task.dump(2);
+  remove_and_check(writer);
+  auto [reader, reader_task] =
+      task_with("tmpfs-reader", shared("ram", true, tmpfs, {}),
+                "grep ' /data ' /proc/mounts | cut -d' ' -f3; cat /data/f");
+  EXPECT_EQ(berthd_->ctl({"logs", reader, "main"}).out, "tmpfs\nin-memory\n");
+  remove_and_check(reader);
+
+  // Refused, naming the volume: one that does not exist without
+  // autoprovision, and one made with other labels.
+  auto [absent, absent_task] =
+      task_with("absent", shared("absent", false, json::object(), {}), "true");
+  EXPECT_NE(absent_task.value("stoppedReason", "")
+                .find("shared volume 'absent': no shared volume of that name on this node, and "
+                      "autoprovision is false"),
+            std::string::npos)
+      << absent_task.dump(2);
+  remove_and_check(absent);
+  auto [other, other_task] =
+      task_with("other", shared("cache", true, json::object(), {{"team", "web"}}), "true");
+  EXPECT_NE(other_task.value("stoppedReason", "")
+                .find("shared volume 'cache': the shared volume on this node was made with other "
+                      "labels ({\"team\":\"cache\"}, not {\"team\":\"web\"})"),
+            std::string::npos)
+      << other_task.dump(2);
+  remove_and_check(other);
+  EXPECT_FALSE(fs::exists(berthd_->root() + "/named-volumes/absent"));
+  ::umount2((berthd_->root() + "/named-volumes/ram/_data").c_str(), MNT_DETACH);
 }
 
 }  // namespace

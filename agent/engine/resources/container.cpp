@@ -37,7 +37,8 @@ ContainerResource::ContainerResource(ContainerResourceConfig config,
       events_(events),
       cgroups_(cgroups),
       gc_(gc),
-      failpoints_(failpoints) {}
+      failpoints_(failpoints),
+      named_volumes_(config_.paths.named_volumes_dir()) {}
 
 Result<std::map<std::string, std::string>> ContainerResource::volume_sources(
     const StepInput& input) {
@@ -69,6 +70,11 @@ Result<std::map<std::string, std::string>> ContainerResource::volume_sources(
     // the task; with driverOpts, a mount of its own there. Containers of a
     // task are created in parallel: one of them mounts.
     std::lock_guard lock(volumes_mutex_);
+    if (volume.shared) {
+      sources[volume.name] =
+          BERTH_TRY_CTX(named_volumes_.provide(volume), "shared volume '" + volume.name + "'");
+      continue;
+    }
     std::string dir = config_.paths.task_volumes(input.task_id) + "/" + volume.name;
     fs::create_directories(dir, ec);
     if (ec) return fail(ErrorCode::kInternal, "create volume '" + dir + "': " + ec.message());

@@ -11,6 +11,7 @@
 #include "agent/engine/image_gc.h"
 #include "agent/engine/resources/resource.h"
 #include "agent/state/paths.h"
+#include "agent/volumes/named_volumes.h"
 #include "cgroups/manager.h"
 #include "common/failpoint.h"
 #include "runtime/containers.h"
@@ -60,6 +61,7 @@ class ContainerResource final : public TaskResource {
   ImageGc& gc_;
   const Failpoints* failpoints_;
   std::mutex volumes_mutex_;  // a task volume is made (and mounted) once
+  NamedVolumes named_volumes_;
   // Containers whose Create a crash cut off: containerd may still be
   // settling it (bundle directories appearing and vanishing, a late task),
   // so their next Create waits for it.

@@ -95,11 +95,18 @@ TEST(TaskDefinitionVolumes, VolumesWithoutHostPathAreTaskScoped) {
   expect_problem(parse(doc), "volumes[0].dockerVolumeConfiguration.driver",
                  "not supported by berth: volume driver \"rexray/ebs\" (berth has no Docker "
                  "volume plugins; only local)");
+  doc["volumes"] = json::parse(
+      R"([{"name": "a", "dockerVolumeConfiguration": {"scope": "shared", "autoprovision": true}},
+          {"name": "b", "dockerVolumeConfiguration": {"scope": "shared"}}])");
+  task = accepted(doc);
+  EXPECT_TRUE(task.volumes[0].shared);
+  EXPECT_TRUE(task.volumes[0].autoprovision);
+  EXPECT_TRUE(task.volumes[1].shared);
+  EXPECT_FALSE(task.volumes[1].autoprovision);
   doc["volumes"] =
-      json::parse(R"([{"name": "a", "dockerVolumeConfiguration": {"scope": "shared"}}])");
+      json::parse(R"([{"name": "a", "dockerVolumeConfiguration": {"scope": "node"}}])");
   expect_problem(parse(doc), "volumes[0].dockerVolumeConfiguration.scope",
-                 "not supported by berth: shared volumes outlive the task, and berth only has "
-                 "task-scoped volumes");
+                 "must be task or shared, not \"node\"");
 }
 
 TEST(TaskDefinitionVolumes, EnvironmentFilesAreLocalFiles) {

@@ -243,7 +243,8 @@ Status apply_container_settings(json& spec, const ContainerSettings& settings) {
                              "size=" + std::to_string(*settings.shm_size_bytes)}}});
   }
   for (const auto& tmpfs : settings.tmpfs) {
-    json options = json::array({"nosuid", "nodev"});
+    // Docker's defaults for --tmpfs; a later "exec" or "suid" wins.
+    json options = json::array({"nosuid", "nodev", "noexec"});
     for (const auto& o : tmpfs.options) options.push_back(o);
     options.push_back("size=" + std::to_string(tmpfs.size_bytes));
     replace_mount(mounts, {{"destination", tmpfs.destination},

@@ -450,14 +450,18 @@ TEST_F(TaskTest, ContainerSettingsReachTheContainer) {
                          "echo shared > /data/x; grep CapEff /proc/self/status; ulimit -n; "
                          "df -k /dev/shm | tail -1 | awk '{print \"shm \" $2}'; "
                          "grep db.local /etc/hosts; grep nameserver /etc/resolv.conf; "
-                         "grep ' /scratch ' /proc/mounts | cut -d' ' -f3; "
+                         "grep ' /scratch ' /proc/mounts | cut -d' ' -f3,4; "
+                         "grep ' /run/exec ' /proc/mounts | cut -d' ' -f4; "
                          "tr '\\0' ' ' < /proc/1/cmdline; echo"});
   a["essential"] = false;
   a["mountPoints"] = {{{"sourceVolume", "data"}, {"containerPath", "/data"}}};
-  a["linuxParameters"] = {{"capabilities", {{"drop", {"ALL"}}, {"add", {"NET_ADMIN"}}}},
-                          {"sharedMemorySize", 16},
-                          {"tmpfs", {{{"containerPath", "/scratch"}, {"size", 8}}}},
-                          {"initProcessEnabled", true}};
+  a["linuxParameters"] = {
+      {"capabilities", {{"drop", {"ALL"}}, {"add", {"NET_ADMIN"}}}},
+      {"sharedMemorySize", 16},
+      {"tmpfs",
+       {{{"containerPath", "/scratch"}, {"size", 8}},
+        {{"containerPath", "/run/exec"}, {"size", 1}, {"mountOptions", {"exec", "mode=1777"}}}}},
+      {"initProcessEnabled", true}};
   a["ulimits"] = {{{"name", "nofile"}, {"softLimit", 512}, {"hardLimit", 512}}};
   a["extraHosts"] = {{{"hostname", "db.local"}, {"ipAddress", "10.1.2.3"}}};
   a["dnsServers"] = {"10.0.0.2"};
@@ -474,7 +478,8 @@ TEST_F(TaskTest, ContainerSettingsReachTheContainer) {
   EXPECT_EQ(container(task, "a")["exitCode"], 0);
   EXPECT_EQ(berthd_->ctl({"logs", id, "a"}).out,
             "CapEff:\t0000000000001000\n512\nshm 16384\n10.1.2.3\tdb.local\nnameserver 10.0.0.2\n"
-            "tmpfs\n/sbin/docker-init -- sh -c " +
+            "tmpfs rw,nosuid,nodev,noexec,relatime,size=8192k\n"
+            "rw,nosuid,nodev,relatime,size=1024k\n/sbin/docker-init -- sh -c " +
                 a["command"][2].get<std::string>() + " \n");
   auto logs_b = berthd_->ctl({"logs", id, "b"});
   EXPECT_EQ(logs_b.out, "shared\nread-only\n");

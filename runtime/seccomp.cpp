@@ -23,6 +23,10 @@ constexpr int kEnosys = 38;
 // CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNET.
 constexpr uint64_t kCloneNamespaceFlags = 0x7E020000;
 
+// The kernel keyring is not namespaced: Docker's profile denies it to every
+// container, containers-common's allows keyctl.
+constexpr auto kDeniedToAll = std::to_array<std::string_view>({"add_key", "keyctl", "request_key"});
+
 // What only CAP_SYS_ADMIN may call (clone and clone3 have rules of their own).
 constexpr auto kNeedSysAdmin = std::to_array<std::string_view>(
     {"unshare", "setns", "mount", "umount", "umount2", "pivot_root", "fsopen", "fsconfig",
@@ -180,6 +184,9 @@ Result<json> oci_seccomp(const json& profile, const std::set<std::string>& capab
 
   const bool sys_admin = capabilities.contains("CAP_SYS_ADMIN");
   auto gated = [&](const std::string& name) {
+    if (std::find(kDeniedToAll.begin(), kDeniedToAll.end(), name) != kDeniedToAll.end()) {
+      return true;
+    }
     if (sys_admin) return false;
     return name == "clone" || name == "clone3" ||
            std::find(kNeedSysAdmin.begin(), kNeedSysAdmin.end(), name) != kNeedSysAdmin.end();
@@ -214,16 +221,19 @@ Result<json> oci_seccomp(const json& profile, const std::set<std::string>& capab
     syscalls.push_back(std::move(oci));
   }
 
+  // An ERRNO rule that says what the default says is refused by
+  // libseccomp: leave such a syscall to the default.
+  const std::string default_action = profile["defaultAction"].get<std::string>();
+  const int default_errno = profile.value("defaultErrnoRet", kEperm);
+  auto errno_rule = [&](json names, int errno_ret) {
+    if (default_action == "SCMP_ACT_ERRNO" && default_errno == errno_ret) return;
+    syscalls.push_back(
+        {{"names", std::move(names)}, {"action", "SCMP_ACT_ERRNO"}, {"errnoRet", errno_ret}});
+  };
+  json keyring = json::array();
+  for (auto name : kDeniedToAll) keyring.push_back(name);
+  errno_rule(std::move(keyring), kEperm);
   if (!sys_admin) {
-    // An ERRNO rule that says what the default says is refused by
-    // libseccomp: leave such a syscall to the default.
-    const std::string default_action = profile["defaultAction"].get<std::string>();
-    const int default_errno = profile.value("defaultErrnoRet", kEperm);
-    auto errno_rule = [&](json names, int errno_ret) {
-      if (default_action == "SCMP_ACT_ERRNO" && default_errno == errno_ret) return;
-      syscalls.push_back(
-          {{"names", std::move(names)}, {"action", "SCMP_ACT_ERRNO"}, {"errnoRet", errno_ret}});
-    };
     json denied = json::array();
     for (auto name : kNeedSysAdmin) denied.push_back(name);
     errno_rule(std::move(denied), kEperm);

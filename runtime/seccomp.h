@@ -29,11 +29,13 @@ Result<nlohmann::json> load_seccomp_profile(const std::string& path);
 
 // linux.seccomp for a container whose bounding set is `capabilities`.
 //
-// Beyond the profile, namespaces and mounts need CAP_SYS_ADMIN, as in
-// Docker's own profile (containers-common's allows them to everyone): without
-// it, unshare, setns, mount and the new mount API fail with EPERM, clone
-// with a CLONE_NEW* flag is refused and clone3 gives ENOSYS (so that libc
-// falls back to clone, whose flags the filter can see).
+// Beyond the profile, two rules of Docker's own profile that
+// containers-common's lacks: the kernel keyring (add_key, keyctl,
+// request_key: not namespaced) fails with EPERM for every container; and
+// namespaces and mounts need CAP_SYS_ADMIN: without it, unshare, setns,
+// mount and the new mount API fail with EPERM, clone with a CLONE_NEW* flag
+// is refused and clone3 gives ENOSYS (so that libc falls back to clone,
+// whose flags the filter can see).
 Result<nlohmann::json> oci_seccomp(const nlohmann::json& profile,
                                    const std::set<std::string>& capabilities,
                                    const SeccompHost& host);

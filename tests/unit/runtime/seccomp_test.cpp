@@ -27,7 +27,7 @@ json profile() {
     "syscalls": [
       {"names": ["kexec_load", "swapon"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1,
        "includes": {}, "excludes": {}},
-      {"names": ["read", "write", "unshare", "mount", "clone", "clone3"],
+      {"names": ["read", "write", "unshare", "mount", "clone", "clone3", "keyctl"],
        "action": "SCMP_ACT_ALLOW", "includes": {}, "excludes": {}, "args": []},
       {"names": ["personality"], "action": "SCMP_ACT_ALLOW",
        "args": [{"index": 0, "value": 8, "valueTwo": 0, "op": "SCMP_CMP_EQ"}]},
@@ -128,14 +128,19 @@ TEST(Seccomp, WithoutSysAdminNamespacesAndMountsAreRefusedAsInDockersProfile) {
   EXPECT_EQ(rule_for(*out, "unshare"), nullptr);
 }
 
-TEST(Seccomp, SysAdminKeepsTheProfilesOwnRules) {
+TEST(Seccomp, SysAdminKeepsTheProfilesOwnRulesButNotTheKeyring) {
   auto out = oci_seccomp(profile(), {"CAP_SYS_ADMIN"}, kAmd64);
   ASSERT_TRUE(out) << out.error().message();
   auto allowed = names_with(*out, "SCMP_ACT_ALLOW");
   for (const char* name : {"unshare", "mount", "setns", "clone", "clone3", "bpf"}) {
     EXPECT_TRUE(allowed.contains(name)) << name;
   }
-  EXPECT_FALSE(names_with(*out, "SCMP_ACT_ERRNO").contains("setns"));
+  auto denied = names_with(*out, "SCMP_ACT_ERRNO");
+  EXPECT_FALSE(denied.contains("setns"));
+  // The keyring is not namespaced: denied whatever the capabilities.
+  EXPECT_FALSE(allowed.contains("keyctl"));
+  EXPECT_TRUE(denied.contains("keyctl"));
+  EXPECT_TRUE(denied.contains("add_key"));
 }
 
 TEST(Seccomp, LoadingNamesTheFileAndWhatIsWrong) {

@@ -242,7 +242,9 @@ TEST_F(ResourcesTest, TheCpuQuotaHoldsATaskToItsShareOfACore) {
   EXPECT_LE(quarter_cores, 0.30);
   EXPECT_GE(quarter_cores, 0.15) << "the quota must not starve it either";
   EXPECT_LE(whole_cores, 1.05);
-  EXPECT_GE(whole_cores, 0.75);
+  // Well above the quarter's cap, yet loose enough for a loaded 2-core CI
+  // host (0.73 was seen there while clang-tidy and containerd ran).
+  EXPECT_GE(whole_cores, 0.5);
   ASSERT_EQ(berthd_->ctl({"stop", quarter}).exit_code, 0);
   ASSERT_EQ(berthd_->ctl({"stop", whole}).exit_code, 0);
 }

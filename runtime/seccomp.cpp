@@ -95,8 +95,8 @@ bool contains(const json& list, std::string_view value) {
 }
 
 // Whether a rule's includes/excludes hold for this container on this host.
-bool applies(const json& rule, const std::set<std::string>& capabilities, const SeccompHost& host) {
-  auto kernel = kernel_version(host.kernel_release);
+bool applies(const json& rule, const std::set<std::string>& capabilities, const SeccompHost& host,
+             std::pair<int, int> kernel) {
   const json& excludes = rule.value("excludes", json::object());
   const json& includes = rule.value("includes", json::object());
   if (excludes.is_object()) {
@@ -193,8 +193,9 @@ Result<json> oci_seccomp(const json& profile, const std::set<std::string>& capab
   };
 
   json syscalls = json::array();
+  const auto kernel = kernel_version(host.kernel_release);
   for (const auto& rule : profile.at("syscalls")) {
-    if (!applies(rule, capabilities, host)) continue;
+    if (!applies(rule, capabilities, host, kernel)) continue;
     json names = json::array();
     auto add_name = [&](const json& name) {
       if (name.is_string() && !gated(name.get<std::string>())) names.push_back(name);

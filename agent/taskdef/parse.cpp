@@ -332,13 +332,8 @@ void Parser::parse_driver_options(const json& docker, const std::string& path, V
     return;
   }
   bool bind = false;
-  for (size_t start = 0; start <= mount.options.size();) {
-    size_t end = mount.options.find(',', start);
-    if (end == std::string::npos) end = mount.options.size();
-    std::string_view flag(mount.options.data() + start, end - start);
+  for (const auto& flag : split(mount.options, ','))
     bind = bind || flag == "bind" || flag == "rbind";
-    start = end + 1;
-  }
   if (mount.type == "none" && !bind) {
     add(member(at, "o"), "type none mounts nothing without bind: say o: bind and a device");
     return;

@@ -11,6 +11,8 @@
 #include <sstream>
 #include <utility>
 
+#include "common/strings.h"
+
 namespace berth::agent {
 
 namespace {
@@ -74,12 +76,7 @@ MountArguments mount_arguments(std::string_view options) {
       {"defaults", 0},
   });
   MountArguments out;
-  size_t start = 0;
-  while (start <= options.size()) {
-    size_t end = options.find(',', start);
-    if (end == std::string_view::npos) end = options.size();
-    std::string_view option = options.substr(start, end - start);
-    start = end + 1;
+  for (const std::string& option : split(options, ',')) {
     if (option.empty()) continue;
     auto set = std::find_if(kFlags.begin(), kFlags.end(),
                             [&](const auto& flag) { return flag.first == option; });

@@ -82,12 +82,7 @@ class ResourcesTest : public TaskTest {
 
   // Runs a definition expecting a refusal; the error text.
   std::string run_refused(const json& definition) {
-    std::string path = berthd_->root() + "/../refused.json";
-    {
-      std::ofstream out(path);
-      out << definition.dump(2);
-    }
-    auto result = berthd_->ctl({"run", "-f", path});
+    auto result = try_run(definition);
     EXPECT_NE(result.exit_code, 0) << "accepted: " << result.out;
     return result.err;
   }

@@ -72,9 +72,7 @@ TEST_F(SecurityTest, ADefaultContainerHasTheSeccompFilterAndNoNoNewPrivs) {
 TEST_F(SecurityTest, AnUnknownSecurityOptionIsRefusedByNameAndLeavesNothing) {
   json main = busybox("main", {"true"});
   main["dockerSecurityOptions"] = {"apparmor=docker-default"};
-  auto path = berthd_->root() + "/../refused.json";
-  std::ofstream(path) << json{{"family", "refused"}, {"containerDefinitions", {main}}}.dump();
-  auto result = berthd_->ctl({"run", "-f", path});
+  auto result = try_run({{"family", "refused"}, {"containerDefinitions", {main}}});
   EXPECT_EQ(result.exit_code, 125);
   EXPECT_NE(result.err.find("containerDefinitions[0].dockerSecurityOptions[0]: "
                             "\"apparmor=docker-default\": berth does not apply AppArmor profiles"),

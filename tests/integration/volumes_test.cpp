@@ -133,13 +133,8 @@ TEST_F(VolumesTest, AMountTheKernelRefusesStopsTheTaskNamingTheVolumeAndLeavesNo
 TEST_F(VolumesTest, ADeviceOutsideTheAllowedPathsOrAnotherDriverIsRefusedByName) {
   auto refused = [&](const json& volume, const std::string& message) {
     json main = busybox("main", {"true"});
-    std::string path = berthd_->root() + "/../refused.json";
-    std::ofstream(path) << json{
-        {"family", "refused"},
-        {"volumes", {volume}},
-        {"containerDefinitions",
-         {main}}}.dump();
-    auto result = berthd_->ctl({"run", "-f", path});
+    auto result =
+        try_run({{"family", "refused"}, {"volumes", {volume}}, {"containerDefinitions", {main}}});
     EXPECT_EQ(result.exit_code, 125);
     EXPECT_NE(result.err.find(message), std::string::npos) << result.err;
   };

@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "common/error.h"
+#include "common/grpc/status.h"
 #include "github.com/containerd/containerd/api/services/containers/v1/containers.grpc.pb.h"
 #include "github.com/containerd/containerd/api/services/content/v1/content.grpc.pb.h"
 #include "github.com/containerd/containerd/api/services/diff/v1/diff.grpc.pb.h"
@@ -58,8 +59,5 @@ struct ContainerdStubs {
 enum class ProcessState;
 // containerd's process status (containerd.v1.types.Status) as a ProcessState.
 ProcessState to_process_state(containerd::v1::types::Status status);
-
-// Maps a gRPC status from containerd to an Error that names the call.
-Error grpc_error(const grpc::Status& status, std::string_view what);
 
 }  // namespace berth::runtime

@@ -16,6 +16,7 @@ packages=(
   g++ cmake make pkg-config git
   protobuf-compiler protobuf-compiler-grpc libprotobuf-dev libgrpc++-dev
   golang-github-containerd-containerd-dev golang-github-gogo-protobuf-dev
+  golang-etcd-server-dev golang-github-grpc-ecosystem-grpc-gateway-dev
   libcgroup-dev libnl-3-dev libnl-route-3-dev libsystemd-dev
   libspdlog-dev nlohmann-json3-dev libcli11-dev libtomlplusplus-dev
   libcurl4-openssl-dev libssl-dev zlib1g-dev
@@ -25,6 +26,7 @@ packages=(
   golang-github-containers-common  # /usr/share/containers/seccomp.json, the default profile
   # test fixtures: a registry, images built from busybox and with mmdebstrap, token auth
   docker-registry busybox-static mmdebstrap python3 openssl curl tar gzip
+  etcd-server etcd-client  # a private etcd (and etcdctl) for the control-plane tests
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -25,6 +25,8 @@
 #include "agent/state/store.h"
 #include "agent/static_tasks/static_tasks.h"
 #include "common/clock.h"
+#include "controlplane/etcd/client.h"
+#include "controlplane/node/node_agent.h"
 #include "runtime/exec_process.h"
 #include "runtime/manifest.h"
 #include "runtime/sandbox.h"
@@ -38,6 +40,28 @@ std::string beside_self(const std::string& name) {
   std::error_code ec;
   auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
   return ec ? name : (self.parent_path() / name).string();
+}
+
+// The etcd client of a node in a fleet; no call is made yet (etcd may be
+// away when berthd starts), but bad options fail here.
+berth::Result<std::unique_ptr<berth::etcd::Client>> fleet_client(
+    const berth::agent::AgentConfig& config) {
+  berth::etcd::Options options;
+  options.endpoints = config.etcd_endpoints;
+  options.ca_file = config.etcd_ca_file;
+  options.cert_file = config.etcd_cert_file;
+  options.key_file = config.etcd_key_file;
+  if (auto colon = config.etcd_user.find(':'); colon != std::string::npos) {
+    options.user = config.etcd_user.substr(0, colon);
+    options.password = config.etcd_user.substr(colon + 1);
+  }
+  return berth::etcd::Client::create(std::move(options));
+}
+
+std::string host_name() {
+  char name[256] = {};
+  if (::gethostname(name, sizeof(name) - 1) != 0) return "localhost";
+  return name;
 }
 
 int run(berth::agent::AgentConfig config) {
@@ -69,6 +93,15 @@ int run(berth::agent::AgentConfig config) {
   }
   ::chmod(config.root.c_str(), 0700);
 
+  std::unique_ptr<etcd::Client> etcd_client;
+  if (!config.etcd_endpoints.empty()) {
+    auto client = fleet_client(config);
+    if (!client) {
+      spdlog::critical("{}", client.error().message());
+      return 1;
+    }
+    etcd_client = std::move(*client);
+  }
   auto registry = config.registry_config();
   if (!registry) {
     spdlog::critical("{}", registry.error().message());
@@ -192,6 +225,25 @@ int run(berth::agent::AgentConfig config) {
     static_tasks->start();
     spdlog::info("static tasks from '{}'", config.manifest_dir);
   }
+  std::optional<controlplane::NodeAgent> fleet;
+  if (etcd_client) {
+    controlplane::NodeAgentConfig fleet_config;
+    fleet_config.cluster = config.cluster;
+    fleet_config.node = config.node_name.empty() ? host_name() : config.node_name;
+    fleet_config.version = kVersion;
+    for (const auto& attribute : config.node_attributes) {
+      auto eq = attribute.find('=');  // validate() checked it is there
+      fleet_config.attributes[attribute.substr(0, eq)] = attribute.substr(eq + 1);
+    }
+    fleet_config.host_port_range = config.host_port_range;
+    fleet_config.excluded_interfaces = {config.bridge_name};
+    fleet_config.policy = engine_config.policy;
+    fleet.emplace(engine, std::move(etcd_client), std::move(fleet_config), clock);
+    fleet->start();
+    spdlog::info("fleet: node '{}' of cluster '{}', etcd at {}",
+                 config.node_name.empty() ? host_name() : config.node_name, config.cluster,
+                 fmt::join(config.etcd_endpoints, ","));
+  }
   agent::ApiService service(**containerd, images, engine, paths, kVersion);
 
   std::filesystem::remove(config.socket, ec);
@@ -222,6 +274,7 @@ int run(berth::agent::AgentConfig config) {
   // Running calls are cancelled; foreground tasks they follow are stopped.
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(15));
   // Tasks keep running: the next berthd adopts them.
+  if (fleet) fleet->stop();
   if (static_tasks) static_tasks->stop();
   events.set_sink(nullptr);
   engine.stop();
@@ -307,6 +360,22 @@ int main(int argc, char** argv) {
                              "NAME=CIDR[,CIDR][@GATEWAY]: a host interface for awsvpc tasks, one "
                              "each (repeatable)")
                   ->allow_extra_args(false);
+  auto* etcd_endpoints = app.add_option("--etcd-endpoints", config.etcd_endpoints,
+                                        "etcd to register with: URL[,URL...] (none: no fleet)")
+                             ->delimiter(',')
+                             ->allow_extra_args(false);
+  auto* cluster = app.add_option("--cluster", config.cluster, "the fleet's name in etcd");
+  auto* node_name =
+      app.add_option("--node-name", config.node_name, "this node's name (default: the host name)");
+  auto* etcd_ca =
+      app.add_option("--etcd-cacert", config.etcd_ca_file, "CA that signed etcd's certificate");
+  auto* etcd_cert =
+      app.add_option("--etcd-cert", config.etcd_cert_file, "client certificate for etcd");
+  auto* etcd_key = app.add_option("--etcd-key", config.etcd_key_file, "its key");
+  auto* etcd_user = app.add_option("--etcd-user", config.etcd_user, "USER:PASSWORD for etcd");
+  auto* attributes = app.add_option("--node-attribute", config.node_attributes,
+                                    "KEY=VALUE shown in the node record (repeatable)")
+                         ->allow_extra_args(false);
   CLI11_PARSE(app, argc, argv);
 
   if (!config_file.empty()) {
@@ -349,6 +418,14 @@ int main(int argc, char** argv) {
     take(bridge_subnet, config.bridge_subnet, from_file.bridge_subnet);
     take(port_range, config.host_port_range, from_file.host_port_range);
     take(eni, config.eni_pool, from_file.eni_pool);
+    take(etcd_endpoints, config.etcd_endpoints, from_file.etcd_endpoints);
+    take(cluster, config.cluster, from_file.cluster);
+    take(node_name, config.node_name, from_file.node_name);
+    take(etcd_ca, config.etcd_ca_file, from_file.etcd_ca_file);
+    take(etcd_cert, config.etcd_cert_file, from_file.etcd_cert_file);
+    take(etcd_key, config.etcd_key_file, from_file.etcd_key_file);
+    take(etcd_user, config.etcd_user, from_file.etcd_user);
+    take(attributes, config.node_attributes, from_file.node_attributes);
   }
   if (auto valid = berth::agent::validate(config); !valid) {
     spdlog::critical("{}", valid.error().message());

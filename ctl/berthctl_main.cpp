@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "berth/v1/berth.grpc.pb.h"
+#include "ctl/cluster.h"
 #include "ctl/run.h"
 #include "ctl/tasks.h"
 
@@ -245,11 +246,14 @@ int main(int argc, char** argv) {
   auto* events_cmd = app.add_subcommand("events", "stream task state changes");
   events_cmd->add_option("TASK", task, "only this task");
 
+  berthctl::ClusterCommands cluster(app);
+
   CLI11_PARSE(app, argc, argv);
+  bool json = output == "json";
+  if (cluster.selected()) return cluster.run(json);
 
   auto channel = grpc::CreateChannel("unix://" + socket, grpc::InsecureChannelCredentials());
   auto stub = berth::v1::Berth::NewStub(channel);
-  bool json = output == "json";
 
   if (*version) {
     grpc::ClientContext ctx;

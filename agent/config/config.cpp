@@ -7,6 +7,7 @@
 
 #include "agent/state/paths.h"
 #include "agent/taskdef/taskdef.h"
+#include "controlplane/records.h"
 
 namespace berth::agent {
 
@@ -60,6 +61,32 @@ Status read_seconds(const toml::node& node, std::string_view key, int64_t& out) 
 }
 
 bool is_absolute(const std::string& path) { return !path.empty() && path.front() == '/'; }
+
+Status validate_fleet(const AgentConfig& config) {
+  BERTH_TRY_CTX(controlplane::check_name("name", config.cluster), "cluster");
+  if (!config.node_name.empty()) {
+    BERTH_TRY_CTX(controlplane::check_name("name", config.node_name), "node-name");
+  }
+  for (const auto& [name, path] : {std::pair{"etcd-cacert", config.etcd_ca_file},
+                                   {"etcd-cert", config.etcd_cert_file},
+                                   {"etcd-key", config.etcd_key_file}}) {
+    if (!path.empty() && !is_absolute(path)) {
+      return fail(ErrorCode::kInvalidArgument,
+                  std::string(name) + ": '" + path + "' is not an absolute path");
+    }
+  }
+  if (!config.etcd_user.empty() && config.etcd_user.find(':') == std::string::npos) {
+    return fail(ErrorCode::kInvalidArgument, "etcd-user: expected USER:PASSWORD");
+  }
+  for (const auto& attribute : config.node_attributes) {
+    auto eq = attribute.find('=');
+    if (eq == 0 || eq == std::string::npos) {
+      return fail(ErrorCode::kInvalidArgument,
+                  "node-attribute: '" + attribute + "' is not KEY=VALUE");
+    }
+  }
+  return {};
+}
 
 }  // namespace
 
@@ -134,6 +161,22 @@ Status apply_toml(std::string_view toml_text, std::string_view source_name, Agen
       status = read_string(node, ctx, config.host_port_range);
     else if (key == "eni_pool")
       status = read_string_array(node, ctx, config.eni_pool);
+    else if (key == "etcd_endpoints")
+      status = read_string_array(node, ctx, config.etcd_endpoints);
+    else if (key == "cluster")
+      status = read_string(node, ctx, config.cluster);
+    else if (key == "node_name")
+      status = read_string(node, ctx, config.node_name);
+    else if (key == "etcd_ca_file")
+      status = read_string(node, ctx, config.etcd_ca_file);
+    else if (key == "etcd_cert_file")
+      status = read_string(node, ctx, config.etcd_cert_file);
+    else if (key == "etcd_key_file")
+      status = read_string(node, ctx, config.etcd_key_file);
+    else if (key == "etcd_user")
+      status = read_string(node, ctx, config.etcd_user);
+    else if (key == "node_attributes")
+      status = read_string_array(node, ctx, config.node_attributes);
     else if (key == "insecure_registries")
       status = read_string_array(node, ctx, config.insecure_registries);
     else if (key == "registry_mirrors") {
@@ -302,6 +345,7 @@ Status validate(const AgentConfig& config) {
                   "insecure-registry: '" + insecure + "' is not host[:port]");
     }
   }
+  BERTH_TRY(validate_fleet(config));
   auto registry = config.registry_config();
   if (!registry) return fail(registry.error());
   for (const auto& [domain, endpoints] : registry->mirrors) {

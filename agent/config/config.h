@@ -59,6 +59,18 @@ struct AgentConfig {
   std::string bridge_subnet = "10.213.0.0/16";
   std::string host_port_range = "49153-65535";  // where hostPort 0 is taken from
   std::vector<std::string> eni_pool;            // "eth5=10.0.0.5/24@10.0.0.1", one per awsvpc task
+  // The fleet (controlplane/, docs/control-plane.md): with etcd endpoints
+  // the node registers in `cluster` as `node_name` (default: the host's
+  // name) and runs the tasks etcd holds for it. TLS: a CA to verify etcd,
+  // a client certificate and key; etcd_user is USER:PASSWORD.
+  std::vector<std::string> etcd_endpoints;
+  std::string cluster = "default";
+  std::string node_name;
+  std::string etcd_ca_file;
+  std::string etcd_cert_file;
+  std::string etcd_key_file;
+  std::string etcd_user;
+  std::vector<std::string> node_attributes;  // KEY=VALUE, in the node record
 
   std::string log_dir() const { return root + "/logs"; }
   std::string effective_credentials_file() const {

@@ -97,8 +97,10 @@ struct TaskRecord {
   int64_t created_at_ms = 0;
   int64_t started_at_ms = 0;
   int64_t stopped_at_ms = 0;
-  // A static task: the manifest file it was run from, and the digest of
-  // the file's content then (a changed file replaces the task).
+  // Where a task that berthd runs on its own came from, and the digest of
+  // that source's content then (a changed source replaces the task): a
+  // static task's manifest file, or "etcd:" and the desired key of a task
+  // the control plane asked for (controlplane/node/plan.h).
   std::string manifest;
   std::string manifest_digest;
   // `berthctl run IMAGE` in the foreground: its client follows the output
@@ -119,6 +121,9 @@ struct TaskRecord {
 
   std::vector<ContainerRecord> containers;  // in definition order
 };
+
+// The prefix of `manifest` for a task from the control plane.
+inline constexpr std::string_view kControlPlaneSource = "etcd:";
 
 // Whether the task needs a sandbox: pidMode or ipcMode "task".
 bool needs_sandbox(const TaskDefinition& definition);

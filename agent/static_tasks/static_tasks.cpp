@@ -165,7 +165,11 @@ void StaticTasks::scan() {
   std::vector<StaticTaskState> tasks;
   for (const auto& view : engine_.list(true)) {
     const TaskRecord& r = view.record;
-    if (r.manifest.empty() || !view.quarantine_reason.empty()) continue;
+    // Tasks from a file only: "etcd:" ones are the control plane's.
+    if (r.manifest.empty() || r.manifest.starts_with(kControlPlaneSource) ||
+        !view.quarantine_reason.empty()) {
+      continue;
+    }
     tasks.push_back({r.id, r.manifest, r.manifest_digest, r.known == TaskStatus::kStopped,
                      r.desired == TaskStatus::kStopped, r.created_at_ms, r.started_at_ms,
                      r.stopped_at_ms});

@@ -104,6 +104,18 @@ Client::Client(Options options)
 Client::~Client() = default;
 
 Result<std::unique_ptr<Client>> Client::connect(Options options) {
+  auto client = BERTH_TRY(create(std::move(options)));
+  BERTH_TRY(client->check());
+  return client;
+}
+
+Status Client::check() {
+  if (!options_.user.empty()) return authenticate();
+  BERTH_TRY(get("/"));
+  return {};
+}
+
+Result<std::unique_ptr<Client>> Client::create(Options options) {
   if (options.endpoints.empty()) {
     return fail(ErrorCode::kInvalidArgument, "no etcd endpoint given");
   }
@@ -125,7 +137,7 @@ Result<std::unique_ptr<Client>> Client::connect(Options options) {
   // every 5 s).
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 200);
   args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 200);
-  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 10000);
   args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 5000);
   args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
@@ -141,12 +153,6 @@ Result<std::unique_ptr<Client>> Client::connect(Options options) {
     endpoint.watch = pb::Watch::NewStub(endpoint.channel);
     endpoint.auth = pb::Auth::NewStub(endpoint.channel);
     client->channels_->endpoints.push_back(std::move(endpoint));
-  }
-  if (!client->options_.user.empty()) {
-    BERTH_TRY(client->authenticate());
-  } else {
-    // Without a user, the first call shows whether the cluster answers.
-    BERTH_TRY(client->get("/"));
   }
   return client;
 }

@@ -116,6 +116,12 @@ class Client {
   // user, authenticates: a wrong password or an unreachable cluster is an
   // error here, not at the first call.
   static Result<std::unique_ptr<Client>> connect(Options options);
+  // Checks the options and makes the channels, without a call: for a
+  // caller that must start while etcd is away (check() it later).
+  static Result<std::unique_ptr<Client>> create(Options options);
+  // Authenticates (with a user) or makes one cheap call: whether the
+  // cluster answers and takes these credentials.
+  Status check();
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
   ~Client();

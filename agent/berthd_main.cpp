@@ -26,6 +26,7 @@
 #include "agent/static_tasks/static_tasks.h"
 #include "common/clock.h"
 #include "controlplane/etcd/client.h"
+#include "controlplane/join.h"
 #include "controlplane/node/node_agent.h"
 #include "runtime/exec_process.h"
 #include "runtime/manifest.h"
@@ -42,11 +43,20 @@ std::string beside_self(const std::string& name) {
   return ec ? name : (self.parent_path() / name).string();
 }
 
-// The etcd client of a node in a fleet; no call is made yet (etcd may be
-// away when berthd starts), but bad options fail here.
-berth::Result<std::unique_ptr<berth::etcd::Client>> fleet_client(
-    const berth::agent::AgentConfig& config) {
-  berth::etcd::Options options;
+std::string host_name() {
+  char name[256] = {};
+  if (::gethostname(name, sizeof(name) - 1) != 0) return "localhost";
+  return name;
+}
+
+// The etcd client of a node in a fleet, with its credentials: --etcd-user,
+// or the identity a join token gave. No call is made but a join's (etcd may
+// be away when berthd starts); bad options fail here. Sets the node's name
+// when the identity names it.
+berth::Result<std::unique_ptr<berth::etcd::Client>> fleet_client(berth::agent::AgentConfig& config,
+                                                                 int64_t now_ms) {
+  using namespace berth;
+  etcd::Options options;
   options.endpoints = config.etcd_endpoints;
   options.ca_file = config.etcd_ca_file;
   options.cert_file = config.etcd_cert_file;
@@ -54,14 +64,18 @@ berth::Result<std::unique_ptr<berth::etcd::Client>> fleet_client(
   if (auto colon = config.etcd_user.find(':'); colon != std::string::npos) {
     options.user = config.etcd_user.substr(0, colon);
     options.password = config.etcd_user.substr(colon + 1);
+  } else {
+    auto identity = BERTH_TRY(
+        controlplane::node_identity(options, config.cluster, config.node_name, config.join_token,
+                                    config.root + "/etcd-identity.json", now_ms));
+    if (identity) {
+      options.user = identity->user;
+      options.password = identity->password;
+      config.node_name = identity->node;
+    }
   }
-  return berth::etcd::Client::create(std::move(options));
-}
-
-std::string host_name() {
-  char name[256] = {};
-  if (::gethostname(name, sizeof(name) - 1) != 0) return "localhost";
-  return name;
+  if (config.node_name.empty()) config.node_name = host_name();
+  return etcd::Client::create(std::move(options));
 }
 
 int run(berth::agent::AgentConfig config) {
@@ -95,7 +109,8 @@ int run(berth::agent::AgentConfig config) {
 
   std::unique_ptr<etcd::Client> etcd_client;
   if (!config.etcd_endpoints.empty()) {
-    auto client = fleet_client(config);
+    SystemClock wall;
+    auto client = fleet_client(config, wall.wall_ms());
     if (!client) {
       spdlog::critical("{}", client.error().message());
       return 1;
@@ -229,7 +244,7 @@ int run(berth::agent::AgentConfig config) {
   if (etcd_client) {
     controlplane::NodeAgentConfig fleet_config;
     fleet_config.cluster = config.cluster;
-    fleet_config.node = config.node_name.empty() ? host_name() : config.node_name;
+    fleet_config.node = config.node_name;  // fleet_client() set it
     fleet_config.version = kVersion;
     for (const auto& attribute : config.node_attributes) {
       auto eq = attribute.find('=');  // validate() checked it is there
@@ -240,8 +255,7 @@ int run(berth::agent::AgentConfig config) {
     fleet_config.policy = engine_config.policy;
     fleet.emplace(engine, std::move(etcd_client), std::move(fleet_config), clock);
     fleet->start();
-    spdlog::info("fleet: node '{}' of cluster '{}', etcd at {}",
-                 config.node_name.empty() ? host_name() : config.node_name, config.cluster,
+    spdlog::info("fleet: node '{}' of cluster '{}', etcd at {}", config.node_name, config.cluster,
                  fmt::join(config.etcd_endpoints, ","));
   }
   agent::ApiService service(**containerd, images, engine, paths, kVersion);
@@ -373,6 +387,9 @@ int main(int argc, char** argv) {
       app.add_option("--etcd-cert", config.etcd_cert_file, "client certificate for etcd");
   auto* etcd_key = app.add_option("--etcd-key", config.etcd_key_file, "its key");
   auto* etcd_user = app.add_option("--etcd-user", config.etcd_user, "USER:PASSWORD for etcd");
+  auto* join_token = app.add_option("--join-token", config.join_token,
+                                    "join the fleet with a token from `berthctl cluster token "
+                                    "create` (used once; the identity is kept)");
   auto* attributes = app.add_option("--node-attribute", config.node_attributes,
                                     "KEY=VALUE shown in the node record (repeatable)")
                          ->allow_extra_args(false);
@@ -425,6 +442,7 @@ int main(int argc, char** argv) {
     take(etcd_cert, config.etcd_cert_file, from_file.etcd_cert_file);
     take(etcd_key, config.etcd_key_file, from_file.etcd_key_file);
     take(etcd_user, config.etcd_user, from_file.etcd_user);
+    take(join_token, config.join_token, from_file.join_token);
     take(attributes, config.node_attributes, from_file.node_attributes);
   }
   if (auto valid = berth::agent::validate(config); !valid) {

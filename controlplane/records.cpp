@@ -80,6 +80,7 @@ class Reader {
   template <typename T>
   static const char* expected() {
     if constexpr (std::is_same_v<T, std::string>) return "a string";
+    if constexpr (std::is_same_v<T, bool>) return "true or false";
     if constexpr (std::is_integral_v<T>) return "an integer";
     return "of another type";
   }
@@ -264,18 +265,25 @@ Result<TaskStatusRecord> parse_status(std::string_view text) {
 }
 
 std::string to_json(const JoinToken& token) {
-  return json{
-      {"cluster", token.cluster}, {"expiresAt", token.expires_at_ms}, {"usedBy", token.used_by}}
-      .dump();
+  json out = {{"cluster", token.cluster},
+              {"node", token.node},
+              {"user", token.user},
+              {"expiresAt", token.expires_at_ms},
+              {"used", token.used}};
+  if (!token.password.empty()) out["password"] = token.password;
+  return out.dump();
 }
 
 Result<JoinToken> parse_token(std::string_view text) {
   json j = BERTH_TRY(parse_object(text, "join token"));
   Reader r(j, "join token");
   JoinToken token;
-  token.cluster = r.get<std::string>("cluster", "");
+  token.cluster = r.get<std::string>("cluster", "", true);
+  token.node = r.get<std::string>("node", "", true);
+  token.user = r.get<std::string>("user", "", true);
+  token.password = r.get<std::string>("password", "");
   token.expires_at_ms = r.get<int64_t>("expiresAt", 0, true);
-  token.used_by = r.get<std::string>("usedBy", "");
+  token.used = r.get<bool>("used", false);
   BERTH_TRY(r.status());
   return token;
 }

@@ -116,10 +116,14 @@ struct TaskStatusRecord {
   std::vector<ContainerStatus> containers;
 };
 
+// A join token's key (controlplane/join.h): the identity it hands over.
 struct JoinToken {
   std::string cluster;
+  std::string node;      // the node it admits
+  std::string user;      // that node's etcd user
+  std::string password;  // removed when the token is redeemed
   int64_t expires_at_ms = 0;
-  std::string used_by;  // the node that redeemed it; "" while unused
+  bool used = false;
 };
 
 // JSON, and its parse: a parse error names the field and what is wrong.

@@ -14,6 +14,7 @@
 #include "agent/engine/admission.h"
 #include "agent/taskdef/taskdef.h"
 #include "controlplane/etcd/client.h"
+#include "controlplane/join.h"
 #include "controlplane/placement.h"
 #include "controlplane/records.h"
 
@@ -161,6 +162,26 @@ Result<std::string> find_task(const Fleet& fleet, const std::string& task) {
   return berth::fail(ErrorCode::kNotFound, "no task named '" + task + "' in the cluster");
 }
 
+Result<std::chrono::seconds> parse_duration(const std::string& text) {
+  size_t used = 0;
+  long long value = -1;
+  try {
+    value = std::stoll(text, &used);
+  } catch (const std::exception&) {
+  }
+  std::string unit = text.substr(std::min(used, text.size()));
+  long long scale = unit.empty() || unit == "s" ? 1
+                    : unit == "m"               ? 60
+                    : unit == "h"               ? 3600
+                    : unit == "d"               ? 86400
+                                                : 0;
+  if (value < 1 || scale == 0) {
+    return berth::fail(ErrorCode::kInvalidArgument,
+                       "--ttl '" + text + "': expected a duration such as 30m, 1h, 2d or 90");
+  }
+  return std::chrono::seconds(value * scale);
+}
+
 int report(const berth::Error& error, const std::string& what) {
   std::cerr << "berthctl: cluster " << what << ": " << error.message() << "\n";
   return kFailed;
@@ -235,6 +256,12 @@ ClusterCommands::ClusterCommands(CLI::App& app) {
   drain_->add_option("NODE", node_, "node name")->required();
   uncordon_ = cluster_->add_subcommand("uncordon", "let placement use a drained node again");
   uncordon_->add_option("NODE", node_, "node name")->required();
+  auto* token = cluster_->add_subcommand("token", "join tokens for Anywhere nodes");
+  token->require_subcommand(1);
+  token_create_ = token->add_subcommand(
+      "create", "print a single-use token that gives a new node its etcd identity");
+  token_create_->add_option("--ttl", ttl_, "how long it can be used: 30m, 1h, 2d, or seconds");
+  token_create_->add_option("--node", node_, "the node it admits (default: node-<token id>)");
 }
 
 int ClusterCommands::run(bool json) {
@@ -461,6 +488,24 @@ int ClusterCommands::run(bool json) {
       std::cout << nlohmann::json{{"node", node_}, {"stopping", stopping}}.dump(2) << "\n";
     } else {
       std::cout << "node " << node_ << " drained: " << stopping << " tasks stopping\n";
+    }
+    return 0;
+  }
+
+  if (token_create_->parsed()) {
+    auto ttl = parse_duration(ttl_);
+    if (!ttl) return report(ttl.error(), "token create");
+    auto created = cp::create_join_token(client, cluster_name_, node_, *ttl, now_ms());
+    if (!created) return report(created.error(), "token create");
+    if (json) {
+      std::cout << nlohmann::json{{"token", created->token},
+                                  {"node", created->node},
+                                  {"expiresAt", created->expires_at_ms}}
+                       .dump(2)
+                << "\n";
+    } else {
+      std::cout << created->token << "\n";
+      std::cerr << "admits node '" << created->node << "' once, for " << ttl_ << "\n";
     }
     return 0;
   }

@@ -26,6 +26,8 @@ class ClusterCommands {
   CLI::App* rm_ = nullptr;
   CLI::App* drain_ = nullptr;
   CLI::App* uncordon_ = nullptr;
+  CLI::App* token_create_ = nullptr;
+  std::string ttl_ = "1h";
 
   std::string endpoints_;
   std::string ca_, cert_, key_, user_;

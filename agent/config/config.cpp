@@ -175,6 +175,8 @@ Status apply_toml(std::string_view toml_text, std::string_view source_name, Agen
       status = read_string(node, ctx, config.etcd_key_file);
     else if (key == "etcd_user")
       status = read_string(node, ctx, config.etcd_user);
+    else if (key == "join_token")
+      status = read_string(node, ctx, config.join_token);
     else if (key == "node_attributes")
       status = read_string_array(node, ctx, config.node_attributes);
     else if (key == "insecure_registries")

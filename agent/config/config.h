@@ -70,6 +70,9 @@ struct AgentConfig {
   std::string etcd_cert_file;
   std::string etcd_key_file;
   std::string etcd_user;
+  // An Anywhere node's single-use token (controlplane/join.h); the identity
+  // it gives is kept in <root>/etcd-identity.json.
+  std::string join_token;
   std::vector<std::string> node_attributes;  // KEY=VALUE, in the node record
 
   std::string log_dir() const { return root + "/logs"; }

@@ -25,6 +25,16 @@ Status Client::delete_user(const std::string& name) {
   });
 }
 
+Status Client::change_password(const std::string& name, const std::string& password) {
+  pb::AuthUserChangePasswordRequest request;
+  request.set_name(name);
+  request.set_password(password);
+  pb::AuthUserChangePasswordResponse response;
+  return invoke("change password", name, [&](Endpoint& e, grpc::ClientContext& ctx) {
+    return e.auth->UserChangePassword(&ctx, request, &response);
+  });
+}
+
 Status Client::add_role(const std::string& name) {
   pb::AuthRoleAddRequest request;
   request.set_name(name);

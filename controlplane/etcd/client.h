@@ -161,6 +161,7 @@ class Client {
   // Auth administration (the root user's work).
   Status add_user(const std::string& name, const std::string& password);
   Status delete_user(const std::string& name);
+  Status change_password(const std::string& name, const std::string& password);
   Status add_role(const std::string& name);
   Status delete_role(const std::string& name);
   // `key` alone, or every key under it with prefix.

@@ -161,9 +161,11 @@ std::string Client::endpoint() const {
   return channels_->endpoints[current_.load() % channels_->endpoints.size()].url;
 }
 
-std::unique_ptr<grpc::ClientContext> Client::context(std::chrono::milliseconds timeout) const {
+std::unique_ptr<grpc::ClientContext> Client::context(std::chrono::milliseconds timeout,
+                                                     bool with_token) const {
   auto context = std::make_unique<grpc::ClientContext>();
   if (timeout.count() > 0) context->set_deadline(std::chrono::system_clock::now() + timeout);
+  if (!with_token) return context;
   std::lock_guard lock(token_mu_);
   if (!token_.empty()) context->AddMetadata("token", token_);
   return context;
@@ -174,7 +176,8 @@ void Client::next_endpoint(size_t failed) {
   current_.compare_exchange_strong(failed, next);
 }
 
-Status Client::invoke(const char* what, const std::string& subject, const Call& call) {
+Status Client::invoke(const char* what, const std::string& subject, const Call& call,
+                      bool with_token) {
   const size_t count = channels_->endpoints.size();
   bool authenticated_again = false;
   grpc::Status last;
@@ -182,7 +185,7 @@ Status Client::invoke(const char* what, const std::string& subject, const Call& 
   for (size_t attempt = 0; attempt < count;) {
     size_t index = current_.load() % count;
     Endpoint& endpoint = channels_->endpoints[index];
-    auto ctx = context(options_.call_timeout);
+    auto ctx = context(options_.call_timeout, with_token);
     grpc::Status status = call(endpoint, *ctx);
     if (status.ok()) return {};
     if (token_refused(status) && !authenticated_again && !options_.user.empty()) {
@@ -209,13 +212,13 @@ Status Client::authenticate() {
   request.set_name(options_.user);
   request.set_password(options_.password);
   pb::AuthenticateResponse response;
-  {
-    std::lock_guard lock(token_mu_);
-    token_.clear();
-  }
-  auto done = invoke("authenticate", options_.user, [&](Endpoint& e, grpc::ClientContext& ctx) {
-    return e.auth->Authenticate(&ctx, request, &response);
-  });
+  // Other calls keep the old token until the new one is there.
+  auto done = invoke(
+      "authenticate", options_.user,
+      [&](Endpoint& e, grpc::ClientContext& ctx) {
+        return e.auth->Authenticate(&ctx, request, &response);
+      },
+      /*with_token=*/false);
   if (!done) {
     if (done.error().code() == ErrorCode::kInvalidArgument) {
       // etcd's answer to a wrong user or password.

@@ -176,8 +176,10 @@ class Client {
   // Runs one unary call, moving to the next endpoint while this one is
   // unavailable and authenticating again once when the token is refused.
   using Call = std::function<grpc::Status(Endpoint&, grpc::ClientContext&)>;
-  Status invoke(const char* what, const std::string& subject, const Call& call);
-  std::unique_ptr<grpc::ClientContext> context(std::chrono::milliseconds timeout) const;
+  Status invoke(const char* what, const std::string& subject, const Call& call,
+                bool with_token = true);
+  std::unique_ptr<grpc::ClientContext> context(std::chrono::milliseconds timeout,
+                                               bool with_token = true) const;
   void next_endpoint(size_t failed);
 
   Options options_;

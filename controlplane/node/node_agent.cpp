@@ -253,6 +253,13 @@ void NodeAgent::apply_events(int64_t revision, const std::vector<etcd::WatchEven
 }
 
 void NodeAgent::watch_loop() {
+  {
+    // The session says why etcd cannot be reached; the watcher starts once
+    // it could register.
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return stopping_ || sessions_ > 0; });
+    if (stopping_) return;
+  }
   auto backoff = kFirstBackoff;
   bool listed = false;
   while (true) {

@@ -134,9 +134,9 @@ Result<std::unique_ptr<Client>> Client::create(Options options) {
   grpc::ChannelArguments args;
   // A member that went away is tried again soon, and a connection that
   // died without a word is found within seconds (etcd lets clients ping
-  // every 5 s).
+  // every 5 s). The minimum reconnect backoff is left alone: it is also how
+  // long a connection attempt (TCP, TLS, HTTP/2) may take.
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 200);
-  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 200);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 10000);
   args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 5000);

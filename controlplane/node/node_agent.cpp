@@ -12,6 +12,8 @@ namespace berth::controlplane {
 namespace {
 
 constexpr std::chrono::milliseconds kFirstBackoff{250};
+// The least time between two rounds of the reconciler.
+constexpr std::chrono::milliseconds kReconcileGap{20};
 
 std::vector<std::string> host_addresses(const std::vector<std::string>& excluded) {
   std::vector<std::string> out;
@@ -44,7 +46,8 @@ NodeAgent::NodeAgent(agent::Engine& engine, std::unique_ptr<etcd::Client> client
       client_(std::move(client)),
       config_(std::move(config)),
       keys_(config_.cluster),
-      clock_(clock) {}
+      clock_(clock),
+      budget_(config_.status_burst, config_.status_interval) {}
 
 NodeAgent::~NodeAgent() { stop(); }
 
@@ -305,11 +308,13 @@ void NodeAgent::reconcile_loop() {
   auto backoff = kFirstBackoff;
   while (true) {
     {
+      // A change, or the time a deferred status write may go.
       std::unique_lock lock(mu_);
-      cv_.wait(lock, [&] { return stopping_ || dirty_; });
+      cv_.wait_until(lock, deferred_until_, [&] { return stopping_ || dirty_; });
       if (stopping_) return;
       dirty_ = false;
     }
+    deferred_until_ = std::chrono::steady_clock::time_point::max();
     reconcile();
     bool failed = false;
     {
@@ -323,8 +328,8 @@ void NodeAgent::reconcile_loop() {
       continue;
     }
     backoff = kFirstBackoff;
-    // Changes that come in the meantime are written together.
-    if (!pause(config_.status_coalesce)) return;
+    // Changes that come in the meantime are handled together.
+    if (!pause(kReconcileGap)) return;
   }
 }
 
@@ -399,11 +404,17 @@ Status NodeAgent::write_statuses(const std::map<std::string, TaskStatusRecord>& 
     for (const auto& kv : existing.kvs) written_[kv.key] = kv.value;
     status_listed_ = true;
   }
+  const auto now = std::chrono::steady_clock::now();
   for (const auto& [name, status] : statuses) {
     std::string key = keys_.status(config_.node, name);
     std::string value = to_json(status);
     auto it = written_.find(key);
     if (it != written_.end() && it->second == value) continue;
+    if (!budget_.take(key, now)) {
+      // Written with its latest state once the key may be written again.
+      deferred_until_ = std::min(deferred_until_, budget_.next(key, now));
+      continue;
+    }
     BERTH_TRY(client_->put(key, value));
     written_[key] = value;
   }
@@ -413,6 +424,7 @@ Status NodeAgent::write_statuses(const std::map<std::string, TaskStatusRecord>& 
       continue;
     }
     BERTH_TRY(client_->remove(it->first));
+    budget_.forget(it->first);
     it = written_.erase(it);
   }
   return {};

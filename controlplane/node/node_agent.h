@@ -9,7 +9,8 @@
 //    revision after; a broken stream is resumed from the last revision
 //    seen, and a compacted one lists again;
 //  - the reconciler runs and stops engine tasks to match (plan.h), and
-//    writes every task's status that changed, at most once per 200 ms.
+//    writes every task's status that changed: a burst of three writes per
+//    task at once, then at most one per 200 ms (write_budget.h).
 // While etcd is away the engine goes on: tasks keep running and their
 // states are written once etcd answers again.
 #pragma once
@@ -28,6 +29,7 @@
 #include "common/clock.h"
 #include "controlplane/etcd/client.h"
 #include "controlplane/node/plan.h"
+#include "controlplane/node/write_budget.h"
 #include "controlplane/records.h"
 
 namespace berth::controlplane {
@@ -42,7 +44,9 @@ struct NodeAgentConfig {
   std::vector<std::string> excluded_interfaces;  // not listed as the node's addresses
   std::chrono::seconds lease_ttl{10};
   std::chrono::milliseconds keepalive_interval{3000};
-  std::chrono::milliseconds status_coalesce{200};
+  // Each task's status key: a burst of writes, then one per interval.
+  size_t status_burst = 3;
+  std::chrono::milliseconds status_interval{200};
   std::chrono::milliseconds max_backoff{1000};
 };
 
@@ -102,6 +106,10 @@ class NodeAgent {
   bool status_listed_ = false;                  // written_ was read from etcd
   uint64_t written_session_ = 0;
   std::string last_record_;
+  WriteBudget budget_;
+  // When a status write that the budget held back may go.
+  std::chrono::steady_clock::time_point deferred_until_ =
+      std::chrono::steady_clock::time_point::max();
 
   etcd::WatchCanceller watch_canceller_;
   int subscription_ = 0;

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <atomic>
 #include <fstream>
+#include <iostream>
+#include <mutex>
 #include <thread>
 
 #include "fixtures/fleet_fixture.h"
@@ -38,18 +40,20 @@ TEST_F(FleetTest, NodesRegisterTakePlacedTasksAndAreAdoptedAfterAKill) {
   // 20 tasks, placed by 4 clients at once.
   std::vector<std::string> names;
   for (int i = 0; i < 20; ++i) names.push_back("t" + std::to_string(i));
-  std::atomic<int> failures = 0;
+  std::mutex mu;
+  std::string failures;
   std::vector<std::thread> clients;
   for (int c = 0; c < 4; ++c) {
     clients.emplace_back([&, c] {
       for (int i = c; i < 20; i += 4) {
         auto placed = place(sleeper("fleet"), names[i]);
-        if (placed.exit_code != 0) ++failures;
+        std::lock_guard lock(mu);
+        if (placed.exit_code != 0) failures += names[i] + ": " + placed.err;
       }
     });
   }
   for (auto& t : clients) t.join();
-  ASSERT_EQ(failures.load(), 0);
+  ASSERT_EQ(failures, "");
   std::map<std::string, json> seen;
   ASSERT_TRUE(await_known(names, "RUNNING", 120s, &seen))
       << nodes_["node-a"]->log_text() << nodes_["node-b"]->log_text();
@@ -230,6 +234,7 @@ TEST_F(FleetTest, AnEtcdOutageTouchesNoTaskAndStatusCatchesUpOnItsReturn) {
   node.kill(SIGKILL);
   ASSERT_EQ(cluster({"rm", "removed"}).exit_code, 0);
   etcd_->stop_member(0, SIGKILL);
+  auto outage_began = std::chrono::steady_clock::now();
   // berthd starts while etcd is away, and adopts what runs.
   ASSERT_TRUE(node.restart()) << node.log_text();
   auto ps = json::parse(node.ctl({"-o", "json", "ps"}).out);
@@ -254,6 +259,10 @@ TEST_F(FleetTest, AnEtcdOutageTouchesNoTaskAndStatusCatchesUpOnItsReturn) {
   ASSERT_TRUE(stopped) << node.log_text();
   EXPECT_NE(node.log_text().find("etcd: "), std::string::npos);
 
+  // 30 s of outage in all: longer than the node's lease.
+  std::this_thread::sleep_until(outage_began + 30s);
+  ps = json::parse(node.ctl({"-o", "json", "ps"}).out);
+  EXPECT_EQ(ps["tasks"].size(), 2u) << "a running task was touched: " << ps.dump();
   ASSERT_TRUE(etcd_->start_member(0));
   auto back = std::chrono::steady_clock::now();
   std::map<std::string, json> after;
@@ -266,7 +275,11 @@ TEST_F(FleetTest, AnEtcdOutageTouchesNoTaskAndStatusCatchesUpOnItsReturn) {
       },
       10s))
       << node.log_text();
-  EXPECT_LE(std::chrono::steady_clock::now() - back, 5s);
+  auto caught_up = std::chrono::steady_clock::now() - back;
+  EXPECT_LE(caught_up, 5s);
+  std::cout << "status caught up "
+            << std::chrono::duration_cast<std::chrono::milliseconds>(caught_up).count()
+            << " ms after etcd came back\n";
   EXPECT_EQ(after["exits"]["containers"][0]["exitCode"], 137);
   EXPECT_EQ(after["stays"]["knownStatus"], "RUNNING");
   EXPECT_EQ(after["stays"]["taskId"], before["stays"]["taskId"]);

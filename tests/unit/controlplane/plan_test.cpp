@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include "controlplane/node/write_budget.h"
+
 namespace berth::controlplane {
 namespace {
 
@@ -107,6 +109,34 @@ TEST(NodePlan, StatusComesFromTheNewestTaskOfAName) {
   EXPECT_EQ(statuses["gone"].task_id, "orphan");  // reported until it stopped
   EXPECT_EQ(local_tasks(views, keys, "n").size(), 3u);
   EXPECT_TRUE(local_tasks(views, keys, "other").empty());
+}
+
+}  // namespace
+}  // namespace berth::controlplane
+
+namespace berth::controlplane {
+namespace {
+
+TEST(WriteBudget, ABurstGoesAtOnceThenOnePerInterval) {
+  using namespace std::chrono_literals;
+  WriteBudget budget(3, 200ms);
+  auto t0 = WriteBudget::Clock::time_point{} + 1h;
+  EXPECT_TRUE(budget.take("k", t0));
+  EXPECT_TRUE(budget.take("k", t0 + 1ms));
+  EXPECT_TRUE(budget.take("k", t0 + 2ms));
+  EXPECT_FALSE(budget.take("k", t0 + 3ms));
+  EXPECT_TRUE(budget.take("other", t0 + 3ms));  // per key
+  auto next = budget.next("k", t0 + 3ms);
+  EXPECT_GT(next, t0 + 150ms);
+  EXPECT_LE(next, t0 + 203ms);
+  EXPECT_TRUE(budget.take("k", next));
+  // A flapping key: 100 changes in a second are at most 3 + 5 writes.
+  int writes = 0;
+  for (int i = 0; i < 100; ++i) writes += budget.take("flap", t0 + i * 10ms) ? 1 : 0;
+  EXPECT_LE(writes, 8);
+  EXPECT_GE(writes, 7);
+  budget.forget("k");
+  EXPECT_EQ(budget.next("k", t0), t0);
 }
 
 }  // namespace

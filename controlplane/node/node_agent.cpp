@@ -202,56 +202,74 @@ void NodeAgent::session_loop() {
 
 // The watcher.
 
+DesiredEntry NodeAgent::read_entry(const etcd::KeyValue& kv) const {
+  DesiredEntry entry;
+  entry.name = kv.key.substr(keys_.desired(config_.node).size());
+  entry.create_revision = kv.create_revision;
+  entry.mod_revision = kv.mod_revision;
+  auto refuse = [&](const std::string& why) {
+    entry.error = why;
+    spdlog::error("etcd: desired task '{}' ({}): {}", entry.name, kv.key, why);
+  };
+  if (auto valid_name = check_name("task name", entry.name); !valid_name) {
+    refuse(valid_name.error().message());
+  } else if (auto task = parse_desired(kv.value); !task) {
+    refuse(task.error().message());
+  } else if (!task->name.empty() && task->name != entry.name) {
+    refuse("desired task: name '" + task->name + "' differs from its key's '" + entry.name + "'");
+  } else if (auto parsed = agent::parse_task_definition(task->definition_json, config_.policy);
+             !parsed.definition) {
+    refuse("invalid task definition:\n" + agent::format_problems(parsed.problems));
+  } else {
+    entry.task = std::move(*task);
+  }
+  return entry;
+}
+
 Status NodeAgent::list_desired() {
   auto listed = BERTH_TRY(client_->get(keys_.desired(config_.node), true));
+  std::map<std::string, DesiredEntry> fresh;
+  for (const auto& kv : listed.kvs) {
+    DesiredEntry entry = read_entry(kv);
+    fresh[entry.name] = std::move(entry);
+  }
+  // Swapped in whole: the reconciler never sees a half-read listing.
   {
     std::lock_guard lock(mu_);
-    desired_.clear();
+    desired_ = std::move(fresh);
     desired_revision_ = listed.revision;
     desired_listed_ = true;
     dirty_ = true;
   }
-  apply_events(listed.revision, [&] {
-    std::vector<etcd::WatchEvent> puts;
-    for (auto& kv : listed.kvs) puts.push_back({etcd::WatchEvent::Type::kPut, std::move(kv)});
-    return puts;
-  }());
+  cv_.notify_all();
   return {};
 }
 
 void NodeAgent::apply_events(int64_t revision, const std::vector<etcd::WatchEvent>& events) {
-  const std::string prefix = keys_.desired(config_.node);
-  std::lock_guard lock(mu_);
+  // Read outside the lock, which the engine's callback takes too.
+  std::vector<std::pair<std::string, std::optional<DesiredEntry>>> changes;
+  const size_t prefix = keys_.desired(config_.node).size();
   for (const auto& event : events) {
-    std::string name = event.kv.key.substr(prefix.size());
     if (event.type == etcd::WatchEvent::Type::kDelete) {
-      desired_.erase(name);
-      continue;
-    }
-    DesiredEntry entry;
-    entry.name = name;
-    entry.create_revision = event.kv.create_revision;
-    entry.mod_revision = event.kv.mod_revision;
-    auto refuse = [&](const std::string& why) {
-      entry.error = why;
-      spdlog::error("etcd: desired task '{}' ({}): {}", name, event.kv.key, why);
-    };
-    if (auto valid_name = check_name("task name", name); !valid_name) {
-      refuse(valid_name.error().message());
-    } else if (auto task = parse_desired(event.kv.value); !task) {
-      refuse(task.error().message());
-    } else if (!task->name.empty() && task->name != name) {
-      refuse("desired task: name '" + task->name + "' differs from its key's '" + name + "'");
-    } else if (auto parsed = agent::parse_task_definition(task->definition_json, config_.policy);
-               !parsed.definition) {
-      refuse("invalid task definition:\n" + agent::format_problems(parsed.problems));
+      changes.emplace_back(event.kv.key.substr(prefix), std::nullopt);
     } else {
-      entry.task = std::move(*task);
+      DesiredEntry entry = read_entry(event.kv);
+      std::string name = entry.name;
+      changes.emplace_back(std::move(name), std::move(entry));
     }
-    desired_[name] = std::move(entry);
   }
-  desired_revision_ = std::max(desired_revision_, revision);
-  dirty_ = true;
+  {
+    std::lock_guard lock(mu_);
+    for (auto& [name, entry] : changes) {
+      if (entry) {
+        desired_[name] = std::move(*entry);
+      } else {
+        desired_.erase(name);
+      }
+    }
+    desired_revision_ = std::max(desired_revision_, revision);
+    dirty_ = true;
+  }
   cv_.notify_all();
 }
 
@@ -346,8 +364,20 @@ void NodeAgent::reconcile() {
   // Until the desired tasks were read once, nothing is started or stopped:
   // a berthd that starts while etcd is away keeps what runs.
   if (!listed) return;
+  if (session != 0 && (session != written_session_ || !status_listed_)) {
+    // What etcd holds: which tasks already ran to their end.
+    if (auto read = list_statuses(); read) written_session_ = session;
+  }
+  std::map<std::string, int64_t> finished;
+  for (const auto& [key, value] : written_) {
+    if (value.find(R"("knownStatus":"STOPPED")") == std::string::npos) continue;
+    auto status = parse_status(value);
+    if (status && status->known == "STOPPED") {
+      finished[Keys::last_segment(key)] = status->desired_revision;
+    }
+  }
   auto views = engine_.list(true);
-  auto actions = plan_node(desired, local_tasks(views, keys_, config_.node), refused_);
+  auto actions = plan_node(desired, local_tasks(views, keys_, config_.node), refused_, finished);
   for (const auto& action : actions) {
     if (action.kind == NodeAction::Kind::kStop) {
       spdlog::info("etcd: desired task '{}': stopping task '{}' ({})", action.name, action.task_id,
@@ -396,14 +426,17 @@ void NodeAgent::reconcile() {
   written_session_ = session;
 }
 
+Status NodeAgent::list_statuses() {
+  auto existing = BERTH_TRY(client_->get(keys_.status(config_.node), true));
+  written_.clear();
+  for (const auto& kv : existing.kvs) written_[kv.key] = kv.value;
+  status_listed_ = true;
+  return {};
+}
+
 Status NodeAgent::write_statuses(const std::map<std::string, TaskStatusRecord>& statuses) {
-  if (!status_listed_) {
-    // What etcd holds (a new session, or a berthd that restarted).
-    auto existing = BERTH_TRY(client_->get(keys_.status(config_.node), true));
-    written_.clear();
-    for (const auto& kv : existing.kvs) written_[kv.key] = kv.value;
-    status_listed_ = true;
-  }
+  // What etcd holds (a new session, or a berthd that restarted).
+  if (!status_listed_) BERTH_TRY(list_statuses());
   const auto now = std::chrono::steady_clock::now();
   for (const auto& [name, status] : statuses) {
     std::string key = keys_.status(config_.node, name);

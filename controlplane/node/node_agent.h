@@ -21,6 +21,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -68,10 +69,13 @@ class NodeAgent {
   Status register_node();
   NodeRecord node_record();
   void watch_loop();
+  // A desired key's value, read and checked (a refusal is logged).
+  DesiredEntry read_entry(const etcd::KeyValue& kv) const;
   Status list_desired();
   void apply_events(int64_t revision, const std::vector<etcd::WatchEvent>& events);
   void reconcile_loop();
   void reconcile();
+  Status list_statuses();
   Status write_statuses(const std::map<std::string, TaskStatusRecord>& statuses);
   // Waits up to `delay` or until stop(); false once stopping.
   bool pause(std::chrono::milliseconds delay);

@@ -31,7 +31,8 @@ std::vector<LocalTask> local_tasks(const std::vector<agent::TaskView>& views, co
 
 std::vector<NodeAction> plan_node(const std::map<std::string, DesiredEntry>& desired,
                                   const std::vector<LocalTask>& local,
-                                  const std::map<std::string, Refusal>& refused) {
+                                  const std::map<std::string, Refusal>& refused,
+                                  const std::map<std::string, int64_t>& finished) {
   std::vector<NodeAction> actions;
   auto stop_live = [&](const std::string& name, const std::string& except_digest,
                        const std::string& reason) {
@@ -63,6 +64,8 @@ std::vector<NodeAction> plan_node(const std::map<std::string, DesiredEntry>& des
     if (stop_live(name, digest, "desired task replaced")) continue;
     auto it = refused.find(name);
     if (it != refused.end() && it->second.digest == digest) continue;
+    auto done = finished.find(name);
+    if (done != finished.end() && done->second == entry.mod_revision) continue;
     actions.push_back({NodeAction::Kind::kRun, name, "", "desired RUNNING"});
   }
   for (const auto& task : local) {

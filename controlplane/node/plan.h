@@ -64,10 +64,14 @@ std::vector<LocalTask> local_tasks(const std::vector<agent::TaskView>& views, co
                                    const std::string& node);
 
 // What to do. `refused`: names whose current digest the engine refused
-// (not tried again until the value changes).
+// (not tried again until the value changes). `finished`: names whose status
+// in etcd says STOPPED, and the desired revision it answers: a task whose
+// record the engine no longer keeps (its retention ended) is not run again
+// for the value it already ran for.
 std::vector<NodeAction> plan_node(const std::map<std::string, DesiredEntry>& desired,
                                   const std::vector<LocalTask>& local,
-                                  const std::map<std::string, Refusal>& refused);
+                                  const std::map<std::string, Refusal>& refused,
+                                  const std::map<std::string, int64_t>& finished = {});
 
 // The status of every desired task (by name), from its newest local task,
 // and of tasks whose key was removed while they still run.

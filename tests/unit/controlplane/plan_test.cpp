@@ -36,6 +36,10 @@ TEST(NodePlan, RunsADesiredTaskOncePerValue) {
   EXPECT_TRUE(plan_node(desired, {local("t1", "web", digest, true)}, {}).empty());
   // Refused for this value: not tried again.
   EXPECT_TRUE(plan_node(desired, {}, {{"web", {digest, "RESOURCE:CPU"}}}).empty());
+  // Its record gone (retention), but etcd says it ran to its end for this
+  // value: not run again; for an older value, it is.
+  EXPECT_TRUE(plan_node(desired, {}, {}, {{"web", 10}}).empty());
+  EXPECT_EQ(plan_node(desired, {}, {}, {{"web", 9}}).size(), 1u);
 }
 
 TEST(NodePlan, ANewValueStopsTheOldTaskFirst) {

@@ -141,6 +141,8 @@ std::string to_json(const NodeRecord& n) {
               {"allocatable", capacity_json(n.allocatable)},
               {"remaining", capacity_json(n.remaining)},
               {"hostPortRange", n.host_port_range},
+              {"hostPortsInUse", n.host_ports_in_use},
+              {"hostPortsRemaining", n.host_ports_remaining},
               {"tasks", n.tasks},
               {"attributes", n.attributes},
               {"startedAt", n.started_at_ms},
@@ -161,6 +163,8 @@ Result<NodeRecord> parse_node(std::string_view text) {
   n.allocatable = read_capacity(r, "allocatable");
   n.remaining = read_capacity(r, "remaining");
   n.host_port_range = r.get<std::string>("hostPortRange", "");
+  n.host_ports_in_use = r.get<std::vector<int64_t>>("hostPortsInUse", {});
+  n.host_ports_remaining = r.get<int64_t>("hostPortsRemaining", 0);
   n.tasks = r.get<int64_t>("tasks", 0);
   n.attributes = r.get<std::map<std::string, std::string>>("attributes", {});
   n.started_at_ms = r.get<int64_t>("startedAt", 0);

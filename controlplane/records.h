@@ -72,8 +72,10 @@ struct NodeRecord {
   std::vector<std::string> network_modes;
   Capacity allocatable;
   Capacity remaining;
-  std::string host_port_range;  // "49153-65535"
-  int64_t tasks = 0;            // not yet STOPPED
+  std::string host_port_range;             // "49153-65535", where hostPort 0 is taken from
+  std::vector<int64_t> host_ports_in_use;  // published by the node's tasks
+  int64_t host_ports_remaining = 0;        // of the range
+  int64_t tasks = 0;                       // not yet STOPPED
   std::map<std::string, std::string> attributes;
   int64_t started_at_ms = 0;
   int64_t updated_at_ms = 0;  // when the node last wrote it

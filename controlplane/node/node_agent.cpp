@@ -6,6 +6,8 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cstdlib>
+#include <set>
 
 namespace berth::controlplane {
 
@@ -120,6 +122,29 @@ NodeRecord NodeAgent::node_record() {
   record.remaining = {static_cast<int64_t>(remaining.cpu_units),
                       static_cast<int64_t>(remaining.memory_bytes >> 20)};
   record.host_port_range = config_.host_port_range;
+  // The host ports the tasks publish (bridge and awsvpc attachments), and
+  // what is left of the range hostPort 0 is taken from.
+  std::set<int64_t> ports;
+  auto add = [&](const std::optional<agent::NetworkAttachment>& network) {
+    if (!network) return;
+    for (const auto& port : network->ports) {
+      if (port.host_port != 0) ports.insert(port.host_port);
+    }
+  };
+  for (const auto& task : engine_.list(false)) {
+    add(task.record.network);
+    for (const auto& container : task.record.containers) add(container.network);
+  }
+  record.host_ports_in_use.assign(ports.begin(), ports.end());
+  int64_t low = 0;
+  int64_t high = -1;
+  if (auto dash = config_.host_port_range.find('-'); dash != std::string::npos) {
+    low = std::strtoll(config_.host_port_range.c_str(), nullptr, 10);
+    high = std::strtoll(config_.host_port_range.c_str() + dash + 1, nullptr, 10);
+  }
+  int64_t taken = std::count_if(ports.begin(), ports.end(),
+                                [&](int64_t port) { return port >= low && port <= high; });
+  record.host_ports_remaining = std::max<int64_t>(0, high - low + 1 - taken);
   record.tasks = static_cast<int64_t>(view.tasks);
   record.attributes = config_.attributes;
   record.started_at_ms = started_at_ms_;

@@ -209,15 +209,39 @@ TEST_F(FleetTest, ABadDesiredValueIsRefusedByNameAndNothingElseStops) {
   ASSERT_TRUE(await_known({"priv"}, "REFUSED", 30s, &seen));
   EXPECT_NE(seen["priv"]["error"].get<std::string>().find("privileged"), std::string::npos);
 
+  // The node record shows the host ports its tasks publish.
+  json web = sleeper("web");
+  web["networkMode"] = "bridge";
+  web["containerDefinitions"][0]["portMappings"] = {{{"containerPort", 80}, {"hostPort", 0}}};
+  ASSERT_EQ(place(web, "web").exit_code, 0);
+  ASSERT_TRUE(await_known({"web"}, "RUNNING", 60s)) << node.log_text();
+  json record;
+  EXPECT_TRUE(await_keys(
+      key("nodes/"),
+      [&](const Keys& k) {
+        auto it = k.find(key("nodes/solo"));
+        if (it == k.end()) return false;
+        record = json::parse(it->second, nullptr, false);
+        return record.is_object() && record["hostPortsInUse"].size() == 1;
+      },
+      10s))
+      << record.dump();
+  EXPECT_EQ(record["hostPortsRemaining"], 65535 - 49153);  // the default range, less one
+  EXPECT_GE(record["hostPortsInUse"][0].get<int>(), 49153);
+
   // Removing a task stops it and its status goes.
   ASSERT_EQ(cluster({"rm", "good"}).exit_code, 0);
   ASSERT_TRUE(await_keys(
       key("status/solo/"), [&](const Keys& k) { return !k.contains(key("status/solo/good")); },
       60s));
   auto ps = json::parse(node.ctl({"-o", "json", "ps", "-a"}).out);
+  int good = 0;
   for (const auto& task : ps.value("tasks", json::array())) {
+    if (task["name"] != "good") continue;
+    ++good;
     EXPECT_EQ(task["status"], "STOPPED") << task.dump();
   }
+  EXPECT_EQ(good, 1);
 }
 
 TEST_F(FleetTest, AnEtcdOutageTouchesNoTaskAndStatusCatchesUpOnItsReturn) {

@@ -17,6 +17,7 @@
 #include "controlplane/join.h"
 #include "controlplane/placement.h"
 #include "controlplane/records.h"
+#include "ctl/tasks.h"
 
 namespace berthctl {
 
@@ -39,15 +40,6 @@ int64_t now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
-}
-
-std::string age(int64_t at_ms) {
-  if (at_ms <= 0) return "-";
-  int64_t seconds = (now_ms() - at_ms) / 1000;
-  if (seconds < 60) return std::to_string(std::max<int64_t>(seconds, 0)) + "s";
-  if (seconds < 3600) return std::to_string(seconds / 60) + "m";
-  if (seconds < 86400) return std::to_string(seconds / 3600) + "h";
-  return std::to_string(seconds / 86400) + "d";
 }
 
 // Definitions are checked here as a node with the loosest policy would:
@@ -326,7 +318,7 @@ int ClusterCommands::run(bool json) {
         tasks = std::to_string(r.tasks);
       }
       std::printf("%-20s %-28s %-12s %-14s %-6s %s\n", state.name.c_str(), status.c_str(),
-                  cpu.c_str(), mem.c_str(), tasks.c_str(), age(member.joined_at_ms).c_str());
+                  cpu.c_str(), mem.c_str(), tasks.c_str(), age_ms(member.joined_at_ms).c_str());
     }
     if (json) std::cout << out.dump(2) << "\n";
     return 0;
@@ -406,7 +398,7 @@ int ClusterCommands::run(bool json) {
         std::printf("%-24s %-16s %-8s %-9s %-9s %-13s %s\n", name.c_str(), node.c_str(),
                     want.c_str(), known.c_str(), status ? status->health.c_str() : "-",
                     status && !status->task_id.empty() ? status->task_id.c_str() : "-",
-                    age(desired ? desired->created_at_ms : 0).c_str());
+                    age_ms(desired ? desired->created_at_ms : 0).c_str());
       }
     }
     if (json) std::cout << out.dump(2) << "\n";

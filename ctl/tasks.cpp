@@ -75,8 +75,6 @@ std::string to_json(const google::protobuf::Message& message) {
   return json.dump(2);
 }
 
-namespace {
-
 std::string age_ms(int64_t unix_ms) {
   if (unix_ms <= 0) return "-";
   int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -88,6 +86,8 @@ std::string age_ms(int64_t unix_ms) {
   if (seconds < 86400) return std::to_string(seconds / 3600) + "h";
   return std::to_string(seconds / 86400) + "d";
 }
+
+namespace {
 
 std::string timestamp(int64_t unix_ms) {
   if (unix_ms <= 0) return "-";

@@ -22,5 +22,7 @@ int report(const grpc::Status& status, std::string_view what);
 // as task definitions spell them.
 std::string to_json(const google::protobuf::Message& message);
 void cancel_on_signal(grpc::ClientContext* ctx);
+// "42s", "5m", "3h", "2d" since a time in Unix milliseconds; "-" for none.
+std::string age_ms(int64_t unix_ms);
 
 }  // namespace berthctl

@@ -56,6 +56,19 @@ Status write_control(const std::string& path, std::string_view value) {
 
 Result<std::string> read_control(const std::string& path) { return read_file(path); }
 
+Result<std::optional<std::string>> read_optional_control(const std::string& path) {
+  Result<std::string> text = read_file(path);
+  if (!text) {
+    if (text.error().sys_errno() == ENOENT) return std::optional<std::string>();
+    return fail(text.error());
+  }
+  return std::optional<std::string>(std::move(*text));
+}
+
+Result<uint64_t> read_number(const std::string& path) {
+  return parse_number(BERTH_TRY(read_control(path)), path);
+}
+
 bool path_exists(const std::string& path) {
   struct stat st {};
   return ::lstat(path.c_str(), &st) == 0;

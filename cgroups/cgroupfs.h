@@ -16,6 +16,11 @@ namespace berth::cgroups {
 // means the controller is not there, which must not pass silently).
 Status write_control(const std::string& path, std::string_view value);
 Result<std::string> read_control(const std::string& path);
+// A file the kernel may not have (memory.peak before Linux 5.19, cpu.stat
+// without CFS bandwidth): nullopt when it does not exist.
+Result<std::optional<std::string>> read_optional_control(const std::string& path);
+// The single number in a control file; the error names the path.
+Result<uint64_t> read_number(const std::string& path);
 bool path_exists(const std::string& path);
 
 // The value of `key` in a flat keyed file ("oom_kill 3\n..."), or nullopt.

@@ -8,10 +8,13 @@
 // mkdir, a write per limit, an rmdir, each checked.
 #include "cgroups/cgroupfs_v1.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <set>
 
 #include "cgroups/cgroupfs.h"
+#include "cgroups/stats.h"
 
 namespace berth::cgroups {
 namespace {
@@ -19,7 +22,23 @@ namespace {
 // The controllers berth writes or reads (cpuacct for usage).
 constexpr std::string_view kRequired[] = {"cpu", "cpuacct", "memory", "pids"};
 
+// USER_HZ when sysconf cannot tell: 100 on every Linux architecture.
+constexpr uint64_t kDefaultUserHz = 100;
+
 std::string controller_of(const std::string& file) { return file.substr(0, file.find('.')); }
+
+// oom_kill of `dir` and every cgroup below it. v1 counts a kill only in the
+// victim's own cgroup; a cgroup removed meanwhile counts nothing.
+Result<uint64_t> subtree_oom_kills(const std::string& dir) {
+  uint64_t total = 0;
+  if (auto text = BERTH_TRY(read_optional_control(dir + "/memory.oom_control"))) {
+    total += keyed_value(*text, "oom_kill").value_or(0);
+  }
+  for (const std::string& child : BERTH_TRY(child_cgroups(dir))) {
+    total += BERTH_TRY(subtree_oom_kills(dir + "/" + child));
+  }
+  return total;
+}
 
 }  // namespace
 
@@ -147,17 +166,88 @@ Result<TaskStats> CgroupfsV1Manager::container_stats(std::string_view task_id,
 Result<TaskStats> CgroupfsV1Manager::stats_of(const std::string& relative) const {
   std::string context = "stats of cgroup '" + relative + "'";
   TaskStats stats;
-  std::string usage_path = BERTH_TRY_CTX(file_path(relative, "cpuacct.usage"), context);
-  stats.cpu_usage_ns = BERTH_TRY_CTX(
-      parse_number(BERTH_TRY_CTX(read_control(usage_path), context), usage_path), context);
-  std::string memory_path = BERTH_TRY_CTX(file_path(relative, "memory.usage_in_bytes"), context);
-  stats.memory_usage_bytes = BERTH_TRY_CTX(
-      parse_number(BERTH_TRY_CTX(read_control(memory_path), context), memory_path), context);
-  std::string oom_path = BERTH_TRY_CTX(file_path(relative, "memory.oom_control"), context);
-  std::string oom_control = BERTH_TRY_CTX(read_control(oom_path), context);
+  BERTH_TRY_CTX(read_cpu_stats(relative, stats), context);
+  BERTH_TRY_CTX(read_memory_stats(relative, stats), context);
+  BERTH_TRY_CTX(read_pids_stats(relative, stats), context);
+  return stats;
+}
+
+Result<std::optional<std::string>> CgroupfsV1Manager::read_optional(const std::string& relative,
+                                                                    const std::string& file) const {
+  if (!roots_.contains(controller_of(file))) return std::optional<std::string>();
+  return read_optional_control(BERTH_TRY(file_path(relative, file)));
+}
+
+Status CgroupfsV1Manager::read_cpu_stats(const std::string& relative, TaskStats& stats) const {
+  stats.cpu_usage_ns = BERTH_TRY(read_number(BERTH_TRY(file_path(relative, "cpuacct.usage"))));
+  if (auto text = BERTH_TRY(read_optional(relative, "cpuacct.stat"))) {
+    long hz = ::sysconf(_SC_CLK_TCK);
+    uint64_t ticks_per_second = hz > 0 ? static_cast<uint64_t>(hz) : kDefaultUserHz;
+    stats.cpu_user_ns = ticks_to_ns(keyed_value(*text, "user").value_or(0), ticks_per_second);
+    stats.cpu_system_ns = ticks_to_ns(keyed_value(*text, "system").value_or(0), ticks_per_second);
+  }
+  // cpu.stat and the quota files need CONFIG_CFS_BANDWIDTH.
+  if (auto text = BERTH_TRY(read_optional(relative, "cpu.stat"))) {
+    stats.cpu_periods = keyed_value(*text, "nr_periods").value_or(0);
+    stats.cpu_throttled_periods = keyed_value(*text, "nr_throttled").value_or(0);
+    stats.cpu_throttled_ns = keyed_value(*text, "throttled_time").value_or(0);
+  }
+  if (auto text = BERTH_TRY(read_optional(relative, "cpu.cfs_quota_us"))) {
+    stats.cpu_quota_us = BERTH_TRY(parse_cfs_quota(*text, "cpu.cfs_quota_us"));
+  }
+  if (auto text = BERTH_TRY(read_optional(relative, "cpu.cfs_period_us"))) {
+    stats.cpu_period_us = BERTH_TRY(parse_number(*text, "cpu.cfs_period_us"));
+  }
+  if (auto text = BERTH_TRY(read_optional(relative, "cpu.shares"))) {
+    stats.cpu_shares = BERTH_TRY(parse_number(*text, "cpu.shares"));
+  }
+  return {};
+}
+
+Status CgroupfsV1Manager::read_memory_stats(const std::string& relative, TaskStats& stats) const {
+  stats.memory_usage_bytes =
+      BERTH_TRY(read_number(BERTH_TRY(file_path(relative, "memory.usage_in_bytes"))));
+  std::string oom_path = BERTH_TRY(file_path(relative, "memory.oom_control"));
+  std::string oom_control = BERTH_TRY(read_control(oom_path));
   // "oom_kill" appeared in Linux 4.13; older kernels count nothing.
   stats.oom_kills = keyed_value(oom_control, "oom_kill").value_or(0);
-  return stats;
+  std::string dir = roots_.at("memory") + "/" + relative;
+  uint64_t below = 0;
+  for (const std::string& child : BERTH_TRY(child_cgroups(dir))) {
+    below += BERTH_TRY(subtree_oom_kills(dir + "/" + child));
+  }
+  stats.oom_events = stats.oom_kills + below;
+
+  // The total_* keys cover the cgroup and its descendants, as usage does.
+  uint64_t inactive_file = 0;
+  if (auto text = BERTH_TRY(read_optional(relative, "memory.stat"))) {
+    inactive_file = keyed_value(*text, "total_inactive_file").value_or(0);
+    stats.memory_rss_bytes = keyed_value(*text, "total_rss").value_or(0);
+    stats.memory_cache_bytes = keyed_value(*text, "total_cache").value_or(0);
+  }
+  stats.memory_working_set_bytes = working_set_bytes(stats.memory_usage_bytes, inactive_file);
+  if (auto text = BERTH_TRY(read_optional(relative, "memory.max_usage_in_bytes"))) {
+    stats.memory_max_usage_bytes = BERTH_TRY(parse_number(*text, "memory.max_usage_in_bytes"));
+  }
+  if (auto text = BERTH_TRY(read_optional(relative, "memory.failcnt"))) {
+    stats.memory_failcnt = BERTH_TRY(parse_number(*text, "memory.failcnt"));
+  }
+  if (auto text = BERTH_TRY(read_optional(relative, "memory.limit_in_bytes"))) {
+    stats.memory_limit_bytes =
+        v1_memory_limit(BERTH_TRY(parse_number(*text, "memory.limit_in_bytes")));
+  }
+  return {};
+}
+
+Status CgroupfsV1Manager::read_pids_stats(const std::string& relative, TaskStats& stats) const {
+  // A v1 host may have no pids hierarchy: no counters then, not an error.
+  if (auto text = BERTH_TRY(read_optional(relative, "pids.current"))) {
+    stats.pids_current = BERTH_TRY(parse_number(*text, "pids.current"));
+  }
+  if (auto text = BERTH_TRY(read_optional(relative, "pids.max"))) {
+    stats.pids_limit = BERTH_TRY(parse_max_or_number(*text, "pids.max"));
+  }
+  return {};
 }
 
 bool CgroupfsV1Manager::limits_swap() const {

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -48,6 +49,13 @@ class CgroupfsV1Manager : public CgroupManager {
   Status make_and_write(const std::string& relative, const std::vector<FileValue>& files);
   // Counters of the cgroup at `relative` (under the mounts).
   Result<TaskStats> stats_of(const std::string& relative) const;
+  Status read_cpu_stats(const std::string& relative, TaskStats& stats) const;
+  Status read_memory_stats(const std::string& relative, TaskStats& stats) const;
+  Status read_pids_stats(const std::string& relative, TaskStats& stats) const;
+  // An optional control file: nullopt when its controller is not mounted
+  // or the kernel does not have the file.
+  Result<std::optional<std::string>> read_optional(const std::string& relative,
+                                                   const std::string& file) const;
 
   V1Roots roots_;
   std::string parent_;

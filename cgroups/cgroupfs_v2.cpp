@@ -7,6 +7,8 @@
 #include <algorithm>
 
 #include "cgroups/cgroupfs.h"
+#include "cgroups/limits.h"
+#include "cgroups/stats.h"
 
 namespace berth::cgroups {
 namespace {
@@ -26,6 +28,67 @@ std::vector<std::string> controller_list(std::string_view text) {
 
 bool contains(const std::vector<std::string>& names, std::string_view name) {
   return std::find(names.begin(), names.end(), name) != names.end();
+}
+
+constexpr uint64_t kNsPerUs = 1000;
+
+// cpu.stat always has usage_usec (the core accounts it without the cpu
+// controller); the rest needs the controller (and the throttling keys CFS
+// bandwidth); cpu.max and cpu.weight exist only with the controller.
+Status read_cpu_stats(const std::string& dir, TaskStats& stats) {
+  std::string cpu_stat = BERTH_TRY(read_control(dir + "/cpu.stat"));
+  std::optional<uint64_t> usage_usec = keyed_value(cpu_stat, "usage_usec");
+  if (!usage_usec) {
+    return fail(ErrorCode::kDataLoss, "no usage_usec in '" + dir + "/cpu.stat'");
+  }
+  stats.cpu_usage_ns = *usage_usec * kNsPerUs;
+  stats.cpu_user_ns = keyed_value(cpu_stat, "user_usec").value_or(0) * kNsPerUs;
+  stats.cpu_system_ns = keyed_value(cpu_stat, "system_usec").value_or(0) * kNsPerUs;
+  stats.cpu_periods = keyed_value(cpu_stat, "nr_periods").value_or(0);
+  stats.cpu_throttled_periods = keyed_value(cpu_stat, "nr_throttled").value_or(0);
+  stats.cpu_throttled_ns = keyed_value(cpu_stat, "throttled_usec").value_or(0) * kNsPerUs;
+  if (auto text = BERTH_TRY(read_optional_control(dir + "/cpu.max"))) {
+    CpuMax max = BERTH_TRY(parse_cpu_max(*text, dir + "/cpu.max"));
+    stats.cpu_quota_us = max.quota_us;
+    stats.cpu_period_us = max.period_us;
+  }
+  if (auto text = BERTH_TRY(read_optional_control(dir + "/cpu.weight"))) {
+    stats.cpu_shares = cpu_shares_from_weight(BERTH_TRY(parse_number(*text, dir + "/cpu.weight")));
+  }
+  return {};
+}
+
+Status read_memory_stats(const std::string& dir, TaskStats& stats) {
+  stats.memory_usage_bytes = BERTH_TRY(read_number(dir + "/memory.current"));
+  std::string events = BERTH_TRY(read_control(dir + "/memory.events"));
+  // Hierarchical (unless cgroup2 is mounted with memory_localevents).
+  stats.oom_kills = keyed_value(events, "oom_kill").value_or(0);
+  stats.oom_events = stats.oom_kills;
+  stats.memory_failcnt = keyed_value(events, "max").value_or(0);
+  uint64_t inactive_file = 0;
+  if (auto text = BERTH_TRY(read_optional_control(dir + "/memory.stat"))) {
+    inactive_file = keyed_value(*text, "inactive_file").value_or(0);
+    stats.memory_rss_bytes = keyed_value(*text, "anon").value_or(0);
+    stats.memory_cache_bytes = keyed_value(*text, "file").value_or(0);
+  }
+  stats.memory_working_set_bytes = working_set_bytes(stats.memory_usage_bytes, inactive_file);
+  if (auto text = BERTH_TRY(read_optional_control(dir + "/memory.peak"))) {
+    stats.memory_max_usage_bytes = BERTH_TRY(parse_number(*text, dir + "/memory.peak"));
+  }
+  if (auto text = BERTH_TRY(read_optional_control(dir + "/memory.max"))) {
+    stats.memory_limit_bytes = BERTH_TRY(parse_max_or_number(*text, dir + "/memory.max"));
+  }
+  return {};
+}
+
+Status read_pids_stats(const std::string& dir, TaskStats& stats) {
+  if (auto text = BERTH_TRY(read_optional_control(dir + "/pids.current"))) {
+    stats.pids_current = BERTH_TRY(parse_number(*text, dir + "/pids.current"));
+  }
+  if (auto text = BERTH_TRY(read_optional_control(dir + "/pids.max"))) {
+    stats.pids_limit = BERTH_TRY(parse_max_or_number(*text, dir + "/pids.max"));
+  }
+  return {};
 }
 
 }  // namespace
@@ -152,17 +215,9 @@ Result<TaskStats> CgroupfsV2Manager::stats_of(const std::string& relative) const
   std::string dir = root_ + "/" + parent_ + "/" + relative;
   std::string context = "stats of cgroup '" + parent_ + "/" + relative + "'";
   TaskStats stats;
-  std::string cpu_stat = BERTH_TRY_CTX(read_control(dir + "/cpu.stat"), context);
-  std::optional<uint64_t> usage_usec = keyed_value(cpu_stat, "usage_usec");
-  if (!usage_usec) {
-    return fail(ErrorCode::kDataLoss, context + ": no usage_usec in '" + dir + "/cpu.stat'");
-  }
-  stats.cpu_usage_ns = *usage_usec * 1000;
-  std::string current = dir + "/memory.current";
-  stats.memory_usage_bytes =
-      BERTH_TRY_CTX(parse_number(BERTH_TRY_CTX(read_control(current), context), current), context);
-  std::string events = BERTH_TRY_CTX(read_control(dir + "/memory.events"), context);
-  stats.oom_kills = keyed_value(events, "oom_kill").value_or(0);
+  BERTH_TRY_CTX(read_cpu_stats(dir, stats), context);
+  BERTH_TRY_CTX(read_memory_stats(dir, stats), context);
+  BERTH_TRY_CTX(read_pids_stats(dir, stats), context);
   return stats;
 }
 

@@ -15,6 +15,11 @@ uint64_t cpu_weight_from_shares(uint64_t shares) {
   return 1 + ((shares - 2) * 9999) / 262142;
 }
 
+uint64_t cpu_shares_from_weight(uint64_t weight) {
+  weight = std::clamp(weight, kMinCpuWeight, kMaxCpuWeight);
+  return 2 + ((weight - 1) * 262142) / 9999;
+}
+
 Status validate_memory(std::string_view what, uint64_t bytes) {
   if (bytes < kMinMemoryBytes) {
     return fail(ErrorCode::kInvalidArgument, std::string(what) + " " + std::to_string(bytes) +

@@ -17,6 +17,8 @@ inline constexpr uint64_t kCfsPeriodUs = 100000;  // 100 ms
 inline constexpr uint64_t kMinCfsQuotaUs = 1000;  // the kernel refuses less
 inline constexpr uint64_t kMinCpuShares = 2;      // kernel bounds for cpu.shares
 inline constexpr uint64_t kMaxCpuShares = 262144;
+inline constexpr uint64_t kMinCpuWeight = 1;  // kernel bounds for cpu.weight
+inline constexpr uint64_t kMaxCpuWeight = 10000;
 // The smallest memory limit accepted, as Docker does: below it the kernel
 // cannot even start the container's init.
 inline constexpr uint64_t kMinMemoryBytes = uint64_t{6} * 1024 * 1024;
@@ -56,6 +58,11 @@ uint64_t cpu_shares(uint64_t cpu_units);
 // cpu.shares -> cpu.weight, the conversion runc and crun use, so that a
 // container gets the same weight from berth as from them.
 uint64_t cpu_weight_from_shares(uint64_t shares);
+// cpu.weight -> cpu.shares, as cAdvisor reports a v2 cgroup's weight
+// (container_spec_cpu_shares): 2 + (weight - 1) * 262142 / 9999, weight
+// clamped to the kernel's 1..10000. Not an exact inverse of the above (both
+// round down): shares 1024 -> weight 39 -> shares 998.
+uint64_t cpu_shares_from_weight(uint64_t weight);
 
 // Errors naming the value that is out of range.
 Status validate_task_limits(const TaskLimits& limits);

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -18,10 +19,78 @@
 
 namespace berth::cgroups {
 
+// The counters and settings of one cgroup (a task's or a container's), for
+// metrics (cAdvisor's names in brackets) and `docker stats`-like output.
+// A control file the kernel may lack (no CFS bandwidth, memory.peak before
+// Linux 5.19, no pids hierarchy on a v1 host) leaves its fields at the
+// defaults below; only a missing cgroup or a missing core file (cpu usage,
+// memory usage, OOM counter) is an error.
 struct TaskStats {
+  // CPU time, nanoseconds (container_cpu_usage_seconds_total).
   uint64_t cpu_usage_ns = 0;
+  // ..._user_seconds_total, ..._system_seconds_total. v1: cpuacct.stat,
+  // counted in USER_HZ ticks (10 ms granularity); v2: cpu.stat user_usec,
+  // system_usec.
+  uint64_t cpu_user_ns = 0;
+  uint64_t cpu_system_ns = 0;
+  // CFS bandwidth enforcement (container_cpu_cfs_periods_total,
+  // ..._throttled_periods_total, ..._throttled_seconds_total): cpu.stat
+  // nr_periods, nr_throttled, throttled_time (v1, ns) / throttled_usec (v2).
+  uint64_t cpu_periods = 0;
+  uint64_t cpu_throttled_periods = 0;
+  uint64_t cpu_throttled_ns = 0;
+  // The CFS quota per period (container_spec_cpu_quota, ..._period): v1
+  // cpu.cfs_quota_us and cpu.cfs_period_us, v2 cpu.max. -1 when there is no
+  // quota; a period of 0 when the kernel does not say.
+  int64_t cpu_quota_us = -1;
+  uint64_t cpu_period_us = 0;
+  // Relative weight as v1 shares (container_spec_cpu_shares): v1 cpu.shares;
+  // v2 cpu.weight converted as cAdvisor does (cpu_shares_from_weight). 0 when
+  // the kernel does not say.
+  uint64_t cpu_shares = 0;
+
+  // Memory charged to the cgroup, page cache included
+  // (container_memory_usage_bytes): v1 memory.usage_in_bytes, v2
+  // memory.current.
   uint64_t memory_usage_bytes = 0;
-  uint64_t oom_kills = 0;  // processes the kernel's OOM killer killed
+  // Usage less inactive file pages, at least 0, computed as cAdvisor does
+  // (container_memory_working_set_bytes, what the OOM killer and kubelet go
+  // by): v1 memory.stat total_inactive_file, v2 inactive_file.
+  uint64_t memory_working_set_bytes = 0;
+  // Anonymous memory (container_memory_rss): v1 total_rss, v2 anon.
+  uint64_t memory_rss_bytes = 0;
+  // Page cache (container_memory_cache): v1 total_cache, v2 file.
+  uint64_t memory_cache_bytes = 0;
+  // Highest usage seen (container_memory_max_usage_bytes): v1
+  // memory.max_usage_in_bytes, v2 memory.peak (Linux 5.19+; 0 before).
+  uint64_t memory_max_usage_bytes = 0;
+  // Times usage hit the limit (container_memory_failcnt): v1 memory.failcnt,
+  // v2 memory.events "max".
+  uint64_t memory_failcnt = 0;
+  // The hard limit (container_spec_memory_limit_bytes); nullopt when
+  // unlimited: v2 "max", v1 the kernel's page-rounded LONG_MAX (any value
+  // from kV1UnlimitedMemoryBytes up, cgroups/stats.h).
+  std::optional<uint64_t> memory_limit_bytes;
+
+  // Processes the kernel's OOM killer killed (the engine's OOM verdict):
+  // v1 memory.oom_control oom_kill, this cgroup's own processes only (v1
+  // does not propagate the counter to ancestors); v2 memory.events oom_kill,
+  // this cgroup and its descendants.
+  uint64_t oom_kills = 0;
+  // OOM kills of processes in this cgroup and its descendants on both
+  // backends (container_oom_events_total). cAdvisor counts the kernel log's
+  // OOM-kill records by the victim's cgroup (task_memcg); the kernel's own
+  // per-cgroup oom_kill counter counts the same kills without a log parser.
+  // v2: memory.events oom_kill (hierarchical); v1: memory.oom_control
+  // oom_kill summed over the cgroup and every cgroup below it. For a
+  // container's (leaf) cgroup this equals oom_kills.
+  uint64_t oom_events = 0;
+
+  // Tasks (threads) in the cgroup and its descendants, and the limit
+  // (container_threads, container_threads_max): pids.current, pids.max.
+  // 0 / nullopt with no pids hierarchy (v1); nullopt for "max".
+  uint64_t pids_current = 0;
+  std::optional<uint64_t> pids_limit;
 };
 
 class CgroupManager {

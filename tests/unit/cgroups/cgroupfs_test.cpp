@@ -1,115 +1,28 @@
 // Both cgroupfs backends without root, against a directory tree that
-// stands in for cgroupfs (a hook plays the kernel's part of filling a new
-// cgroup with its control files).
+// stands in for cgroupfs (fake_cgroupfs.h). Stats are in
+// cgroupfs_stats_test.cpp.
 #include "cgroups/cgroupfs.h"
 
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
 #include <filesystem>
-#include <fstream>
-#include <set>
-#include <sstream>
 
 #include "cgroups/cgroupfs_v1.h"
 #include "cgroups/cgroupfs_v2.h"
+#include "cgroups/fake_cgroupfs.h"
 #include "cgroups/limits.h"
 #include "cgroups/manager.h"
 
 namespace berth::cgroups {
 namespace {
 
+using fake::CgroupfsV1Test;
+using fake::CgroupfsV2Test;
+using fake::kMiB;
+using fake::read;
+using fake::tree_has_dir;
+using fake::write;
 namespace fs = std::filesystem;
-
-constexpr uint64_t kMiB = uint64_t{1024} * 1024;
-
-std::string read(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  std::string value = text.str();
-  while (!value.empty() && value.back() == '\n') value.pop_back();
-  return value;
-}
-
-void write(const std::string& path, const std::string& value) { std::ofstream(path) << value; }
-
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "berth-cgroups-XXXXXX").string();
-    path_ = ::mkdtemp(pattern.data()) != nullptr ? pattern : "";
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    if (!path_.empty()) fs::remove_all(path_, ignored);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
-
-// True when any directory below `root` (at any depth) is named `name`.
-bool tree_has_dir(const std::string& root, const std::string& name) {
-  for (const auto& entry : fs::recursive_directory_iterator(root)) {
-    if (entry.is_directory() && entry.path().filename() == name) return true;
-  }
-  return false;
-}
-
-// v1: one directory per hierarchy as on this machine; `omit` names control
-// files the fake kernel does not create (to make a write fail half-way).
-class CgroupfsV1Test : public ::testing::Test {
- protected:
-  void SetUp() override {
-    ASSERT_FALSE(tmp_.path().empty());
-    for (const char* hierarchy : {"cpu", "cpuacct", "memory", "pids", "devices", "systemd"}) {
-      fs::create_directories(tmp_.path() + "/" + hierarchy);
-      std::string controller = hierarchy == std::string("systemd") ? "name=systemd" : hierarchy;
-      roots_[controller] = tmp_.path() + "/" + hierarchy;
-    }
-  }
-
-  // The kernel's part: the control files of a new cgroup of each hierarchy.
-  void populate(const std::string& dir) {
-    std::string hierarchy = fs::relative(dir, tmp_.path()).begin()->string();
-    std::map<std::string, std::string> files{{"cgroup.procs", ""}, {"tasks", ""}};
-    if (hierarchy == "cpu") {
-      files.insert(
-          {{"cpu.shares", "1024"}, {"cpu.cfs_quota_us", "-1"}, {"cpu.cfs_period_us", "100000"}});
-    } else if (hierarchy == "cpuacct") {
-      files.insert({"cpuacct.usage", "0"});
-    } else if (hierarchy == "memory") {
-      files.insert({{"memory.limit_in_bytes", "9223372036854771712"},
-                    {"memory.soft_limit_in_bytes", "9223372036854771712"},
-                    {"memory.swappiness", "60"},
-                    {"memory.usage_in_bytes", "0"},
-                    {"memory.oom_control", "oom_kill_disable 0\nunder_oom 0\noom_kill 0\n"}});
-      if (swap_accounting_) files.insert({"memory.memsw.limit_in_bytes", "9223372036854771712"});
-    } else if (hierarchy == "pids") {
-      files.insert({"pids.max", "max"});
-    }
-    for (const auto& [name, value] : files) {
-      if (!omit_.contains(name)) write(dir + "/" + name, value);
-    }
-  }
-
-  CgroupfsV1Manager manager(std::string parent = "berth") {
-    return CgroupfsV1Manager(roots_, std::move(parent),
-                             [this](const std::string& dir) { populate(dir); });
-  }
-  std::string at(const std::string& hierarchy, const std::string& relative) const {
-    return tmp_.path() + "/" + hierarchy + "/" + relative;
-  }
-
-  TempDir tmp_;
-  V1Roots roots_;
-  std::set<std::string> omit_;
-  bool swap_accounting_ = true;
-};
 
 TEST_F(CgroupfsV1Test, CreateTaskWritesTheTaskLimits) {
   auto cgroups = manager();
@@ -267,58 +180,6 @@ TEST_F(CgroupfsV1Test, StatsReadUsageAndOomKills) {
   EXPECT_EQ(stats->oom_kills, 2u);
   EXPECT_FALSE(cgroups.stats("missing"));
 }
-
-// v2: one tree; a new cgroup's cgroup.controllers is what its parent
-// enabled in cgroup.subtree_control, and controller files exist only for
-// available controllers, as the kernel does.
-class CgroupfsV2Test : public ::testing::Test {
- protected:
-  void SetUp() override {
-    ASSERT_FALSE(tmp_.path().empty());
-    write(tmp_.path() + "/cgroup.controllers", "cpuset cpu io memory hugetlb pids\n");
-    write(tmp_.path() + "/cgroup.subtree_control", "");
-  }
-
-  void populate(const std::string& dir) {
-    std::string parent_enabled =
-        read(fs::path(dir).parent_path().string() + "/cgroup.subtree_control");
-    std::string controllers;
-    std::set<std::string> available;
-    for (std::string word : split_words(parent_enabled)) {
-      if (word.starts_with('+')) word.erase(0, 1);
-      controllers += (controllers.empty() ? "" : " ") + word;
-      available.insert(word);
-    }
-    std::map<std::string, std::string> files{{"cgroup.controllers", controllers},
-                                             {"cgroup.subtree_control", ""},
-                                             {"cgroup.procs", ""},
-                                             {"cgroup.events", "populated 0\nfrozen 0\n"},
-                                             {"cpu.stat", "usage_usec 0\nuser_usec 0\n"}};
-    if (available.contains("cpu")) {
-      files.insert({{"cpu.max", "max 100000"}, {"cpu.weight", "100"}});
-    }
-    if (available.contains("memory")) {
-      files.insert({{"memory.max", "max"},
-                    {"memory.low", "0"},
-                    {"memory.swap.max", "max"},
-                    {"memory.current", "0"},
-                    {"memory.events", "low 0\nhigh 0\nmax 0\noom 0\noom_kill 0\n"}});
-    }
-    if (available.contains("pids")) files.insert({"pids.max", "max"});
-    for (const auto& [name, value] : files) {
-      if (!omit_.contains(name)) write(dir + "/" + name, value);
-    }
-  }
-
-  CgroupfsV2Manager manager(std::string parent = "berth") {
-    return CgroupfsV2Manager(tmp_.path(), std::move(parent),
-                             [this](const std::string& dir) { populate(dir); });
-  }
-  std::string at(const std::string& relative) const { return tmp_.path() + "/" + relative; }
-
-  TempDir tmp_;
-  std::set<std::string> omit_;
-};
 
 TEST_F(CgroupfsV2Test, CreateTaskEnablesControllersAndWritesTheTaskLimits) {
   auto cgroups = manager();

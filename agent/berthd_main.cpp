@@ -2,6 +2,7 @@
 #include <grpcpp/grpcpp.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
@@ -21,10 +22,16 @@
 #include "agent/engine/resources/network.h"
 #include "agent/engine/resources/sandbox.h"
 #include "agent/failpoints/failpoints.h"
+#include "agent/metadata/endpoint.h"
+#include "agent/metadata/introspection.h"
+#include "agent/metrics/agent_metrics.h"
 #include "agent/network/task_network.h"
 #include "agent/state/store.h"
 #include "agent/static_tasks/static_tasks.h"
+#include "agent/stats/scrape.h"
+#include "agent/stats/usage.h"
 #include "common/clock.h"
+#include "common/http/server.h"
 #include "controlplane/etcd/client.h"
 #include "controlplane/join.h"
 #include "controlplane/node/node_agent.h"
@@ -41,6 +48,11 @@ std::string beside_self(const std::string& name) {
   std::error_code ec;
   auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
   return ec ? name : (self.parent_path() / name).string();
+}
+
+// "127.0.0.1:0" with the port the listener got.
+std::string with_port(const std::string& address, uint16_t port) {
+  return address.substr(0, address.rfind(':') + 1) + std::to_string(port);
 }
 
 std::string host_name() {
@@ -179,13 +191,41 @@ int run(berth::agent::AgentConfig config) {
   agent::ImageGc image_gc(images, containers, std::chrono::seconds(config.image_gc_min_age_seconds),
                           clock);
 
-  agent::ImageResource image_resource(**containerd, images, image_gc, failpoints.get());
+  // berthd's HTTP surfaces: /metrics, introspection and the task metadata
+  // endpoint share one server (one I/O thread, two workers).
+  metrics::AgentMetrics agent_metrics;
+  std::unique_ptr<http::Server> http_server;
+  if (!config.metrics_address.empty() || !config.introspection_address.empty() ||
+      config.task_metadata_endpoint) {
+    auto started = http::Server::start();
+    if (!started) {
+      spdlog::critical("http server: {}", started.error().message());
+      return 1;
+    }
+    http_server = std::move(*started);
+  }
+  agent::metadata::NodeFacts facts;
+  facts.cluster = config.cluster;
+  facts.node = config.node_name.empty() ? host_name() : config.node_name;
+  std::optional<agent::metadata::Endpoint> task_metadata;
+  if (config.task_metadata_endpoint) {
+    auto secret = agent::metadata::load_or_create_secret(config.root + "/task-metadata-secret");
+    if (!secret) {
+      spdlog::critical("{}", secret.error().message());
+      return 1;
+    }
+    task_metadata.emplace(*http_server, std::move(*secret), facts);
+  }
+
+  agent::ImageResource image_resource(**containerd, images, image_gc, failpoints.get(),
+                                      &agent_metrics);
   agent::NetworkResource task_network(agent::ResourceKind::kTaskNetwork, network);
   agent::NetworkResource container_network(agent::ResourceKind::kContainerNetwork, network);
   agent::CgroupResource cgroup(**cgroup_manager, static_cast<uint64_t>(config.task_pids_limit),
                                failpoints.get());
   agent::SandboxResource sandbox(sandboxes, containers, events, **cgroup_manager, failpoints.get());
-  agent::ContainerResource container({paths, "/usr/bin/tini-static", "/etc/resolv.conf"},
+  agent::ContainerResource container({paths, "/usr/bin/tini-static", "/etc/resolv.conf",
+                                      task_metadata ? &*task_metadata : nullptr},
                                      containers, images, sandboxes, events, **cgroup_manager,
                                      image_gc, failpoints.get());
 
@@ -221,6 +261,7 @@ int run(berth::agent::AgentConfig config) {
   parts.containerd = containerd->get();
   parts.exec = &exec;
   parts.clock = &clock;
+  parts.metrics = &agent_metrics;
   agent::Engine engine(engine_config, parts);
   // Events go to the engine from now on; those that come while it
   // recovers wait in its queue.
@@ -258,7 +299,70 @@ int run(berth::agent::AgentConfig config) {
     spdlog::info("fleet: node '{}' of cluster '{}', etcd at {}", config.node_name, config.cluster,
                  fmt::join(config.etcd_endpoints, ","));
   }
-  agent::ApiService service(**containerd, images, engine, paths, kVersion);
+  // Unsubscribes from the engine when it goes: reset before engine.stop().
+  std::optional<agent::UsageSampler> sampler;
+  sampler.emplace(engine, **cgroup_manager, clock);
+  if (task_metadata) task_metadata->start(engine, *sampler);
+  std::string metrics_at;
+  std::string introspection_at;
+  if (!config.metrics_address.empty()) {
+    agent::ScrapeSources sources{&engine, &*sampler, &agent_metrics, {}};
+    if (fleet) {
+      sources.more.emplace_back(
+          [&fleet](metrics::Exposition& out) { agent::render_fleet(fleet->health(), out); });
+    }
+    if (task_metadata) {
+      sources.more.emplace_back([&task_metadata](metrics::Exposition& out) {
+        out.family("berth_task_metadata_listeners",
+                   "Network namespaces where the task metadata endpoint is served.",
+                   metrics::Type::kGauge);
+        out.sample({}, static_cast<double>(task_metadata->listeners()));
+      });
+    }
+    auto port = http_server->listen(config.metrics_address, [sources](const http::Request& r) {
+      http::Response out;
+      if (r.path != "/metrics") {
+        out.status = 404;
+        out.body = "not found: " + r.path + " (berthd serves /metrics)\n";
+        return out;
+      }
+      out.content_type = std::string(metrics::kContentType);
+      out.body = agent::scrape(sources);
+      return out;
+    });
+    if (!port) {
+      spdlog::critical("metrics-address: {}", port.error().message());
+      if (task_metadata) task_metadata->stop();
+      http_server->stop();
+      return 1;
+    }
+    metrics_at = with_port(config.metrics_address, *port);
+    spdlog::info("metrics on http://{}/metrics", metrics_at);
+  }
+  if (!config.introspection_address.empty()) {
+    agent::metadata::IntrospectionSources sources{&engine, facts, kVersion, nullptr};
+    if (fleet) {
+      sources.fleet = [&fleet] {
+        auto health = fleet->health();
+        return nlohmann::json{{"Registered", health.registered},
+                              {"Sessions", health.sessions},
+                              {"Endpoint", health.endpoint}};
+      };
+    }
+    auto port = http_server->listen(
+        config.introspection_address,
+        [sources](const http::Request& r) { return agent::metadata::introspect(sources, r); });
+    if (!port) {
+      spdlog::critical("introspection-address: {}", port.error().message());
+      if (task_metadata) task_metadata->stop();
+      http_server->stop();
+      return 1;
+    }
+    introspection_at = with_port(config.introspection_address, *port);
+    spdlog::info("introspection on http://{}/v1/metadata", introspection_at);
+  }
+  agent::ApiService service(**containerd, images, engine, paths, kVersion, &*sampler);
+  service.set_http_addresses(metrics_at, introspection_at);
 
   std::filesystem::remove(config.socket, ec);
   grpc::ServerBuilder builder;
@@ -288,6 +392,9 @@ int run(berth::agent::AgentConfig config) {
   // Running calls are cancelled; foreground tasks they follow are stopped.
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(15));
   // Tasks keep running: the next berthd adopts them.
+  if (task_metadata) task_metadata->stop();
+  if (http_server) http_server->stop();
+  sampler.reset();
   if (fleet) fleet->stop();
   if (static_tasks) static_tasks->stop();
   events.set_sink(nullptr);
@@ -307,6 +414,12 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
+  // Every connection of the HTTP surfaces is a descriptor: take what the
+  // hard limit allows, as containerd and dockerd do.
+  if (rlimit files{}; ::getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+    files.rlim_cur = files.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &files);
+  }
 
   berth::agent::AgentConfig config;
   CLI::App app{"berthd: the berth node agent"};
@@ -393,6 +506,14 @@ int main(int argc, char** argv) {
   auto* attributes = app.add_option("--node-attribute", config.node_attributes,
                                     "KEY=VALUE shown in the node record (repeatable)")
                          ->allow_extra_args(false);
+  auto* metrics_address = app.add_option("--metrics-address", config.metrics_address,
+                                         "HOST:PORT of Prometheus /metrics (\"\": off)");
+  auto* introspection_address =
+      app.add_option("--introspection-address", config.introspection_address,
+                     "HOST:PORT of the ECS agent's introspection API (\"\": off)");
+  auto* task_metadata = app.add_flag(
+      "--task-metadata-endpoint,!--no-task-metadata-endpoint", config.task_metadata_endpoint,
+      "serve the ECS task metadata endpoint v4 inside tasks (default: on)");
   CLI11_PARSE(app, argc, argv);
 
   if (!config_file.empty()) {
@@ -444,6 +565,9 @@ int main(int argc, char** argv) {
     take(etcd_user, config.etcd_user, from_file.etcd_user);
     take(join_token, config.join_token, from_file.join_token);
     take(attributes, config.node_attributes, from_file.node_attributes);
+    take(metrics_address, config.metrics_address, from_file.metrics_address);
+    take(introspection_address, config.introspection_address, from_file.introspection_address);
+    take(task_metadata, config.task_metadata_endpoint, from_file.task_metadata_endpoint);
   }
   if (auto valid = berth::agent::validate(config); !valid) {
     spdlog::critical("{}", valid.error().message());

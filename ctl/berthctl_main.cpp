@@ -14,6 +14,7 @@
 #include "berth/v1/berth.grpc.pb.h"
 #include "ctl/cluster.h"
 #include "ctl/run.h"
+#include "ctl/stats.h"
 #include "ctl/tasks.h"
 
 namespace {
@@ -246,6 +247,12 @@ int main(int argc, char** argv) {
   auto* events_cmd = app.add_subcommand("events", "stream task state changes");
   events_cmd->add_option("TASK", task, "only this task");
 
+  std::vector<std::string> stats_tasks;
+  bool no_stream = false;
+  auto* stats_cmd = app.add_subcommand("stats", "show what tasks' containers use, live");
+  stats_cmd->add_flag("--no-stream", no_stream, "print one sample and exit");
+  stats_cmd->add_option("TASK", stats_tasks, "only these tasks (ids, id prefixes or names)");
+
   berthctl::ClusterCommands cluster(app);
 
   CLI11_PARSE(app, argc, argv);
@@ -291,7 +298,9 @@ int main(int argc, char** argv) {
                                     {"reserved", r.memory_reserved()},
                                     {"registered", r.memory_registered()},
                                     {"remaining", r.memory_remaining()}}},
-                                  {"runningTasks", r.running_tasks()}}
+                                  {"runningTasks", r.running_tasks()},
+                                  {"metricsAddress", r.metrics_address()},
+                                  {"introspectionAddress", r.introspection_address()}}
                        .dump(2)
                 << "\n";
     } else {
@@ -304,6 +313,12 @@ int main(int argc, char** argv) {
                 << " left (total " << mib(r.memory_total()) << ", reserved "
                 << mib(r.memory_reserved()) << ")\n"
                 << "tasks:    " << r.running_tasks() << " not stopped\n";
+      if (!r.metrics_address().empty()) {
+        std::cout << "metrics:  http://" << r.metrics_address() << "/metrics\n";
+      }
+      if (!r.introspection_address().empty()) {
+        std::cout << "introspection: http://" << r.introspection_address() << "/v1/metadata\n";
+      }
     }
     return 0;
   }
@@ -317,6 +332,7 @@ int main(int argc, char** argv) {
   if (*rm_task) return berthctl::remove_task(*stub, task);
   if (*logs) return berthctl::task_logs(*stub, task, container, follow, since, json);
   if (*events_cmd) return berthctl::watch_events(*stub, task, json);
+  if (*stats_cmd) return berthctl::task_stats(*stub, stats_tasks, no_stream, json);
   if (*run_cmd && !task_file.empty()) {
     if (!run_image.empty()) {
       std::cerr << "berthctl: run: give either -f FILE or IMAGE, not both\n";

@@ -69,6 +69,18 @@ echo "== berthctl describe $task"
 berthctl describe "$task"
 echo "== berthctl logs $task"
 berthctl logs "$task"
+echo "== berthctl stats --no-stream (what its containers use, as docker stats shows it)"
+berthctl stats --no-stream
+metrics=$(berthctl -o json node info | sed -n 's/.*"metricsAddress": "\(.*\)".*/\1/p')
+echo "== curl http://$metrics/metrics (Prometheus, cAdvisor's names), the web container's lines:"
+curl -s "http://$metrics/metrics" | grep -E '^container_(cpu_usage_seconds_total|memory_working_set_bytes|network_receive_bytes_total)\{container="web"'
+echo "== the task metadata endpoint v4, read from inside the web container:"
+echo "   (169.254.170.2 on the task namespace's loopback; nothing added on the host)"
+web=$(berthctl -o json describe "$task" | python3 -c \
+  'import json, sys; print(next(c["containerdId"] for c in json.load(sys.stdin)["containers"] if c["name"] == "web"))')
+ctr --address "$demo/containerd.sock" -n berth-demo tasks exec --exec-id metadata "$web" \
+  sh -c 'echo "ECS_CONTAINER_METADATA_URI_V4=$ECS_CONTAINER_METADATA_URI_V4"; wget -q -O - "$ECS_CONTAINER_METADATA_URI_V4/task"'
+echo
 echo "== berthctl stop $task (its stop signal to each main process, SIGKILL after stopTimeout)"
 berthctl stop "$task"
 echo "== berthctl ps -a"

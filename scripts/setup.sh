@@ -27,6 +27,7 @@ packages=(
   # test fixtures: a registry, images built from busybox and with mmdebstrap, token auth
   docker-registry busybox-static mmdebstrap python3 openssl curl tar gzip
   etcd-server etcd-client  # a private etcd (and etcdctl) for the control-plane tests
+  prometheus  # promtool and a real scraper for the metrics tests
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -60,12 +60,13 @@ grpc::Status to_grpc(const Error& error) {
 }
 
 ApiService::ApiService(runtime::Containerd& containerd, runtime::ImageService& images,
-                       Engine& engine, Paths paths, std::string version)
+                       Engine& engine, Paths paths, std::string version, UsageSampler* sampler)
     : containerd_(containerd),
       images_(images),
       engine_(engine),
       paths_(std::move(paths)),
-      version_(std::move(version)) {}
+      version_(std::move(version)),
+      sampler_(sampler) {}
 
 grpc::Status ApiService::Version(grpc::ServerContext*, const v1::VersionRequest*,
                                  v1::VersionResponse* response) {
@@ -94,6 +95,8 @@ grpc::Status ApiService::NodeInfo(grpc::ServerContext*, const v1::NodeInfoReques
   response->set_memory_registered(registered.memory_bytes);
   response->set_memory_remaining(left.memory_bytes);
   response->set_running_tasks(static_cast<uint32_t>(view.tasks));
+  response->set_metrics_address(metrics_address_);
+  response->set_introspection_address(introspection_address_);
   return grpc::Status::OK;
 }
 

@@ -3,6 +3,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "agent/state/paths.h"
 #include "berth/v1/berth.grpc.pb.h"
@@ -13,17 +14,29 @@
 
 namespace berth::agent {
 class Engine;
-}
+class UsageSampler;
+struct UsageSample;
+}  // namespace berth::agent
 
 namespace berth::agent {
 
 // Maps a berth Error to the gRPC status the client sees.
 grpc::Status to_grpc(const Error& error);
 
+// A usage sample as WatchStats sends it: the containers of the tasks that
+// `tasks` names (ids, id prefixes or names; empty: every task).
+v1::StatsSample stats_to_proto(const UsageSample& sample, const std::vector<std::string>& tasks);
+
 class ApiService final : public berth::v1::Berth::Service {
  public:
   ApiService(runtime::Containerd& containerd, runtime::ImageService& images, Engine& engine,
-             Paths paths, std::string version);
+             Paths paths, std::string version, UsageSampler* sampler = nullptr);
+
+  // Where /metrics and introspection are served, for NodeInfo.
+  void set_http_addresses(std::string metrics, std::string introspection) {
+    metrics_address_ = std::move(metrics);
+    introspection_address_ = std::move(introspection);
+  }
 
   grpc::Status Version(grpc::ServerContext* ctx, const v1::VersionRequest* request,
                        v1::VersionResponse* response) override;
@@ -53,6 +66,9 @@ class ApiService final : public berth::v1::Berth::Service {
                         grpc::ServerWriter<v1::LogEntry>* writer) override;
   grpc::Status WatchEvents(grpc::ServerContext* ctx, const v1::WatchEventsRequest* request,
                            grpc::ServerWriter<v1::Event>* writer) override;
+  // agent/api/stats.cpp.
+  grpc::Status WatchStats(grpc::ServerContext* ctx, const v1::WatchStatsRequest* request,
+                          grpc::ServerWriter<v1::StatsSample>* writer) override;
 
   // Following a task's output (agent/api/attach.cpp).
   grpc::Status RunAttached(grpc::ServerContext* ctx, const v1::RunTaskRequest* request,
@@ -72,6 +88,9 @@ class ApiService final : public berth::v1::Berth::Service {
   Engine& engine_;
   Paths paths_;
   std::string version_;
+  UsageSampler* sampler_;
+  std::string metrics_address_;
+  std::string introspection_address_;
 };
 
 }  // namespace berth::agent

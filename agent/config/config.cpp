@@ -7,6 +7,7 @@
 
 #include "agent/state/paths.h"
 #include "agent/taskdef/taskdef.h"
+#include "common/http/server.h"
 #include "controlplane/records.h"
 
 namespace berth::agent {
@@ -161,6 +162,12 @@ Status apply_toml(std::string_view toml_text, std::string_view source_name, Agen
       status = read_string(node, ctx, config.host_port_range);
     else if (key == "eni_pool")
       status = read_string_array(node, ctx, config.eni_pool);
+    else if (key == "metrics_address")
+      status = read_string(node, ctx, config.metrics_address);
+    else if (key == "introspection_address")
+      status = read_string(node, ctx, config.introspection_address);
+    else if (key == "task_metadata_endpoint")
+      status = read_bool(node, ctx, config.task_metadata_endpoint);
     else if (key == "etcd_endpoints")
       status = read_string_array(node, ctx, config.etcd_endpoints);
     else if (key == "cluster")
@@ -312,6 +319,17 @@ Status validate(const AgentConfig& config) {
                                                  "' is not one of trace, debug, info, warn, error");
   }
   if (config.ns.empty()) return fail(ErrorCode::kInvalidArgument, "namespace: must not be empty");
+  for (const auto& [name, value] :
+       {std::pair{"metrics-address", config.metrics_address},
+        std::pair{"introspection-address", config.introspection_address}}) {
+    if (!value.empty()) BERTH_TRY_CTX(http::parse_address(value), name);
+  }
+  if (!config.metrics_address.empty() && config.metrics_address == config.introspection_address &&
+      !config.metrics_address.ends_with(":0")) {
+    return fail(
+        ErrorCode::kInvalidArgument,
+        "metrics-address and introspection-address: both are '" + config.metrics_address + "'");
+  }
   for (const auto& path : config.allowed_host_paths) {
     if (!is_absolute(path)) {
       return fail(ErrorCode::kInvalidArgument,

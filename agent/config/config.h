@@ -75,6 +75,12 @@ struct AgentConfig {
   std::string join_token;
   std::vector<std::string> node_attributes;  // KEY=VALUE, in the node record
 
+  // Prometheus /metrics and the ECS agent's introspection API, HOST:PORT
+  // ("": off); and the ECS task metadata endpoint v4 inside tasks.
+  std::string metrics_address = "127.0.0.1:51680";
+  std::string introspection_address = "127.0.0.1:51678";
+  bool task_metadata_endpoint = true;
+
   std::string log_dir() const { return root + "/logs"; }
   std::string effective_credentials_file() const {
     return credentials_file.empty() ? root + "/registry-auth.json" : credentials_file;

@@ -92,6 +92,12 @@ void Engine::changed(TaskRuntime& task, std::vector<Change> changes) {
   ++task.seq;
   task.dirty = true;
   for (auto& change : changes) {
+    if (parts_.metrics && change.container.empty() && change.status == "RUNNING") {
+      const auto& r = task.record;
+      parts_.metrics->observe_task_start(
+          network_mode_name(r.network_mode),
+          static_cast<double>(r.started_at_ms - r.created_at_ms) / 1000);
+    }
     emit(task.record.id, change.container, std::move(change.status), std::move(change.detail));
   }
 }
@@ -295,6 +301,7 @@ Engine::TaskRuntime* Engine::find(const std::string& id_or_name) {
 TaskView Engine::view(const TaskRuntime& task) {
   TaskView out;
   out.record = task.record;
+  out.spec = task.spec;
   out.health = task_health(task.record, task.spec->definition);
   for (const auto& c : task.spec->definition.containers) out.essential.push_back(c.essential);
   out.checkpoint_error = task.write_error;

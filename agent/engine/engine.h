@@ -36,6 +36,7 @@
 #include "agent/engine/spec.h"
 #include "agent/engine/step.h"
 #include "agent/engine/worker_pool.h"
+#include "agent/metrics/agent_metrics.h"
 #include "agent/network/eni.h"
 #include "agent/state/paths.h"
 #include "agent/state/record.h"
@@ -80,6 +81,7 @@ struct EngineParts {
   runtime::Containerd* containerd = nullptr;  // asked whether it is there
   runtime::ExecService* exec = nullptr;       // health checks; null: none
   const Clock* clock = nullptr;
+  metrics::AgentMetrics* metrics = nullptr;  // task start and health check figures; null: none
 };
 
 // The node's capacity as `berthctl node info` shows it.
@@ -94,6 +96,8 @@ struct NodeView {
 // What `describe` and `ps` show.
 struct TaskView {
   TaskRecord record;
+  // The parsed definition (null for a quarantined task).
+  std::shared_ptr<const TaskSpec> spec;
   Health health = Health::kUnknown;
   std::vector<bool> essential;  // per container, from the definition
   // A quarantined task: its checkpoint could not be read (the record then

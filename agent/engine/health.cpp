@@ -42,6 +42,7 @@ void Engine::schedule_health(TaskRuntime& task) {
                   timeout = check->timeout_seconds, interval] {
       auto result = parts_.exec->run(cid, request);
       bool passed = result && !result->timed_out && result->exit_code == 0;
+      if (parts_.metrics) parts_.metrics->count_health_check(passed);
       std::string output;
       if (!result) {
         output = result.error().message();

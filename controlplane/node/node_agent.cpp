@@ -178,6 +178,18 @@ Status NodeAgent::register_node() {
   return {};
 }
 
+NodeAgent::Health NodeAgent::health() {
+  Health out;
+  {
+    std::lock_guard lock(mu_);
+    out.registered = lease_ != 0;
+    out.sessions = sessions_;
+    out.desired_listed = desired_listed_;
+  }
+  out.endpoint = client_->endpoint();
+  return out;
+}
+
 void NodeAgent::session_loop() {
   auto backoff = kFirstBackoff;
   while (true) {

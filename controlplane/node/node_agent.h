@@ -64,6 +64,15 @@ class NodeAgent {
   // once); tasks keep running.
   void stop();
 
+  // For /metrics and introspection.
+  struct Health {
+    bool registered = false;      // a session's lease is alive
+    uint64_t sessions = 0;        // registrations since start
+    bool desired_listed = false;  // the desired tasks were read
+    std::string endpoint;         // the etcd member it talks to
+  };
+  Health health();
+
  private:
   void session_loop();
   Status register_node();

@@ -56,9 +56,15 @@ start_berthd() {
   shift 3
   local name=${BERTHD_NAME:-berthd}
   local base=${name/berthd/berth}
+  # Loopback ports of its own for /metrics and introspection (berthctl node
+  # info says which), unless given: several berthds may run side by side.
+  local ports=()
+  [[ " $* " == *" --metrics-address "* ]] || ports+=(--metrics-address 127.0.0.1:0)
+  [[ " $* " == *" --introspection-address "* ]] || ports+=(--introspection-address 127.0.0.1:0)
   start_notified "$dir" "$name" "$build/berthd" \
     --containerd-address "$dir/containerd.sock" --namespace "$ns" \
-    --root "$dir/$base-root" --state "$dir/$base-state" --socket "$dir/$base.sock" "$@"
+    --root "$dir/$base-root" --state "$dir/$base-state" --socket "$dir/$base.sock" \
+    "${ports[@]}" "$@"
 }
 
 # What a run cut short leaves (a failed step under set -e): its containers'

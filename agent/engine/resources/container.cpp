@@ -159,6 +159,13 @@ Result<StepOutput> ContainerResource::ensure(const StepInput& input) {
   context.volume_sources = BERTH_TRY(volume_sources(input));
   context.files_dir = config_.paths.container_files(cid);
   auto launch = BERTH_TRY(container_launch(*input.spec, index, context));
+  if (config_.metadata && context.network && !context.network->netns.empty()) {
+    auto uri = BERTH_TRY_CTX(config_.metadata->serve(input.task_id, c.name, context.network->netns),
+                             "container '" + c.name + "': task metadata endpoint");
+    // The definition's own value wins, as with every variable ECS sets.
+    launch.overrides.env.insert(launch.overrides.env.begin(),
+                                "ECS_CONTAINER_METADATA_URI_V4=" + uri);
+  }
 
   runtime::CreateContainerRequest request;
   request.id = cid;

@@ -21,10 +21,22 @@
 
 namespace berth::agent {
 
+// The ECS task metadata endpoint (agent/metadata/): served inside the
+// network namespace a container joins, at the URI its environment names.
+class MetadataProvider {
+ public:
+  virtual ~MetadataProvider() = default;
+  // Serves the endpoint in `netns` (idempotent) and returns the container's
+  // ECS_CONTAINER_METADATA_URI_V4.
+  virtual Result<std::string> serve(const std::string& task_id, const std::string& container,
+                                    const std::string& netns) = 0;
+};
+
 struct ContainerResourceConfig {
   Paths paths;
-  std::string init_path;         // a static init for initProcessEnabled
-  std::string resolv_conf_path;  // the node's resolv.conf
+  std::string init_path;                 // a static init for initProcessEnabled
+  std::string resolv_conf_path;          // the node's resolv.conf
+  MetadataProvider* metadata = nullptr;  // null: no metadata endpoint
 };
 
 class ContainerResource final : public TaskResource {

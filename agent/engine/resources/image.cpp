@@ -1,5 +1,6 @@
 #include "agent/engine/resources/image.h"
 
+#include <chrono>
 #include <thread>
 
 namespace berth::agent {
@@ -10,7 +11,14 @@ constexpr int kPullAttempts = 5;
 
 Result<StepOutput> ImageResource::ensure(const StepInput& input) {
   BERTH_TRY(failpoint(failpoints_, "image.pull.before"));
-  auto digest = BERTH_TRY(pull(input.image));
+  const auto began = std::chrono::steady_clock::now();
+  auto pulled = pull(input.image);
+  if (metrics_) {
+    metrics_->observe_image_pull(
+        pulled ? "ok" : "error",
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count());
+  }
+  auto digest = BERTH_TRY(std::move(pulled));
   // A pulled image is nothing to undo: no task holds it yet.
   BERTH_TRY(failpoint(failpoints_, "image.pull.after"));
   StepOutput out;

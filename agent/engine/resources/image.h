@@ -10,6 +10,7 @@
 
 #include "agent/engine/image_gc.h"
 #include "agent/engine/resources/resource.h"
+#include "agent/metrics/agent_metrics.h"
 #include "common/failpoint.h"
 #include "runtime/containerd.h"
 #include "runtime/images.h"
@@ -19,8 +20,12 @@ namespace berth::agent {
 class ImageResource final : public TaskResource {
  public:
   ImageResource(runtime::Containerd& containerd, runtime::ImageService& images, ImageGc& gc,
-                const Failpoints* failpoints)
-      : containerd_(containerd), images_(images), gc_(gc), failpoints_(failpoints) {}
+                const Failpoints* failpoints, metrics::AgentMetrics* metrics = nullptr)
+      : containerd_(containerd),
+        images_(images),
+        gc_(gc),
+        failpoints_(failpoints),
+        metrics_(metrics) {}
 
   ResourceKind kind() const override { return ResourceKind::kImage; }
   Result<StepOutput> ensure(const StepInput& input) override;
@@ -38,6 +43,7 @@ class ImageResource final : public TaskResource {
   runtime::ImageService& images_;
   ImageGc& gc_;
   const Failpoints* failpoints_;
+  metrics::AgentMetrics* metrics_;  // pull durations; null: none
   // One pull at a time per reference: containerd refuses a second writer of
   // the same blob, and the later ones find the image present. An entry
   // lives while a pull of its reference runs.

@@ -1,0 +1,47 @@
+#include "agent/metrics/agent_metrics.h"
+
+namespace berth::metrics {
+
+namespace {
+Histogram& slot(std::map<std::string, Histogram, std::less<>>& map, std::string_view key) {
+  auto it = map.find(key);
+  if (it == map.end()) it = map.emplace(std::string(key), Histogram(duration_buckets())).first;
+  return it->second;
+}
+}  // namespace
+
+void AgentMetrics::observe_task_start(std::string_view network_mode, double seconds) {
+  std::lock_guard lock(mu_);
+  slot(task_start_, network_mode).observe(seconds);
+}
+
+void AgentMetrics::observe_image_pull(std::string_view result, double seconds) {
+  std::lock_guard lock(mu_);
+  slot(image_pull_, result).observe(seconds);
+}
+
+void AgentMetrics::count_health_check(bool passed) {
+  std::lock_guard lock(mu_);
+  ++(passed ? health_passed_ : health_failed_);
+}
+
+void AgentMetrics::render(Exposition& out) const {
+  std::lock_guard lock(mu_);
+  out.family("berth_task_start_duration_seconds",
+             "Time from a task's creation to its RUNNING, by network mode.", Type::kHistogram);
+  for (const auto& [mode, histogram] : task_start_) {
+    out.histogram({{"network_mode", mode}}, histogram);
+  }
+  out.family("berth_image_pull_duration_seconds",
+             "Time to pull a task container's image (or find it present), by result.",
+             Type::kHistogram);
+  for (const auto& [result, histogram] : image_pull_) {
+    out.histogram({{"result", result}}, histogram);
+  }
+  out.family("berth_health_checks_total", "Container health checks run, by result.",
+             Type::kCounter);
+  out.sample({{"result", "passed"}}, static_cast<double>(health_passed_));
+  out.sample({{"result", "failed"}}, static_cast<double>(health_failed_));
+}
+
+}  // namespace berth::metrics

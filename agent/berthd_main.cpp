@@ -274,6 +274,22 @@ int run(berth::agent::AgentConfig config) {
     return 1;
   }
   std::optional<agent::StaticTasks> static_tasks;
+  std::optional<controlplane::NodeAgent> fleet;
+  // Unsubscribes from the engine when it goes: reset before engine.stop().
+  std::optional<agent::UsageSampler> sampler;
+  // Every way out from here: the HTTP surfaces first (their handlers use
+  // the sampler and the engine), then what drives the engine. Tasks keep
+  // running: the next berthd adopts them.
+  auto shut_down = [&] {
+    if (task_metadata) task_metadata->stop();
+    if (http_server) http_server->stop();
+    sampler.reset();
+    if (fleet) fleet->stop();
+    if (static_tasks) static_tasks->stop();
+    events.set_sink(nullptr);
+    engine.stop();
+    events.stop();
+  };
   if (!config.manifest_dir.empty()) {
     static_tasks.emplace(engine, config.manifest_dir,
                          std::chrono::seconds(config.manifest_check_seconds), engine_config.policy,
@@ -281,7 +297,6 @@ int run(berth::agent::AgentConfig config) {
     static_tasks->start();
     spdlog::info("static tasks from '{}'", config.manifest_dir);
   }
-  std::optional<controlplane::NodeAgent> fleet;
   if (etcd_client) {
     controlplane::NodeAgentConfig fleet_config;
     fleet_config.cluster = config.cluster;
@@ -299,8 +314,6 @@ int run(berth::agent::AgentConfig config) {
     spdlog::info("fleet: node '{}' of cluster '{}', etcd at {}", config.node_name, config.cluster,
                  fmt::join(config.etcd_endpoints, ","));
   }
-  // Unsubscribes from the engine when it goes: reset before engine.stop().
-  std::optional<agent::UsageSampler> sampler;
   sampler.emplace(engine, **cgroup_manager, clock);
   if (task_metadata) task_metadata->start(engine, *sampler);
   std::string metrics_at;
@@ -332,8 +345,7 @@ int run(berth::agent::AgentConfig config) {
     });
     if (!port) {
       spdlog::critical("metrics-address: {}", port.error().message());
-      if (task_metadata) task_metadata->stop();
-      http_server->stop();
+      shut_down();
       return 1;
     }
     metrics_at = with_port(config.metrics_address, *port);
@@ -354,8 +366,7 @@ int run(berth::agent::AgentConfig config) {
         [sources](const http::Request& r) { return agent::metadata::introspect(sources, r); });
     if (!port) {
       spdlog::critical("introspection-address: {}", port.error().message());
-      if (task_metadata) task_metadata->stop();
-      http_server->stop();
+      shut_down();
       return 1;
     }
     introspection_at = with_port(config.introspection_address, *port);
@@ -375,6 +386,7 @@ int run(berth::agent::AgentConfig config) {
   ::umask(old_umask);
   if (!server) {
     spdlog::critical("cannot listen on '{}'", config.socket);
+    shut_down();
     return 1;
   }
   ::chmod(config.socket.c_str(), 0600);
@@ -391,15 +403,7 @@ int run(berth::agent::AgentConfig config) {
   sd_notify(0, "STOPPING=1");
   // Running calls are cancelled; foreground tasks they follow are stopped.
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(15));
-  // Tasks keep running: the next berthd adopts them.
-  if (task_metadata) task_metadata->stop();
-  if (http_server) http_server->stop();
-  sampler.reset();
-  if (fleet) fleet->stop();
-  if (static_tasks) static_tasks->stop();
-  events.set_sink(nullptr);
-  engine.stop();
-  events.stop();
+  shut_down();
   std::filesystem::remove(config.socket, ec);
   return 0;
 }

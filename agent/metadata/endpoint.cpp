@@ -14,6 +14,9 @@ namespace berth::agent::metadata {
 namespace {
 
 constexpr size_t kSecretBytes = 32;
+// Connections one namespace's listener may hold open: a task's clients
+// cannot take the connections of /metrics, introspection or other tasks.
+constexpr size_t kMaxConnectionsPerNamespace = 64;
 
 http::Response json_response(int status, const nlohmann::json& body) {
   http::Response out;
@@ -80,18 +83,34 @@ void Endpoint::start(Engine& engine, UsageSampler& sampler) {
       return;
     }
     std::lock_guard lock(mu_);
-    stopped_.insert(event.task_id);
+    if (event.status == "REMOVED") {
+      removed_.insert(event.task_id);
+    } else {
+      stopped_.insert(event.task_id);
+    }
     cv_.notify_all();
   });
   // The listeners of the last berthd went with it: serve the tasks it left.
+  std::set<std::string> live;
   for (const auto& view : engine.list(false)) {
     if (!view.spec || view.record.known == TaskStatus::kStopped) continue;
+    live.insert(view.record.id);
     for (const auto& c : view.record.containers) {
       const auto& network = c.network ? c.network : view.record.network;
       if (!network || network->netns.empty()) continue;
       (void)serve(view.record.id, c.name, network->netns);  // a gone namespace has no reader
     }
   }
+  // A task that stopped between the engine's start and the subscription
+  // above had its stop unseen: its listeners go now.
+  std::set<std::string> gone;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [path, listener] : listeners_) {
+      if (!live.contains(listener.task_id)) gone.insert(listener.task_id);
+    }
+  }
+  for (const auto& task : gone) forget_task(task);
 }
 
 void Endpoint::stop() {
@@ -107,6 +126,9 @@ void Endpoint::stop() {
   {
     std::lock_guard lock(mu_);
     listeners.swap(listeners_);
+    // Requests from now on get 503; the engine may go before this object.
+    engine_ = nullptr;
+    sampler_ = nullptr;
   }
   for (const auto& [path, listener] : listeners) server_.remove_listener(listener.id);
 }
@@ -114,11 +136,14 @@ void Endpoint::stop() {
 Result<std::string> Endpoint::serve(const std::string& task_id, const std::string& container,
                                     const std::string& netns) {
   const std::string token = container_token(secret_, task_id, container);
-  const std::string uri = "http://" + std::string(kAddress) + "/v4/" + token;
+  const std::string uri =
+      "http://" + std::string(kAddress) + ":" + std::to_string(kPort) + "/v4/" + token;
   const uint64_t inode = inode_of(netns);
   int stale = -1;
   {
     std::lock_guard lock(mu_);
+    // berthd is going: the next one serves the tasks it adopts.
+    if (stopping_) return uri;
     containers_[token] = {task_id, container};
     auto it = listeners_.find(netns);
     if (it != listeners_.end() && it->second.netns_inode == inode &&
@@ -141,9 +166,18 @@ Result<std::string> Endpoint::serve(const std::string& task_id, const std::strin
   auto socket = BERTH_TRY(netns::listen_in(netns, std::string(kAddress), kPort));
   auto id = BERTH_TRY(server_.add_listener(
       std::move(socket),
-      [this, task_id](const http::Request& request) { return handle(task_id, request); }));
-  std::lock_guard lock(mu_);
-  listeners_[netns] = {id, task_id, inode};
+      [this, task_id](const http::Request& request) { return handle(task_id, request); },
+      kMaxConnectionsPerNamespace));
+  {
+    std::lock_guard lock(mu_);
+    // Not if the task stopped (or berthd began to stop) meanwhile: a
+    // listener left open would keep the task's namespace alive.
+    if (!stopping_ && !forgotten_.contains(task_id)) {
+      listeners_[netns] = {id, task_id, inode};
+      return uri;
+    }
+  }
+  server_.remove_listener(id);
   return uri;
 }
 
@@ -165,6 +199,7 @@ void Endpoint::forget_task(const std::string& task_id) {
       }
     }
     std::erase_if(containers_, [&](const auto& entry) { return entry.second.first == task_id; });
+    forgotten_.insert(task_id);
   }
   for (int id : ids) server_.remove_listener(id);
 }
@@ -172,13 +207,17 @@ void Endpoint::forget_task(const std::string& task_id) {
 void Endpoint::janitor_loop() {
   std::unique_lock lock(mu_);
   while (true) {
-    cv_.wait(lock, [&] { return stopping_ || !stopped_.empty(); });
+    cv_.wait(lock, [&] { return stopping_ || !stopped_.empty() || !removed_.empty(); });
     if (stopping_) return;
     auto tasks = std::move(stopped_);
     stopped_.clear();
+    auto removed = std::move(removed_);
+    removed_.clear();
     lock.unlock();
     for (const auto& task : tasks) forget_task(task);
     lock.lock();
+    // A removed task is never served again: it need not be remembered.
+    for (const auto& task : removed) forgotten_.erase(task);
   }
 }
 

@@ -3,9 +3,9 @@
 //
 // For every namespace a task's containers join (the task's with awsvpc,
 // each container's with bridge), berthd adds 169.254.170.2/32 to that
-// namespace's loopback and listens there on port 80 with a socket made
+// namespace's loopback and listens there on port 51679 with a socket made
 // inside it. A container reaches it as ECS containers do
-// (ECS_CONTAINER_METADATA_URI_V4=http://169.254.170.2/v4/<token>), but
+// (ECS_CONTAINER_METADATA_URI_V4=http://169.254.170.2:51679/v4/<token>), but
 // nothing is added on the host: no route, no DNAT, no address. Only the
 // task's own processes can connect, and the path's token (an HMAC of the
 // task id and container name under a node secret) names one container of
@@ -32,7 +32,11 @@
 namespace berth::agent::metadata {
 
 inline constexpr std::string_view kAddress = "169.254.170.2";
-inline constexpr uint16_t kPort = 80;
+// Not 80: the listener shares the task's namespace, where a container's
+// server on port 80 of every address would find 80 taken. Applications take
+// the URI as it is, so the port is berth's to choose: the ECS agent's own
+// credentials port, which tasks leave alone.
+inline constexpr uint16_t kPort = 51679;
 
 // The node's secret for container tokens, made (32 random bytes, 0600) on
 // first use.
@@ -85,6 +89,10 @@ class Endpoint final : public MetadataProvider {
   // Tasks whose listeners the janitor closes (the engine's callback must
   // not block).
   std::set<std::string> stopped_;
+  std::set<std::string> removed_;
+  // Tasks whose listeners were closed (until they are removed): a serve()
+  // racing with the close does not open one again.
+  std::set<std::string> forgotten_;
   bool stopping_ = false;
   std::condition_variable cv_;
   std::thread janitor_;

@@ -81,7 +81,8 @@ void IoLoop::request_stop() {
   if (::write(wake_.get(), &one, sizeof one) < 0) one = 0;  // EAGAIN: a wakeup is pending
 }
 
-Status IoLoop::add_listener(int id, UniqueFd listening, std::shared_ptr<const Handler> handler) {
+Status IoLoop::add_listener(int id, UniqueFd listening, std::shared_ptr<const Handler> handler,
+                            size_t max_connections) {
   // Registered here so that an error reaches the caller; an event that comes
   // before the I/O thread has taken the command is seen again (level-triggered).
   epoll_event event{};
@@ -91,7 +92,7 @@ Status IoLoop::add_listener(int id, UniqueFd listening, std::shared_ptr<const Ha
     return fail_errno("add listener: epoll_ctl");
   }
   int fd = listening.get();
-  if (!post(AddListener{id, std::move(listening), std::move(handler)})) {
+  if (!post(AddListener{id, std::move(listening), std::move(handler), max_connections})) {
     ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd, nullptr);
     return fail(ErrorCode::kFailedPrecondition, "add listener: the server is stopped");
   }
@@ -153,6 +154,7 @@ void IoLoop::on_command(AddListener& command) {
   Listener listener;
   listener.fd = std::move(command.fd);
   listener.handler = std::move(command.handler);
+  listener.max_connections = command.max_connections;
   listeners_.emplace(command.id, std::move(listener));
 }
 
@@ -220,6 +222,9 @@ void IoLoop::accept_connections(int listener_id, Listener& listener) {
       return;  // EAGAIN, or an error the next wakeup may not have
     }
     if (connections_.size() >= options_.max_connections) continue;  // closed at once
+    if (listener.max_connections != 0 && listener.connections >= listener.max_connections) {
+      continue;  // its own share is taken: closed at once
+    }
     auto connection = std::make_unique<Connection>();
     connection->id = next_connection_id_++;
     connection->listener_id = listener_id;
@@ -232,6 +237,7 @@ void IoLoop::accept_connections(int listener_id, Listener& listener) {
     connection->events = EPOLLIN;
     connection->request_started = true;  // the first request's time runs from the accept
     set_deadline(*connection, steady_clock::now() + options_.request_timeout);
+    ++listener.connections;
     connections_.emplace(connection->id, std::move(connection));
     connection_count_.store(connections_.size());
   }
@@ -399,6 +405,9 @@ void IoLoop::close_connection(uint64_t id) {
   auto found = connections_.find(id);
   if (found == connections_.end()) return;
   set_deadline(*found->second, std::nullopt);
+  if (auto listener = listeners_.find(found->second->listener_id); listener != listeners_.end()) {
+    --listener->second.connections;
+  }
   connections_.erase(found);  // closing the socket removes it from the epoll set
   connection_count_.store(connections_.size());
 }

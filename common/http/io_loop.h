@@ -42,7 +42,10 @@ class IoLoop {
   // From any thread.
   void request_stop();
   // Watches `listening` (non-blocking already) under `id`.
-  Status add_listener(int id, UniqueFd listening, std::shared_ptr<const Handler> handler);
+  // `max_connections` (0: only the server's own bound) caps its open
+  // connections, so that one listener's clients cannot take every slot.
+  Status add_listener(int id, UniqueFd listening, std::shared_ptr<const Handler> handler,
+                      size_t max_connections = 0);
   // Closes listener `id` and its connections; returns when its handler calls
   // in flight have returned and the handler is destroyed.
   void remove_listener(int id);
@@ -58,14 +61,17 @@ class IoLoop {
   struct Listener {
     UniqueFd fd;
     std::shared_ptr<const Handler> handler;
-    size_t in_flight = 0;  // handler calls running for its connections
-    bool removed = false;  // closed, waiting for in_flight to reach 0
+    size_t in_flight = 0;        // handler calls running for its connections
+    size_t max_connections = 0;  // 0: none of its own
+    size_t connections = 0;      // open now
+    bool removed = false;        // closed, waiting for in_flight to reach 0
     std::vector<std::promise<void>> waiters;
   };
   struct AddListener {
     int id;
     UniqueFd fd;
     std::shared_ptr<const Handler> handler;
+    size_t max_connections;
   };
   struct RemoveListener {
     int id;

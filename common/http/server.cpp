@@ -54,7 +54,7 @@ Result<uint16_t> Server::listen(std::string_view address, Handler handler) {
   return port;
 }
 
-Result<int> Server::add_listener(UniqueFd listening, Handler handler) {
+Result<int> Server::add_listener(UniqueFd listening, Handler handler, size_t max_connections) {
   if (!listening) return fail(ErrorCode::kInvalidArgument, "add listener: no socket");
   if (!handler) return fail(ErrorCode::kInvalidArgument, "add listener: no handler");
   int accepting = 0;
@@ -74,7 +74,8 @@ Result<int> Server::add_listener(UniqueFd listening, Handler handler) {
   }
   int id = next_listener_id_.fetch_add(1);
   BERTH_TRY(loop_->add_listener(id, std::move(listening),
-                                std::make_shared<const Handler>(std::move(handler))));
+                                std::make_shared<const Handler>(std::move(handler)),
+                                max_connections));
   return id;
 }
 

@@ -57,7 +57,11 @@ class Server {
   // Serves a socket that already listens (e.g. one made inside a network
   // namespace); the server takes it over and makes it non-blocking. Returns
   // an id for remove_listener.
-  Result<int> add_listener(UniqueFd listening, Handler handler);
+  // `max_connections` (0: only ServerOptions::max_connections) caps the
+  // connections open on this listener, so that its clients cannot take
+  // every connection of the server (the task metadata endpoint gives each
+  // task's namespace a listener of its own).
+  Result<int> add_listener(UniqueFd listening, Handler handler, size_t max_connections = 0);
   // Closes that listener and every connection accepted on it, and waits for
   // its handler calls in flight to return; the handler is destroyed when this
   // returns. Not from a handler of that listener. Unknown id: no-op.

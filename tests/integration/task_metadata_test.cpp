@@ -31,6 +31,13 @@ class TaskMetadataTest : public TaskTest {
     return exec_in(containerd_id,
                    {"sh", "-c", "wget -q -O - \"$ECS_CONTAINER_METADATA_URI_V4" + suffix + "\""});
   }
+  // A server on port 80 of every address, as most web containers are: the
+  // endpoint's listener in the same namespace must leave port 80 free.
+  static json web(const std::string& name) {
+    json c = busybox(name, {"httpd", "-f", "-p", "80", "-h", "/etc"});
+    c["stopTimeout"] = 1;
+    return c;
+  }
   std::string uri_of(const std::string& containerd_id) {
     auto env = exec_in(containerd_id, {"sh", "-c", "echo -n $ECS_CONTAINER_METADATA_URI_V4"});
     return env.output;
@@ -49,12 +56,21 @@ TEST_F(TaskMetadataTest, AwsvpcAndBridgeContainersReadTheirOwnTaskOnly) {
                        {"networkMode", "awsvpc"},
                        {"cpu", "256"},
                        {"memory", "128"},
-                       {"containerDefinitions", {idle("app"), idle("side")}}});
+                       {"containerDefinitions", {idle("app"), web("side")}}});
   std::string b = run({{"family", "meta-bridge"},
                        {"networkMode", "bridge"},
                        {"containerDefinitions", {idle("web")}}});
   json task_a = wait_status(a, "RUNNING");
   json task_b = wait_status(b, "RUNNING");
+
+  // The web server has port 80 (it would have exited otherwise).
+  runtime::ExecResult served;
+  for (int attempt = 0; attempt < 50; ++attempt) {
+    served = exec_in(cid(task_a, "app"), {"wget", "-q", "-O", "-", "http://127.0.0.1/hostname"});
+    if (served.exit_code == 0) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(served.exit_code, 0) << served.output;
 
   // awsvpc: the task, with its family and both containers.
   auto got = fetch(cid(task_a, "app"), "/task");
@@ -93,16 +109,16 @@ TEST_F(TaskMetadataTest, AwsvpcAndBridgeContainersReadTheirOwnTaskOnly) {
 
   // Another task's id is unknown here: 404, with a JSON error.
   std::string other = uri_of(cid(task_b, "web"));
-  ASSERT_TRUE(other.starts_with("http://169.254.170.2/v4/")) << other;
+  ASSERT_TRUE(other.starts_with("http://169.254.170.2:51679/v4/")) << other;
   auto refused =
       exec_in(cid(task_a, "app"), {"sh", "-c", "wget -S -q -O - '" + other + "/task' 2>&1; true"});
   EXPECT_NE(refused.output.find("404"), std::string::npos) << refused.output;
   // A made-up id and a malformed path: 404 too.
   for (const std::string& path : {std::string("/v4/0123456789abcdef/task"), std::string("/v4"),
                                   std::string("/nothing/at/all")}) {
-    auto bad =
-        exec_in(cid(task_a, "app"),
-                {"sh", "-c", "wget -S -q -O - 'http://169.254.170.2" + path + "' 2>&1; true"});
+    auto bad = exec_in(
+        cid(task_a, "app"),
+        {"sh", "-c", "wget -S -q -O - 'http://169.254.170.2:51679" + path + "' 2>&1; true"});
     EXPECT_NE(bad.output.find("404"), std::string::npos) << path << ": " << bad.output;
   }
   // Nothing of it on the host: no address, no route, no rule.

@@ -371,6 +371,36 @@ TEST_F(HttpServerTest, AddListenerServesASocketTheCallerMade) {
   EXPECT_EQ(response->body, "from added");
 }
 
+TEST_F(HttpServerTest, ListenerCapKeepsItsClientsFromTakingEveryConnection) {
+  start();
+  uint16_t port = 0;
+  UniqueFd listening = make_listening_socket(port);
+  ASSERT_TRUE(listening);
+  auto id = server_->add_listener(std::move(listening), echo, /*max_connections=*/2);
+  ASSERT_TRUE(id.has_value()) << id.error().message();
+  Client first(port);
+  Client second(port);
+  ASSERT_TRUE(eventually([&] { return server_->connections() == 2; }));
+  // A third client of the capped listener is closed at once...
+  Client third(port);
+  ASSERT_TRUE(third.connected());
+  EXPECT_TRUE(third.reads_eof());
+  // ...while the server's other listener still takes connections,
+  Client other(port_);
+  ASSERT_TRUE(other.send(get("/")));
+  auto response = other.read_response();
+  ASSERT_TRUE(response.has_value());
+  EXPECT_EQ(response->status, 200);
+  // and a closed connection frees its slot.
+  first.close();
+  ASSERT_TRUE(eventually([&] { return server_->connections() == 2; }));
+  Client fourth(port);
+  ASSERT_TRUE(fourth.send(get("/")));
+  response = fourth.read_response();
+  ASSERT_TRUE(response.has_value());
+  EXPECT_EQ(response->status, 200);
+}
+
 TEST_F(HttpServerTest, AddListenerRefusesASocketThatDoesNotListen) {
   start();
   UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));

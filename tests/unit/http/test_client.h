@@ -61,6 +61,7 @@ class Client {
   }
 
   bool connected() const { return static_cast<bool>(fd_); }
+  void close() { fd_.reset(); }
   int connect_errno() const { return connect_errno_; }
 
   bool send(std::string_view data) {

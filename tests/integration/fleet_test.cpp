@@ -36,6 +36,27 @@ TEST_F(FleetTest, NodesRegisterTakePlacedTasksAndAreAdoptedAfterAKill) {
   auto table = cluster({"nodes"});
   EXPECT_NE(table.out.find("NAME"), std::string::npos);
   EXPECT_NE(table.out.find("node-b"), std::string::npos);
+  // The node's /metrics and introspection say it is registered.
+  {
+    auto info = nodes_["node-a"]->ctl({"-o", "json", "node", "info"});
+    ASSERT_EQ(info.exit_code, 0) << info.err;
+    auto addresses = json::parse(info.out);
+    auto page = run_command(
+        {"curl", "-sS", "http://" + addresses["metricsAddress"].get<std::string>() + "/metrics"});
+    EXPECT_NE(page.out.find("\nberth_controlplane_registered{endpoint=\""), std::string::npos)
+        << page.out;
+    auto registered = page.out.find("\nberth_controlplane_registered{");
+    ASSERT_NE(registered, std::string::npos) << page.out;
+    std::string line =
+        page.out.substr(registered + 1, page.out.find('\n', registered + 1) - registered - 1);
+    EXPECT_TRUE(line.ends_with("} 1")) << line;
+    EXPECT_NE(page.out.find("\nberth_controlplane_sessions_total 1\n"), std::string::npos);
+    auto metadata = run_command(
+        {"curl", "-sS",
+         "http://" + addresses["introspectionAddress"].get<std::string>() + "/v1/metadata"});
+    auto m = json::parse(metadata.out, nullptr, false);
+    EXPECT_EQ(m["ControlPlane"]["Registered"], true) << metadata.out;
+  }
 
   // 20 tasks, placed by 4 clients at once.
   std::vector<std::string> names;

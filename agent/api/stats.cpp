@@ -1,7 +1,5 @@
 // WatchStats: what the tasks' containers use, streamed from the usage
 // sampler (agent/stats/usage.h).
-#include <sys/sysinfo.h>
-
 #include <algorithm>
 #include <set>
 #include <thread>
@@ -18,12 +16,6 @@ constexpr uint32_t kDefaultIntervalMs = 1000;
 // The sampler keeps a sample for a second: a shorter interval would repeat it.
 constexpr uint32_t kMinIntervalMs = 1000;
 
-uint64_t node_memory_bytes() {
-  struct sysinfo info {};
-  if (::sysinfo(&info) != 0) return 0;
-  return static_cast<uint64_t>(info.totalram) * info.mem_unit;
-}
-
 bool wanted(const TaskView& view, const std::vector<std::string>& filters) {
   if (filters.empty()) return true;
   return std::ranges::any_of(filters, [&](const std::string& f) {
@@ -36,7 +28,7 @@ bool wanted(const TaskView& view, const std::vector<std::string>& filters) {
 v1::StatsSample stats_to_proto(const UsageSample& sample, const std::vector<std::string>& tasks) {
   v1::StatsSample out;
   out.set_at_ms(sample.at_ms);
-  const uint64_t node_memory = node_memory_bytes();
+  const uint64_t node_memory = host_memory_bytes();
   for (const auto& task : sample.tasks) {
     if (!wanted(task.view, tasks)) continue;
     for (const auto& c : task.containers) {

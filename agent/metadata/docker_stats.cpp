@@ -1,7 +1,5 @@
 #include "agent/metadata/docker_stats.h"
 
-#include <sys/sysinfo.h>
-
 #include <string>
 #include <vector>
 
@@ -86,12 +84,6 @@ json network_stats(const std::vector<netns::InterfaceCounters>& interfaces) {
 }
 
 }  // namespace
-
-uint64_t host_memory_bytes() {
-  struct sysinfo info {};
-  if (sysinfo(&info) != 0) return 0;
-  return static_cast<uint64_t>(info.totalram) * info.mem_unit;
-}
 
 json container_stats_json(const UsageSample& sample, const TaskUsage& task,
                           const ContainerUsage& container, uint64_t machine_memory_bytes) {

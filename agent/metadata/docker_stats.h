@@ -29,9 +29,6 @@
 
 namespace berth::agent::metadata {
 
-// The host's memory (sysinfo's totalram), 0 when it cannot be read.
-uint64_t host_memory_bytes();
-
 // One container's stats. A container the sample has no counters for
 // (`sampled` false) shows zeros.
 nlohmann::json container_stats_json(const UsageSample& sample, const TaskUsage& task,

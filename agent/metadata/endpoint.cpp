@@ -18,15 +18,9 @@ constexpr size_t kSecretBytes = 32;
 // cannot take the connections of /metrics, introspection or other tasks.
 constexpr size_t kMaxConnectionsPerNamespace = 64;
 
-http::Response json_response(int status, const nlohmann::json& body) {
-  http::Response out;
-  out.status = status;
-  out.content_type = "application/json";
-  out.body = body.dump();
-  return out;
-}
+http::Response not_found(const std::string& why) { return http::error_response(404, why); }
 
-http::Response not_found(const std::string& why) { return json_response(404, {{"error", why}}); }
+http::Response ok(const nlohmann::json& body) { return http::json_response(200, body.dump()); }
 
 uint64_t inode_of(const std::string& path) {
   struct stat st {};
@@ -247,7 +241,7 @@ http::Response Endpoint::handle(const std::string& listener_task, const http::Re
     engine = engine_;
     sampler = sampler_;
   }
-  if (!engine || !sampler) return json_response(503, {{"error", "berthd is starting"}});
+  if (!engine || !sampler) return http::error_response(503, "berthd is starting");
   auto view = engine->describe(task_id);
   if (!view || !view->spec) return not_found("no task '" + task_id + "'");
   size_t index = 0;
@@ -256,14 +250,14 @@ http::Response Endpoint::handle(const std::string& listener_task, const http::Re
     ++index;
   }
   if (index == view->record.containers.size()) return not_found("no container '" + container + "'");
-  if (what == "") return json_response(200, container_json(*view, index, facts_));
-  if (what == "/task") return json_response(200, task_json(*view, facts_));
+  if (what == "") return ok(container_json(*view, index, facts_));
+  if (what == "/task") return ok(task_json(*view, facts_));
   auto sample = sampler->sample();
   for (const auto& task : sample->tasks) {
     if (task.view.record.id != task_id) continue;
-    if (what == "/task/stats") return json_response(200, task_stats_json(*sample, task));
+    if (what == "/task/stats") return ok(task_stats_json(*sample, task));
     for (const auto& c : task.containers) {
-      if (c.name == container) return json_response(200, container_stats_json(*sample, task, c));
+      if (c.name == container) return ok(container_stats_json(*sample, task, c));
     }
   }
   return not_found("container '" + container + "' is not running");

@@ -4,13 +4,7 @@ namespace berth::agent::metadata {
 
 namespace {
 
-http::Response json_response(int status, const nlohmann::json& body) {
-  http::Response out;
-  out.status = status;
-  out.content_type = "application/json";
-  out.body = body.dump();
-  return out;
-}
+http::Response ok(const nlohmann::json& body) { return http::json_response(200, body.dump()); }
 
 // The ECS agent's introspection shape of a task.
 nlohmann::json task_entry(const TaskView& view, const NodeFacts& facts) {
@@ -47,9 +41,9 @@ http::Response introspect(const IntrospectionSources& sources, const http::Reque
                           {"Node", sources.facts.node},
                           {"Version", "berth " + sources.version}};
     if (sources.fleet) out["ControlPlane"] = sources.fleet();
-    return json_response(200, out);
+    return ok(out);
   }
-  if (path != "/v1/tasks") return json_response(404, {{"error", "no such path: " + request.path}});
+  if (path != "/v1/tasks") return http::error_response(404, "no such path: " + request.path);
   std::string by;
   std::string wanted;
   if (!request.query.empty()) {
@@ -57,8 +51,8 @@ http::Response introspect(const IntrospectionSources& sources, const http::Reque
     by = request.query.substr(0, eq);
     wanted = eq == std::string::npos ? "" : request.query.substr(eq + 1);
     if ((by != "taskarn" && by != "dockerid") || wanted.empty()) {
-      return json_response(400, {{"error", "query must be taskarn=ARN or dockerid=ID, not '" +
-                                               request.query + "'"}});
+      return http::error_response(
+          400, "query must be taskarn=ARN or dockerid=ID, not '" + request.query + "'");
     }
   }
   nlohmann::json tasks = nlohmann::json::array();
@@ -71,11 +65,10 @@ http::Response introspect(const IntrospectionSources& sources, const http::Reque
                                  : std::ranges::any_of(view.record.containers, [&](const auto& c) {
                                      return c.containerd_id == wanted;
                                    });
-    if (match) return json_response(200, task_entry(view, sources.facts));
+    if (match) return ok(task_entry(view, sources.facts));
   }
-  if (!by.empty())
-    return json_response(404, {{"error", "no task with " + by + " '" + wanted + "'"}});
-  return json_response(200, {{"Tasks", tasks}});
+  if (!by.empty()) return http::error_response(404, "no task with " + by + " '" + wanted + "'");
+  return ok({{"Tasks", tasks}});
 }
 
 }  // namespace berth::agent::metadata

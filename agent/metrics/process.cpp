@@ -4,27 +4,20 @@
 
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "agent/metrics/agent_metrics.h"
+#include "common/file.h"
 
 namespace berth::metrics {
 
 namespace {
 
-std::string read_all(const char* path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
 // /proc/stat's btime: the boot time in seconds since the epoch.
 double boot_time() {
-  std::istringstream in(read_all("/proc/stat"));
+  std::istringstream in(read_file("/proc/stat").value_or(""));
   std::string key;
   double value = 0;
   while (in >> key) {
@@ -39,7 +32,7 @@ double boot_time() {
 void render_process(Exposition& out) {
   // /proc/self/stat: the fields after the command (which is in parentheses
   // and may hold spaces), counted from field 3 (state).
-  std::string stat = read_all("/proc/self/stat");
+  std::string stat = read_file("/proc/self/stat").value_or("");
   auto close = stat.rfind(')');
   if (close != std::string::npos) {
     std::istringstream in(stat.substr(close + 2));

@@ -1,5 +1,6 @@
 #include "agent/stats/usage.h"
 
+#include <sys/sysinfo.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -22,6 +23,12 @@ uint64_t system_cpu_ns() {
   }
   const auto ticks = static_cast<uint64_t>(sysconf(_SC_CLK_TCK));
   return ticks == 0 ? 0 : total * (1'000'000'000 / ticks);
+}
+
+uint64_t host_memory_bytes() {
+  struct sysinfo info {};
+  if (::sysinfo(&info) != 0) return 0;
+  return static_cast<uint64_t>(info.totalram) * info.mem_unit;
 }
 
 unsigned online_cpus() {

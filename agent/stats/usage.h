@@ -87,5 +87,7 @@ class UsageSampler {
 // online CPU count.
 uint64_t system_cpu_ns();
 unsigned online_cpus();
+// The node's memory (sysinfo's totalram), 0 when it cannot be read.
+uint64_t host_memory_bytes();
 
 }  // namespace berth::agent

@@ -126,12 +126,16 @@ std::string http_date(std::chrono::system_clock::time_point when) {
 
 bool status_has_body(int status) { return status >= 200 && status != 204 && status != 304; }
 
-Response error_response(int status, std::string_view message) {
+Response json_response(int status, std::string body) {
   Response response;
   response.status = status;
   response.content_type = "application/json";
-  response.body = "{\"error\":\"" + json_escape(message) + "\"}";
+  response.body = std::move(body);
   return response;
+}
+
+Response error_response(int status, std::string_view message) {
+  return json_response(status, "{\"error\":\"" + json_escape(message) + "\"}");
 }
 
 Result<std::string> serialize_head(const Response& response, bool keep_alive,

@@ -30,6 +30,9 @@ std::string http_date(std::chrono::system_clock::time_point when);
 // Whether a response with `status` carries a body (not 1xx, 204 or 304).
 bool status_has_body(int status);
 
+// A response with a JSON body (already serialised).
+Response json_response(int status, std::string body);
+
 // A response the server makes itself: a JSON body {"error":"<message>"}.
 Response error_response(int status, std::string_view message);
 

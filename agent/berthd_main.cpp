@@ -307,6 +307,8 @@ int run(berth::agent::AgentConfig config) {
       fleet_config.attributes[attribute.substr(0, eq)] = attribute.substr(eq + 1);
     }
     fleet_config.host_port_range = config.host_port_range;
+    fleet_config.host_port_min = network_config.host_port_min;
+    fleet_config.host_port_max = network_config.host_port_max;
     fleet_config.excluded_interfaces = {config.bridge_name};
     fleet_config.policy = engine_config.policy;
     fleet.emplace(engine, std::move(etcd_client), std::move(fleet_config), clock);

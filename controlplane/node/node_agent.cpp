@@ -6,7 +6,6 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <cstdlib>
 #include <set>
 
 namespace berth::controlplane {
@@ -136,12 +135,8 @@ NodeRecord NodeAgent::node_record() {
     for (const auto& container : task.record.containers) add(container.network);
   }
   record.host_ports_in_use.assign(ports.begin(), ports.end());
-  int64_t low = 0;
-  int64_t high = -1;
-  if (auto dash = config_.host_port_range.find('-'); dash != std::string::npos) {
-    low = std::strtoll(config_.host_port_range.c_str(), nullptr, 10);
-    high = std::strtoll(config_.host_port_range.c_str() + dash + 1, nullptr, 10);
-  }
+  const int64_t low = config_.host_port_min;
+  const int64_t high = config_.host_port_max;
   int64_t taken = std::count_if(ports.begin(), ports.end(),
                                 [&](int64_t port) { return port >= low && port <= high; });
   record.host_ports_remaining = std::max<int64_t>(0, high - low + 1 - taken);

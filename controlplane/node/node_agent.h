@@ -40,7 +40,9 @@ struct NodeAgentConfig {
   std::string node;
   std::string version;
   std::map<std::string, std::string> attributes;
-  std::string host_port_range;
+  std::string host_port_range;     // "LOW-HIGH", as the record shows it
+  uint32_t host_port_min = 49153;  // the same range, as the network config parsed it
+  uint32_t host_port_max = 65535;
   agent::ValidationPolicy policy;                // the engine's, to read desired definitions
   std::vector<std::string> excluded_interfaces;  // not listed as the node's addresses
   std::chrono::seconds lease_ttl{10};

@@ -252,6 +252,10 @@ void Engine::step_done(const std::string& task_id, const Action& action, Result<
     if (auto waiting = tasks_.find(id); waiting != tasks_.end()) waiting->second->dirty = true;
   }
   waiting_for_slot_.clear();
+  if (task.removing) {
+    if (task.remove_durable) finish_removal(task);
+    return;
+  }
   auto now = parts_.clock->steady();
   std::string what = "task '" + task_id + "': " + action_name(action);
   if (action.resource.kind == ResourceKind::kImage ||

@@ -163,7 +163,8 @@ void Engine::on_written(const WriteOutcome& outcome) {
   }
   task.durable_seq = std::max(task.durable_seq, outcome.seq);
   if (task.removing && task.remove_seq != 0 && outcome.seq >= task.remove_seq) {
-    removed(task);
+    task.remove_durable = true;
+    finish_removal(task);
     return;
   }
   for (auto w = task.durable_waiters.begin();

@@ -201,7 +201,8 @@ class Engine final : public runtime::EventSink {
     std::multimap<uint64_t, std::promise<Status>> durable_waiters;
     int attached = 0;
     bool removing = false;
-    uint64_t remove_seq = 0;  // the checkpoint's removal
+    uint64_t remove_seq = 0;      // the checkpoint's removal
+    bool remove_durable = false;  // ... is written: gone once no step is in flight
     std::vector<std::promise<Status>> removed_waiters;
     bool dirty = true;  // to reconcile
     std::chrono::steady_clock::time_point wake = std::chrono::steady_clock::time_point::max();
@@ -257,6 +258,9 @@ class Engine final : public runtime::EventSink {
   void expire_stopped();
   // Removes a stopped task: its files on a worker, then its checkpoint.
   void remove_now(TaskRuntime& task, std::optional<std::promise<Status>> done);
+  // Removes a task whose checkpoint's removal is durable once no step of it
+  // runs (a pull it started ends first, so that nothing it made outlives it).
+  void finish_removal(TaskRuntime& task);
   void removed(TaskRuntime& task);
   // A task whose first checkpoint could not be written: never run.
   void abandon(const std::string& task_id);

@@ -269,6 +269,16 @@ void Engine::remove_now(TaskRuntime& task, std::optional<std::promise<Status>> d
   });
 }
 
+void Engine::finish_removal(TaskRuntime& task) {
+  // Steps still waiting for a checkpoint never run.
+  for (const auto& pending : task.pending) {
+    --(pool_for(pending.action) == Pool::kSlow ? slow_busy_ : control_busy_);
+    task.in_flight.erase(pending.action.resource);
+  }
+  task.pending.clear();
+  if (task.in_flight.empty()) removed(task);
+}
+
 void Engine::removed(TaskRuntime& task) {
   std::string id = task.record.id;
   unindex(task);

@@ -433,5 +433,30 @@ TEST_F(CrashTest, EveryFailpointCrashedOrFailedLeavesTheTaskWholeAndNothingBehin
   EXPECT_EQ(leaks, 0u);
 }
 
+// A task that failed while its image was still being pulled is STOPPED at
+// once (the pull undoes nothing), but its removal waits for the pull: once
+// `rm` returns, nothing the task started still runs (its pull's lease goes
+// with the pull).
+TEST_F(CrashTest, RemovingATaskWaitsForThePullItStarted) {
+  Mode mode = modes()[1];  // bridge: its namespace is made while the image is pulled
+  ASSERT_EQ(mode.name, "bridge+port");
+  Round round(mode, 9, registry(), "image.pull.before=delay:3000;netns.create.before=error",
+              /*trace=*/true);
+  ASSERT_TRUE(round.ok());
+  std::string error;
+  std::string id = round.run(&error);
+  ASSERT_FALSE(id.empty()) << error;
+  ASSERT_TRUE(round.await(id, [](const json& t) { return t.value("status", "") == "STOPPED"; }));
+  auto points = round.trace();
+  ASSERT_EQ(std::count(points.begin(), points.end(), "image.pull.after"), 0)
+      << "the pull was meant to be under way when the task stopped";
+  auto rm = round.berthd().ctl({"rm", id});
+  ASSERT_EQ(rm.exit_code, 0) << rm.err;
+  points = round.trace();
+  EXPECT_EQ(std::count(points.begin(), points.end(), "image.pull.after"), 1)
+      << "rm returned while the task's pull still ran";
+  EXPECT_EQ(round.remove_all_and_check(), "");
+}
+
 }  // namespace
 }  // namespace berth::testing

@@ -164,7 +164,10 @@ int run(berth::agent::AgentConfig config) {
     return 1;
   }
   runtime::ExecService exec(**containerd, paths.exec_dir());
-  exec.cleanup_fifos();  // what a killed berthd's health checks left
+  // What a killed berthd's health checks and sessions left running.
+  if (int reaped = exec.reap_leftovers(); reaped > 0) {
+    spdlog::info("ended {} exec process(es) left by an earlier berthd", reaped);
+  }
   // Task cgroups: the backend for the host's layout, under "/<namespace>".
   // berthd itself stays where its service manager put it: it never joins a
   // task cgroup, and every container is created in its task's.

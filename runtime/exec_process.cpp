@@ -15,6 +15,7 @@
 
 #include "common/fd.h"
 #include "runtime/containerd_stubs.h"
+#include "runtime/exec_fifos.h"
 
 namespace berth::runtime {
 
@@ -30,50 +31,6 @@ std::string random_hex(int n) {
   for (int i = 0; i < n; ++i) out.push_back("0123456789abcdef"[hex(random)]);
   return out;
 }
-
-// The FIFO directory and its read ends; removed on every path.
-class FifoSet {
- public:
-  static Result<FifoSet> create(const std::string& parent) {
-    std::error_code ec;
-    std::filesystem::create_directories(parent, ec);
-    ::chmod(parent.c_str(), 0700);
-    std::string templ = parent + "/exec-XXXXXX";
-    if (!::mkdtemp(templ.data())) return fail_errno("create FIFO directory under '" + parent + "'");
-    FifoSet set(templ);
-    for (const char* name : {"stdout", "stderr"}) {
-      std::string path = templ + "/" + name;
-      if (::mkfifo(path.c_str(), 0600) != 0) return fail_errno("mkfifo '" + path + "'");
-      UniqueFd fd(::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
-      if (!fd) return fail_errno("open '" + path + "'");
-      set.fds_.push_back(std::move(fd));
-    }
-    return set;
-  }
-  FifoSet(FifoSet&& other) noexcept
-      : dir_(std::exchange(other.dir_, {})), fds_(std::move(other.fds_)) {}
-  FifoSet& operator=(FifoSet&&) = delete;
-  FifoSet(const FifoSet&) = delete;
-  ~FifoSet() {
-    fds_.clear();
-    if (!dir_.empty()) {
-      std::error_code ec;
-      std::filesystem::remove_all(dir_, ec);
-    }
-  }
-  std::string path(const char* name) const { return dir_ + "/" + name; }
-  // The read ends, for poll() and read().
-  std::vector<int> fds() const {
-    std::vector<int> numbers;
-    for (const UniqueFd& fd : fds_) numbers.push_back(fd.get());
-    return numbers;
-  }
-
- private:
-  explicit FifoSet(std::string dir) : dir_(std::move(dir)) {}
-  std::string dir_;
-  std::vector<UniqueFd> fds_;
-};
 
 // Reads what is available; false once every writer is gone (EOF).
 void drain(int fd, ExecResult& result, size_t max_bytes) {
@@ -93,14 +50,7 @@ void drain(int fd, ExecResult& result, size_t max_bytes) {
 ExecService::ExecService(Containerd& containerd, std::string fifo_dir)
     : containerd_(containerd), fifo_dir_(std::move(fifo_dir)) {}
 
-void ExecService::cleanup_fifos() {
-  std::error_code ec;
-  for (const auto& entry : std::filesystem::directory_iterator(fifo_dir_, ec)) {
-    if (entry.path().filename().string().starts_with("exec-")) {
-      std::filesystem::remove_all(entry.path(), ec);
-    }
-  }
-}
+int ExecService::reap_leftovers() { return reap_execs(containerd_, fifo_dir_); }
 
 Result<ExecResult> ExecService::run(const std::string& container_id, const ExecRequest& request) {
   if (request.args.empty()) return fail(ErrorCode::kInvalidArgument, "exec: no command given");
@@ -138,13 +88,15 @@ Result<ExecResult> ExecService::run(const std::string& container_id, const ExecR
     if (!status.ok()) return fail(grpc_error(status, what));
   }
 
-  auto fifos = BERTH_TRY_CTX(FifoSet::create(fifo_dir_), what);
   std::string exec_id = "exec-" + random_hex(12);
+  auto fifos =
+      BERTH_TRY_CTX(ExecFifos::create(fifo_dir_, container_id, exec_id, false, false), what);
+  const std::vector<int> output_fds = {fifos.stdout_fd(), fifos.stderr_fd()};
   cd_tasks::ExecProcessRequest exec;
   exec.set_container_id(container_id);
   exec.set_exec_id(exec_id);
-  exec.set_stdout(fifos.path("stdout"));
-  exec.set_stderr(fifos.path("stderr"));
+  exec.set_stdout(fifos.stdout_path());
+  exec.set_stderr(fifos.stderr_path());
   exec.mutable_spec()->set_type_url(std::string(kProcessTypeUrl));
   exec.mutable_spec()->set_value(process.dump());
   {
@@ -180,6 +132,7 @@ Result<ExecResult> ExecService::run(const std::string& container_id, const ExecR
     if (!status.ok()) return fail(grpc_error(status, what));
     exec_pid = static_cast<pid_t>(started.pid());
   }
+  fifos.note_pid(exec_pid);
 
   // Wait on a thread; the eventfd wakes the drain loop when it returns.
   UniqueFd done(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
@@ -202,14 +155,14 @@ Result<ExecResult> ExecService::run(const std::string& container_id, const ExecR
   bool finished = false;
   while (!finished) {
     std::vector<pollfd> fds;
-    for (int fd : fifos.fds()) fds.push_back({fd, POLLIN, 0});
+    for (int fd : output_fds) fds.push_back({fd, POLLIN, 0});
     fds.push_back({done_fd, POLLIN, 0});
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
                     deadline - std::chrono::steady_clock::now())
                     .count();
     int wait_ms = result.timed_out ? 1000 : static_cast<int>(std::max<int64_t>(0, left));
     int ready = ::poll(fds.data(), fds.size(), wait_ms);
-    for (int fd : fifos.fds()) drain(fd, result, request.max_output_bytes);
+    for (int fd : output_fds) drain(fd, result, request.max_output_bytes);
     if (ready > 0 && (fds.back().revents & POLLIN)) finished = true;
     if (!finished && !result.timed_out && std::chrono::steady_clock::now() >= deadline) {
       result.timed_out = true;
@@ -243,9 +196,9 @@ Result<ExecResult> ExecService::run(const std::string& container_id, const ExecR
   auto tail_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
   while (std::chrono::steady_clock::now() < tail_deadline) {
     std::vector<pollfd> fds;
-    for (int fd : fifos.fds()) fds.push_back({fd, POLLIN, 0});
+    for (int fd : output_fds) fds.push_back({fd, POLLIN, 0});
     if (::poll(fds.data(), fds.size(), 100) <= 0) break;
-    for (int fd : fifos.fds()) drain(fd, result, request.max_output_bytes);
+    for (int fd : output_fds) drain(fd, result, request.max_output_bytes);
     bool all_closed = true;
     for (const auto& p : fds) {
       if (!(p.revents & POLLHUP) || (p.revents & POLLIN)) all_closed = false;

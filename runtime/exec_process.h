@@ -42,8 +42,9 @@ class ExecService {
   // error naming the command when it cannot be started.
   Result<ExecResult> run(const std::string& container_id, const ExecRequest& request);
 
-  // Removes FIFO directories a crashed berthd left behind.
-  void cleanup_fifos();
+  // Ends the execs (health checks and sessions) a killed berthd left, and
+  // removes their FIFO directories; how many it found.
+  int reap_leftovers();
 
  private:
   Containerd& containerd_;

@@ -354,7 +354,7 @@ TEST_F(ExecTest, CleanupRemovesFifoDirectoriesACrashLeftBehind) {
   ASSERT_EQ(::mkfifo((stale + "/stdout").c_str(), 0600), 0);
   const std::string other = fifo_dir_ + "/not-ours";
   std::ofstream(other) << "keep";
-  exec_->cleanup_fifos();
+  EXPECT_EQ(exec_->reap_leftovers(), 1);
   EXPECT_FALSE(fs::exists(stale));
   EXPECT_TRUE(fs::exists(other));
   fs::remove(other);

@@ -13,6 +13,7 @@
 
 #include "berth/v1/berth.grpc.pb.h"
 #include "ctl/cluster.h"
+#include "ctl/exec.h"
 #include "ctl/run.h"
 #include "ctl/stats.h"
 #include "ctl/tasks.h"
@@ -160,6 +161,9 @@ int main(int argc, char** argv) {
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
+  // Exec sessions wait for window changes, and SIGUSR2 ends that wait.
+  sigaddset(&signals, SIGWINCH);
+  sigaddset(&signals, SIGUSR2);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   CLI::App app{"berthctl: drive the berth node agent"};
@@ -252,6 +256,18 @@ int main(int argc, char** argv) {
   auto* stats_cmd = app.add_subcommand("stats", "show what tasks' containers use, live");
   stats_cmd->add_flag("--no-stream", no_stream, "print one sample and exit");
   stats_cmd->add_option("TASK", stats_tasks, "only these tasks (ids, id prefixes or names)");
+  berthctl::ExecOptions exec_options;
+  std::vector<std::string> exec_args;
+  auto* exec_cmd = app.add_subcommand(
+      "exec", "run a command in a running task's container: TASK [CONTAINER] -- CMD...");
+  exec_cmd->add_flag("-i,--interactive", exec_options.interactive, "pass stdin to the command");
+  exec_cmd->add_flag("-t,--tty", exec_options.tty, "give the command a terminal");
+  exec_cmd->add_option("-u,--user", exec_options.user, "user[:group], names or ids");
+  exec_cmd->add_option("-w,--workdir", exec_options.workdir, "working directory (absolute)");
+  exec_cmd->add_option("-e,--env", exec_options.env, "KEY=VALUE (repeatable)")
+      ->allow_extra_args(false);
+  exec_cmd->add_option("ARGS", exec_args, "TASK [CONTAINER] -- CMD...")->required();
+  exec_cmd->positionals_at_end();
 
   berthctl::ClusterCommands cluster(app);
 
@@ -333,6 +349,14 @@ int main(int argc, char** argv) {
   if (*logs) return berthctl::task_logs(*stub, task, container, follow, since, json);
   if (*events_cmd) return berthctl::watch_events(*stub, task, json);
   if (*stats_cmd) return berthctl::task_stats(*stub, stats_tasks, no_stream, json);
+  if (*exec_cmd) {
+    std::string problem;
+    if (!berthctl::split_exec_arguments(exec_args, exec_options, problem)) {
+      std::cerr << "berthctl: exec: " << problem << "\n";
+      return 125;  // docker exec: it could not run
+    }
+    return berthctl::exec_in_task(*stub, exec_options);
+  }
   if (*run_cmd && !task_file.empty()) {
     if (!run_image.empty()) {
       std::cerr << "berthctl: run: give either -f FILE or IMAGE, not both\n";

@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "agent/exec/audit.h"
+#include "agent/exec/policy.h"
 #include "agent/state/paths.h"
 #include "berth/v1/berth.grpc.pb.h"
 #include "runtime/containerd.h"
@@ -13,6 +15,7 @@
 #include "runtime/images.h"
 
 namespace berth::agent {
+class ApiListener;
 class Engine;
 class UsageSampler;
 struct UsageSample;
@@ -36,6 +39,13 @@ class ApiService final : public berth::v1::Berth::Service {
   void set_http_addresses(std::string metrics, std::string introspection) {
     metrics_address_ = std::move(metrics);
     introspection_address_ = std::move(introspection);
+  }
+  // Who calls (the API socket's peer credentials), for the audit log.
+  void set_callers(const ApiListener* callers) { callers_ = callers; }
+  // The node's exec_policy, and the audit log of sessions (null: none).
+  void set_exec(ExecPolicy policy, AuditLog* audit) {
+    exec_policy_ = policy;
+    audit_ = audit;
   }
 
   grpc::Status Version(grpc::ServerContext* ctx, const v1::VersionRequest* request,
@@ -76,12 +86,26 @@ class ApiService final : public berth::v1::Berth::Service {
   grpc::Status AttachTask(grpc::ServerContext* ctx, const v1::AttachTaskRequest* request,
                           grpc::ServerWriter<v1::AttachOutput>* writer) override;
 
+  // Exec sessions (agent/api/exec.cpp).
+  grpc::Status Exec(grpc::ServerContext* ctx,
+                    grpc::ServerReaderWriter<v1::ExecOutput, v1::ExecInput>* stream) override;
+
  private:
   // Follows task `id`'s output to `writer` until the task stopped (then its
   // exit) or the client went away (then, with `stop_on_detach`, the task is
   // stopped).
   grpc::Status follow(grpc::ServerContext* ctx, const std::string& id, bool stop_on_detach,
                       grpc::ServerWriter<v1::AttachOutput>* writer);
+
+  // The container a session opens into, once the policy allowed it.
+  struct ExecTarget {
+    std::string task_id;
+    std::string container;
+    std::string containerd_id;
+  };
+  Result<ExecTarget> exec_target(const v1::ExecStart& start);
+  // Writes a session's audit line and tells `berthctl events`.
+  void audit(const AuditRecord& record);
 
   runtime::Containerd& containerd_;
   runtime::ImageService& images_;
@@ -91,6 +115,9 @@ class ApiService final : public berth::v1::Berth::Service {
   UsageSampler* sampler_;
   std::string metrics_address_;
   std::string introspection_address_;
+  const ApiListener* callers_ = nullptr;
+  ExecPolicy exec_policy_ = ExecPolicy::kAllow;
+  AuditLog* audit_ = nullptr;
 };
 
 }  // namespace berth::agent

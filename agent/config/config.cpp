@@ -168,6 +168,8 @@ Status apply_toml(std::string_view toml_text, std::string_view source_name, Agen
       status = read_string(node, ctx, config.introspection_address);
     else if (key == "task_metadata_endpoint")
       status = read_bool(node, ctx, config.task_metadata_endpoint);
+    else if (key == "exec_policy")
+      status = read_string(node, ctx, config.exec_policy);
     else if (key == "etcd_endpoints")
       status = read_string_array(node, ctx, config.etcd_endpoints);
     else if (key == "cluster")
@@ -289,6 +291,11 @@ Result<NetworkConfig> AgentConfig::network_config() const {
 }
 
 Status validate(const AgentConfig& config) {
+  if (config.exec_policy != "allow" && config.exec_policy != "opt-in" &&
+      config.exec_policy != "deny") {
+    return fail(ErrorCode::kInvalidArgument,
+                "exec-policy: '" + config.exec_policy + "' is not one of allow, opt-in, deny");
+  }
   if (!parse_network_mode(config.default_network_mode)) {
     return fail(ErrorCode::kInvalidArgument, "default-network-mode: '" +
                                                  config.default_network_mode +

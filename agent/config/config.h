@@ -80,6 +80,9 @@ struct AgentConfig {
   std::string metrics_address = "127.0.0.1:51680";
   std::string introspection_address = "127.0.0.1:51678";
   bool task_metadata_endpoint = true;
+  // Who may open exec and debug sessions into tasks (docs/exec.md): allow
+  // (every task), opt-in (tasks with enableExecuteCommand: true) or deny.
+  std::string exec_policy = "allow";
 
   std::string log_dir() const { return root + "/logs"; }
   std::string effective_credentials_file() const {

@@ -165,6 +165,11 @@ class Engine final : public runtime::EventSink {
   Status attach(const std::string& task_id);
   void detach(const std::string& task_id);
 
+  // Tells subscribers (berthctl events) of something beside a task's own
+  // lifecycle: an exec session opened, refused or ended.
+  void announce(const std::string& task_id, const std::string& container, std::string status,
+                std::string detail);
+
   // Subscribes to state changes; the callback runs on the owner thread and
   // must not block. Returns an id for unsubscribe.
   int subscribe(std::function<void(const EngineEvent&)> callback);

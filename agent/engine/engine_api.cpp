@@ -363,6 +363,13 @@ Status Engine::attach(const std::string& task_id) {
   });
 }
 
+void Engine::announce(const std::string& task_id, const std::string& container, std::string status,
+                      std::string detail) {
+  post([this, task_id, container, status = std::move(status), detail = std::move(detail)] {
+    emit(task_id, container, status, detail);
+  });
+}
+
 void Engine::detach(const std::string& task_id) {
   post([this, task_id] {
     auto it = tasks_.find(task_id);

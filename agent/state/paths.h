@@ -60,6 +60,8 @@ class Paths {
   std::string cni_cache_dir() const { return root_ + "/cni/cache"; }
   std::string cni_networks_dir() const { return root_ + "/cni/networks"; }
   std::string eni_dir() const { return root_ + "/network/eni"; }
+  // Exec and debug sessions, one JSON line each at start and end.
+  std::string audit_log() const { return root_ + "/audit.log"; }
 
   std::string netns_dir() const { return state_ + "/netns"; }
   std::string container_files_dir() const { return state_ + "/containers"; }

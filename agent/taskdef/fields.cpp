@@ -60,6 +60,8 @@ constexpr FieldDecision kFields[] = {
      "Accepted and ignored: container filesystems live in the node's containerd snapshotter, "
      "without a size limit."},
     {"ephemeralStorage.sizeInGiB", kMapped, "21..200, as in ECS."},
+    {"enableExecuteCommand", kSupported,
+     "Under the node's exec_policy opt-in, only tasks with true accept berthctl exec and debug."},
     {"enableFaultInjection", kMapped, "Accepted and ignored: no fault injection endpoints."},
     {"proxyConfiguration", kRefused,
      "App Mesh proxy configuration needs the ECS agent's App Mesh integration"},

@@ -180,6 +180,9 @@ void Parser::parse_task(const json& doc, TaskDefinition& task) {
       add("pidMode", "must be task or host, not " + quote(*mode));
     }
   }
+  if (auto enable = bool_field(doc, "enableExecuteCommand", "")) {
+    task.enable_execute_command = *enable;
+  }
   if (auto mode = string_field(doc, "ipcMode", "")) {
     if (auto ipc_mode = named_ipc_mode(*mode)) {
       task.ipc_mode = *ipc_mode;

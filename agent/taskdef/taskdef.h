@@ -203,6 +203,9 @@ struct TaskDefinition {
   std::optional<uint64_t> memory_mib;  // task memory
   PidMode pid_mode = PidMode::kDefault;
   IpcMode ipc_mode = IpcMode::kDefault;
+  // ECS Exec's switch: under the node's exec_policy opt-in, only such tasks
+  // accept exec and debug sessions.
+  bool enable_execute_command = false;
   std::vector<ContainerDefinition> containers;
   std::vector<Volume> volumes;
   std::map<std::string, std::string> tags;

@@ -558,4 +558,14 @@ TEST(TaskDefinitionValidation, PrivilegedFollowsTheNodePolicy) {
 }
 
 }  // namespace
+TEST(TaskDefinitionTask, EnableExecuteCommandIsABooleanThatDefaultsToFalse) {
+  EXPECT_FALSE(accepted(base()).enable_execute_command);
+  json doc = base();
+  doc["enableExecuteCommand"] = true;
+  EXPECT_TRUE(accepted(doc).enable_execute_command);
+  doc["enableExecuteCommand"] = "yes";
+  expect_problem(parse(doc), "enableExecuteCommand",
+                 "must be true or false, not a string (\"yes\")");
+}
+
 }  // namespace berth::agent::testing

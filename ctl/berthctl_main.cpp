@@ -215,8 +215,7 @@ int main(int argc, char** argv) {
                     "run IMAGE as a task of one essential container and print the task id");
   run_cmd->add_option("--name", name, "task name (and, in the foreground, the hostname)");
   run_cmd->add_option("--network", network,
-                      "networkMode: bridge, awsvpc, host or none (default: the node's with -d, "
-                      "none in the foreground)");
+                      "networkMode: bridge, awsvpc, host or none (default: the node's)");
   auto* entrypoint_opt =
       run_cmd->add_option("--entrypoint", entrypoint, "override the image's entrypoint");
   run_cmd->add_option("-e,--env", env, "KEY=VALUE (repeatable)")->allow_extra_args(false);
@@ -316,7 +315,8 @@ int main(int argc, char** argv) {
                                     {"remaining", r.memory_remaining()}}},
                                   {"runningTasks", r.running_tasks()},
                                   {"metricsAddress", r.metrics_address()},
-                                  {"introspectionAddress", r.introspection_address()}}
+                                  {"introspectionAddress", r.introspection_address()},
+                                  {"defaultNetworkMode", r.default_network_mode()}}
                        .dump(2)
                 << "\n";
     } else {
@@ -328,7 +328,8 @@ int main(int argc, char** argv) {
                 << "memory:   " << mib(r.memory_remaining()) << " of " << mib(r.memory_registered())
                 << " left (total " << mib(r.memory_total()) << ", reserved "
                 << mib(r.memory_reserved()) << ")\n"
-                << "tasks:    " << r.running_tasks() << " not stopped\n";
+                << "tasks:    " << r.running_tasks() << " not stopped\n"
+                << "network:  " << r.default_network_mode() << " by default\n";
       if (!r.metrics_address().empty()) {
         std::cout << "metrics:  http://" << r.metrics_address() << "/metrics\n";
       }

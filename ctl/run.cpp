@@ -104,11 +104,13 @@ std::expected<std::string, std::string> run_definition(const ContainerRun& run) 
   if (run.stop_timeout > 0) container["stopTimeout"] = run.stop_timeout;
   nlohmann::json definition = {{"family", ecs_name(base)},
                                {"containerDefinitions", nlohmann::json::array({container})}};
-  std::string mode = run.network.empty() && !run.detach ? "none" : run.network;
+  const std::string& mode = run.network;
   if (!mode.empty()) definition["networkMode"] = mode;
   // A foreground container is named after itself, as berth always did
   // (an awsvpc task's hostname comes from its address).
-  if (!run.detach && !run.name.empty() && mode != "awsvpc") container["hostname"] = run.name;
+  if (!run.detach && !run.name.empty() && !mode.empty() && mode != "awsvpc") {
+    container["hostname"] = run.name;
+  }
   definition["containerDefinitions"][0] = container;
   return definition.dump();
 }
@@ -129,7 +131,20 @@ int run_foreground(berth::v1::Berth::Stub& stub, const ContainerRun& run) {
               << "' is invalid: use letters, digits, '-' and '_'\n";
     return kRunFailed;
   }
-  auto definition = run_definition(run);
+  // The node's default network, as a detached run gets: named here, so
+  // that the container can be named after itself where the mode allows.
+  ContainerRun with_network = run;
+  if (with_network.network.empty()) {
+    grpc::ClientContext ctx;
+    berth::v1::NodeInfoResponse node;
+    auto status = stub.NodeInfo(&ctx, {}, &node);
+    if (!status.ok()) {
+      report(status, what);
+      return kRunFailed;
+    }
+    with_network.network = node.default_network_mode();
+  }
+  auto definition = run_definition(with_network);
   if (!definition) {
     std::cerr << "berthctl: run: " << definition.error() << "\n";
     return kRunFailed;

@@ -25,8 +25,7 @@ struct ContainerRun {
   std::string user;
   std::string name;
   unsigned stop_timeout = 0;
-  // The task's networkMode; "" for the node's default (with -d) or none
-  // (in the foreground, as berth always ran foreground containers).
+  // The task's networkMode; "" for the node's default.
   std::string network;
   bool detach = false;
   bool remove = false;        // foreground: remove the task once it stopped

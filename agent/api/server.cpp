@@ -97,6 +97,7 @@ grpc::Status ApiService::NodeInfo(grpc::ServerContext*, const v1::NodeInfoReques
   response->set_running_tasks(static_cast<uint32_t>(view.tasks));
   response->set_metrics_address(metrics_address_);
   response->set_introspection_address(introspection_address_);
+  response->set_default_network_mode(std::string(network_mode_name(view.default_network_mode)));
   return grpc::Status::OK;
 }
 

@@ -91,6 +91,7 @@ struct NodeView {
   size_t tasks = 0;
   std::string cgroup_layout;
   std::string cgroup_driver;
+  NetworkMode default_network_mode = NetworkMode::kBridge;
 };
 
 // What `describe` and `ps` show.

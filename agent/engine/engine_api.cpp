@@ -350,6 +350,7 @@ NodeView Engine::node() {
     }
     view.cgroup_layout = config_.cgroup_layout;
     view.cgroup_driver = parts_.cgroups ? std::string(parts_.cgroups->name()) : "";
+    view.default_network_mode = config_.policy.default_network_mode;
     return view;
   });
 }

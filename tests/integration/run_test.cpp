@@ -149,6 +149,23 @@ TEST_F(RunTest, ImageConfigAndOverrides) {
   EXPECT_NE(unknown_user.err.find("nosuchuser"), std::string::npos) << unknown_user.err;
 }
 
+TEST_F(RunTest, AForegroundRunGetsTheNodesDefaultNetworkUnlessTold) {
+  // The node's default (bridge here): an eth0 with an address of berthd's
+  // own subnet, as a detached run gets.
+  auto bridged = berthd_->ctl({"run", "--rm", image(), "--", "ip", "-4", "-o", "addr", "show"});
+  EXPECT_EQ(bridged.exit_code, 0) << bridged.err;
+  EXPECT_NE(bridged.out.find("eth0"), std::string::npos) << bridged.out;
+  EXPECT_NE(bridged.out.find(berthd_->subnet_prefix()), std::string::npos) << bridged.out;
+  auto node = berthd_->ctl({"node", "info"});
+  EXPECT_NE(node.out.find("network:  bridge by default"), std::string::npos) << node.out;
+
+  auto none = berthd_->ctl(
+      {"run", "--rm", "--network", "none", image(), "--", "ip", "-4", "-o", "addr", "show"});
+  EXPECT_EQ(none.exit_code, 0) << none.err;
+  EXPECT_EQ(none.out.find("eth0"), std::string::npos) << none.out;
+  EXPECT_NE(none.out.find("127.0.0.1"), std::string::npos) << none.out;
+}
+
 TEST_F(RunTest, BadInputIsRefusedAndCreatesNothing) {
   auto missing =
       berthd_->ctl({"run", "--rm", registry() + "/test/never-pulled:latest", "--", "true"});

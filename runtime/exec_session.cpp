@@ -177,7 +177,7 @@ ExecSession::~ExecSession() {
   (void)containerd_.stubs().tasks->DeleteProcess(ctx.get(), request, &response);
 }
 
-Status ExecSession::write_stdin(std::string_view data) {
+Status ExecSession::write_stdin(std::string_view data, const std::function<bool()>& give_up) {
   int fd = fifos_.stdin_fd();
   if (fd < 0) return fail(ErrorCode::kFailedPrecondition, "the process's stdin is closed");
   while (!data.empty()) {
@@ -188,8 +188,9 @@ Status ExecSession::write_stdin(std::string_view data) {
     }
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && errno == EAGAIN) {
+      if (give_up()) return fail(ErrorCode::kCancelled, "stdin: the session ended");
       pollfd p{fd, POLLOUT, 0};
-      ::poll(&p, 1, 1000);
+      ::poll(&p, 1, 200);
       continue;
     }
     return fail_errno("write to the process's stdin");

@@ -8,6 +8,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -53,9 +54,11 @@ class ExecSession {
   int stdout_fd() const { return fifos_.stdout_fd(); }
   int stderr_fd() const { return fifos_.stderr_fd(); }
 
-  // Writes all of `data` to the process's stdin (waits while the pipe is
-  // full); an error once stdin is closed or the process is gone.
-  Status write_stdin(std::string_view data);
+  // Writes all of `data` to the process's stdin, waiting while the pipe is
+  // full (a process that does not read) but giving up, with kCancelled,
+  // once `give_up()` says so: the FIFO has berthd as a reader too, so a
+  // write to a process that is gone would otherwise wait for ever.
+  Status write_stdin(std::string_view data, const std::function<bool()>& give_up);
   // EOF on the process's stdin.
   void close_stdin();
   Status resize(uint32_t width, uint32_t height);

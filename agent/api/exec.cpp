@@ -226,7 +226,12 @@ grpc::Status ApiService::Exec(grpc::ServerContext* ctx,
     while (stream->Read(&in)) {
       switch (in.input_case()) {
         case v1::ExecInput::kStdin:
-          (void)session.write_stdin(in.stdin());
+          // A process that reads no stdin holds this up; its end, or the
+          // client's, frees it.
+          (void)session.write_stdin(in.stdin(), [&] {
+            return finished || ctx->IsCancelled() ||
+                   process_exit.wait_for(std::chrono::milliseconds(0));
+          });
           break;
         case v1::ExecInput::kStdinEof:
           session.close_stdin();

@@ -188,6 +188,24 @@ TEST_F(ExecSessionTest, AClientKilledMidSessionLeavesNoProcessBehind) {
   EXPECT_EQ(task.value("status", ""), "RUNNING");
 }
 
+// A process that reads no stdin while the client sends endless stdin: the
+// session's stdin writer waits on a full pipe, and must still notice the
+// client going away.
+TEST_F(ExecSessionTest, AClientKilledWhileItsStdinIsStuckLeavesNoProcessBehind) {
+  const std::vector<std::string> sleeper = {"sleep", "1004"};
+  std::string command = "exec " +
+                        quoted(berthd_->ctl_argv({"exec", "-i", task_, "--", "sleep", "1004"})) +
+                        "< /dev/zero";
+  auto client = Process::start({"sh", "-c", command}, berthd_->dir() + "/client.log");
+  ASSERT_TRUE(client);
+  ASSERT_TRUE(wait_for_file_content(audit_log(), "\"started\"", std::chrono::seconds(30)));
+  ASSERT_TRUE(await_processes(sleeper, 1));
+  client->stop(SIGKILL);
+  ASSERT_TRUE(wait_for_file_content(audit_log(), "\"disconnected\"", std::chrono::seconds(30)))
+      << berthd_->log_text();
+  EXPECT_EQ(processes_running(sleeper), 0u);
+}
+
 TEST_F(ExecSessionTest, BerthdKilledMidSessionAdoptsTheTaskAndEndsTheProcess) {
   const std::vector<std::string> sleeper = {"sleep", "1002"};
   int pid_before = container(describe(task_), "app").value("pid", 0);

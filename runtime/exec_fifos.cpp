@@ -8,6 +8,7 @@
 #include <charconv>
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <set>
 #include <sstream>
 
@@ -43,6 +44,41 @@ bool group_and_session(pid_t pid, pid_t* group, pid_t* session) {
 }
 
 }  // namespace
+
+std::string new_exec_id(std::string_view prefix) {
+  std::random_device random;
+  std::uniform_int_distribution<int> hex(0, 15);
+  std::string out = std::string(prefix) + "-";
+  for (int i = 0; i < 16; ++i) out.push_back("0123456789abcdef"[hex(random)]);
+  return out;
+}
+
+Result<RunningContainer> running_container(Containerd& containerd, const std::string& container_id,
+                                           const std::string& what) {
+  cd_containers::GetContainerRequest get;
+  get.set_id(container_id);
+  cd_containers::GetContainerResponse container;
+  {
+    auto ctx = containerd.context(std::chrono::seconds(30));
+    auto status = containerd.stubs().containers->Get(ctx.get(), get, &container);
+    if (!status.ok()) return fail(grpc_error(status, what));
+  }
+  auto spec = nlohmann::json::parse(container.container().spec().value(), nullptr, false);
+  if (spec.is_discarded() || !spec.contains("process")) {
+    return fail(ErrorCode::kInternal, what + ": the container's spec has no process");
+  }
+  cd_tasks::GetRequest task_get;
+  task_get.set_container_id(container_id);
+  cd_tasks::GetResponse task;
+  auto ctx = containerd.context(std::chrono::seconds(30));
+  auto status = containerd.stubs().tasks->Get(ctx.get(), task_get, &task);
+  if (status.error_code() == grpc::StatusCode::NOT_FOUND ||
+      (status.ok() && task.process().status() != containerd::v1::types::RUNNING)) {
+    return fail(ErrorCode::kFailedPrecondition, what + ": the container is not running");
+  }
+  if (!status.ok()) return fail(grpc_error(status, what));
+  return RunningContainer{spec["process"], task.process().pid()};
+}
 
 Result<ExecFifos> ExecFifos::create(const std::string& parent, const std::string& container_id,
                                     const std::string& exec_id, bool with_stdin, bool tty) {

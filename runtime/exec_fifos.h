@@ -12,7 +12,9 @@
 
 #include <sys/types.h>
 
+#include <nlohmann/json.hpp>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/error.h"
@@ -20,6 +22,25 @@
 #include "runtime/containerd.h"
 
 namespace berth::runtime {
+
+// The type of a process spec in containerd's ExecProcessRequest.
+inline constexpr std::string_view kProcessSpecType =
+    "types.containerd.io/opencontainers/runtime-spec/1/Process";
+
+// "<prefix>-" and 16 random hex digits: an exec id, which also names the
+// exec's FIFO directory ("exec" for health checks, "session" for sessions).
+std::string new_exec_id(std::string_view prefix);
+
+// What every exec starts from: the container's own process spec (its user,
+// env, cwd, capabilities) and the pid of its running task.
+// kFailedPrecondition when the task is not running; messages begin with
+// `what`.
+struct RunningContainer {
+  nlohmann::json process;
+  uint32_t pid = 0;
+};
+Result<RunningContainer> running_container(Containerd& containerd, const std::string& container_id,
+                                           const std::string& what);
 
 class ExecFifos {
  public:

@@ -10,7 +10,6 @@
 #include <atomic>
 #include <filesystem>
 #include <nlohmann/json.hpp>
-#include <random>
 #include <thread>
 
 #include "common/fd.h"
@@ -20,17 +19,6 @@
 namespace berth::runtime {
 
 namespace {
-
-constexpr std::string_view kProcessTypeUrl =
-    "types.containerd.io/opencontainers/runtime-spec/1/Process";
-
-std::string random_hex(int n) {
-  std::random_device random;
-  std::uniform_int_distribution<int> hex(0, 15);
-  std::string out;
-  for (int i = 0; i < n; ++i) out.push_back("0123456789abcdef"[hex(random)]);
-  return out;
-}
 
 // Reads what is available; false once every writer is gone (EOF).
 void drain(int fd, ExecResult& result, size_t max_bytes) {
@@ -56,39 +44,14 @@ Result<ExecResult> ExecService::run(const std::string& container_id, const ExecR
   if (request.args.empty()) return fail(ErrorCode::kInvalidArgument, "exec: no command given");
   const std::string what = "exec '" + request.args.front() + "' in '" + container_id + "'";
 
-  // The container's own process spec: its user, env, cwd, capabilities.
-  cd_containers::GetContainerRequest get;
-  get.set_id(container_id);
-  cd_containers::GetContainerResponse container;
-  {
-    auto ctx = containerd_.context(std::chrono::seconds(30));
-    auto status = containerd_.stubs().containers->Get(ctx.get(), get, &container);
-    if (!status.ok()) return fail(grpc_error(status, what));
-  }
-  auto spec = nlohmann::json::parse(container.container().spec().value(), nullptr, false);
-  if (spec.is_discarded() || !spec.contains("process")) {
-    return fail(ErrorCode::kInternal, what + ": the container's spec has no process");
-  }
-  nlohmann::json process = spec["process"];
+  auto container = BERTH_TRY(running_container(containerd_, container_id, what));
+  nlohmann::json& process = container.process;
   process["args"] = request.args;
   process["terminal"] = false;
   if (request.env) process["env"] = *request.env;
   if (request.cwd) process["cwd"] = *request.cwd;
 
-  cd_tasks::GetRequest task_get;
-  task_get.set_container_id(container_id);
-  cd_tasks::GetResponse task;
-  {
-    auto ctx = containerd_.context(std::chrono::seconds(30));
-    auto status = containerd_.stubs().tasks->Get(ctx.get(), task_get, &task);
-    if (status.error_code() == grpc::StatusCode::NOT_FOUND ||
-        (status.ok() && task.process().status() != containerd::v1::types::RUNNING)) {
-      return fail(ErrorCode::kFailedPrecondition, what + ": the container is not running");
-    }
-    if (!status.ok()) return fail(grpc_error(status, what));
-  }
-
-  std::string exec_id = "exec-" + random_hex(12);
+  std::string exec_id = new_exec_id("exec");
   auto fifos =
       BERTH_TRY_CTX(ExecFifos::create(fifo_dir_, container_id, exec_id, false, false), what);
   const std::vector<int> output_fds = {fifos.stdout_fd(), fifos.stderr_fd()};
@@ -97,7 +60,7 @@ Result<ExecResult> ExecService::run(const std::string& container_id, const ExecR
   exec.set_exec_id(exec_id);
   exec.set_stdout(fifos.stdout_path());
   exec.set_stderr(fifos.stderr_path());
-  exec.mutable_spec()->set_type_url(std::string(kProcessTypeUrl));
+  exec.mutable_spec()->set_type_url(std::string(kProcessSpecType));
   exec.mutable_spec()->set_value(process.dump());
   {
     google::protobuf::Empty empty;

@@ -6,7 +6,6 @@
 
 #include <cerrno>
 #include <nlohmann/json.hpp>
-#include <random>
 
 #include "common/file.h"
 #include "runtime/containerd_stubs.h"
@@ -15,17 +14,6 @@
 namespace berth::runtime {
 
 namespace {
-
-constexpr std::string_view kProcessTypeUrl =
-    "types.containerd.io/opencontainers/runtime-spec/1/Process";
-
-std::string session_id() {
-  std::random_device random;
-  std::uniform_int_distribution<int> hex(0, 15);
-  std::string out = "session-";
-  for (int i = 0; i < 16; ++i) out.push_back("0123456789abcdef"[hex(random)]);
-  return out;
-}
 
 // runc's words for a command that is not there, or not executable.
 Error start_error(const grpc::Status& status, const std::string& what) {
@@ -57,33 +45,8 @@ Result<std::unique_ptr<ExecSession>> ExecSession::create(Containerd& containerd,
   }
   const std::string what = "exec '" + request.args.front() + "'";
 
-  // The container's own process: its user, env, cwd, capabilities.
-  cd_containers::GetContainerRequest get;
-  get.set_id(container_id);
-  cd_containers::GetContainerResponse container;
-  {
-    auto ctx = containerd.context(std::chrono::seconds(30));
-    auto status = containerd.stubs().containers->Get(ctx.get(), get, &container);
-    if (!status.ok()) return fail(grpc_error(status, what));
-  }
-  auto spec = nlohmann::json::parse(container.container().spec().value(), nullptr, false);
-  if (spec.is_discarded() || !spec.contains("process")) {
-    return fail(ErrorCode::kInternal, what + ": the container's spec has no process");
-  }
-  cd_tasks::GetRequest task_get;
-  task_get.set_container_id(container_id);
-  cd_tasks::GetResponse task;
-  {
-    auto ctx = containerd.context(std::chrono::seconds(30));
-    auto status = containerd.stubs().tasks->Get(ctx.get(), task_get, &task);
-    if (status.error_code() == grpc::StatusCode::NOT_FOUND ||
-        (status.ok() && task.process().status() != containerd::v1::types::RUNNING)) {
-      return fail(ErrorCode::kFailedPrecondition, what + ": the container is not running");
-    }
-    if (!status.ok()) return fail(grpc_error(status, what));
-  }
-
-  nlohmann::json process = spec["process"];
+  auto container = BERTH_TRY(running_container(containerd, container_id, what));
+  nlohmann::json& process = container.process;
   process["args"] = request.args;
   process["terminal"] = request.tty;
   if (request.tty && request.width > 0 && request.height > 0) {
@@ -115,7 +78,7 @@ Result<std::unique_ptr<ExecSession>> ExecSession::create(Containerd& containerd,
   }
   if (!request.user.empty()) {
     // Names are the container's: its own /etc/passwd and /etc/group.
-    std::string root = "/proc/" + std::to_string(task.process().pid()) + "/root";
+    std::string root = "/proc/" + std::to_string(container.pid) + "/root";
     auto passwd = read_file(root + "/etc/passwd");
     auto group = read_file(root + "/etc/group");
     auto user = resolve_user(request.user, passwd ? *passwd : "", group ? *group : "");
@@ -124,7 +87,7 @@ Result<std::unique_ptr<ExecSession>> ExecSession::create(Containerd& containerd,
         {"uid", user->uid}, {"gid", user->gid}, {"additionalGids", user->additional_gids}};
   }
 
-  std::string exec_id = session_id();
+  std::string exec_id = new_exec_id("session");
   auto fifos = BERTH_TRY_CTX(
       ExecFifos::create(fifo_dir, container_id, exec_id, request.stdin, request.tty), what);
   std::unique_ptr<ExecSession> session(
@@ -136,7 +99,7 @@ Result<std::unique_ptr<ExecSession>> ExecSession::create(Containerd& containerd,
   exec.set_stdin(session->fifos_.stdin_path());
   exec.set_stdout(session->fifos_.stdout_path());
   exec.set_stderr(session->fifos_.stderr_path());
-  exec.mutable_spec()->set_type_url(std::string(kProcessTypeUrl));
+  exec.mutable_spec()->set_type_url(std::string(kProcessSpecType));
   exec.mutable_spec()->set_value(process.dump());
   {
     google::protobuf::Empty empty;

@@ -30,22 +30,6 @@ json waiting_task(const std::string& family, bool opted_in = false) {
   return task;
 }
 
-// Host processes whose command line is exactly `argv`.
-size_t processes_running(const std::vector<std::string>& argv) {
-  std::string wanted;
-  for (const auto& arg : argv) wanted += arg + '\0';
-  size_t found = 0;
-  std::error_code ec;
-  for (const auto& entry : fs::directory_iterator("/proc", ec)) {
-    const std::string name = entry.path().filename();
-    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::ifstream in(entry.path() / "cmdline");
-    const std::string cmdline((std::istreambuf_iterator<char>(in)), {});
-    if (cmdline == wanted) ++found;
-  }
-  return found;
-}
-
 // Waits (briefly, re-reading /proc) until `count` such processes run.
 bool await_processes(const std::vector<std::string>& argv, size_t count) {
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
@@ -88,6 +72,21 @@ class ExecSessionTest : public TaskTest {
     auto at = script.find("berthctl");
     script.replace(at, 8, quoted(berthd_->ctl_argv({})));
     return run_command({"sh", "-c", script});
+  }
+
+  // Starts `client` (a berthctl exec of `sleeper`), kills it with SIGKILL
+  // once the session runs, and expects the session's end audited and its
+  // process gone.
+  void kill_client_and_expect_nothing_left(const std::vector<std::string>& client_argv,
+                                           const std::vector<std::string>& sleeper) {
+    auto client = Process::start(client_argv, berthd_->dir() + "/client.log");
+    ASSERT_TRUE(client);
+    ASSERT_TRUE(wait_for_file_content(audit_log(), "\"started\"", std::chrono::seconds(30)));
+    ASSERT_TRUE(await_processes(sleeper, 1));
+    client->stop(SIGKILL);
+    ASSERT_TRUE(wait_for_file_content(audit_log(), "\"disconnected\"", std::chrono::seconds(30)))
+        << berthd_->log_text();
+    EXPECT_EQ(processes_running(sleeper), 0u);
   }
 
   std::string task_;
@@ -174,16 +173,8 @@ TEST_F(ExecSessionTest, TwentySessionsAtOnceEachEndWithItsOwnCode) {
 }
 
 TEST_F(ExecSessionTest, AClientKilledMidSessionLeavesNoProcessBehind) {
-  const std::vector<std::string> sleeper = {"sleep", "1001"};
-  auto client = Process::start(berthd_->ctl_argv({"exec", task_, "--", "sleep", "1001"}),
-                               berthd_->dir() + "/client.log");
-  ASSERT_TRUE(client);
-  ASSERT_TRUE(wait_for_file_content(audit_log(), "\"started\"", std::chrono::seconds(30)));
-  ASSERT_TRUE(await_processes(sleeper, 1));
-  client->stop(SIGKILL);
-  ASSERT_TRUE(wait_for_file_content(audit_log(), "\"disconnected\"", std::chrono::seconds(30)))
-      << berthd_->log_text();
-  EXPECT_EQ(processes_running(sleeper), 0u);
+  kill_client_and_expect_nothing_left(berthd_->ctl_argv({"exec", task_, "--", "sleep", "1001"}),
+                                      {"sleep", "1001"});
   json task = describe(task_);
   EXPECT_EQ(task.value("status", ""), "RUNNING");
 }
@@ -192,18 +183,10 @@ TEST_F(ExecSessionTest, AClientKilledMidSessionLeavesNoProcessBehind) {
 // session's stdin writer waits on a full pipe, and must still notice the
 // client going away.
 TEST_F(ExecSessionTest, AClientKilledWhileItsStdinIsStuckLeavesNoProcessBehind) {
-  const std::vector<std::string> sleeper = {"sleep", "1004"};
   std::string command = "exec " +
                         quoted(berthd_->ctl_argv({"exec", "-i", task_, "--", "sleep", "1004"})) +
                         "< /dev/zero";
-  auto client = Process::start({"sh", "-c", command}, berthd_->dir() + "/client.log");
-  ASSERT_TRUE(client);
-  ASSERT_TRUE(wait_for_file_content(audit_log(), "\"started\"", std::chrono::seconds(30)));
-  ASSERT_TRUE(await_processes(sleeper, 1));
-  client->stop(SIGKILL);
-  ASSERT_TRUE(wait_for_file_content(audit_log(), "\"disconnected\"", std::chrono::seconds(30)))
-      << berthd_->log_text();
-  EXPECT_EQ(processes_running(sleeper), 0u);
+  kill_client_and_expect_nothing_left({"sh", "-c", command}, {"sleep", "1004"});
 }
 
 TEST_F(ExecSessionTest, BerthdKilledMidSessionAdoptsTheTaskAndEndsTheProcess) {

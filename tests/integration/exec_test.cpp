@@ -33,22 +33,6 @@ using runtime::ExecResult;
 const std::string kTarget = "exec-target";
 const std::string kImagePath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-// How many host processes have exactly this command line.
-size_t processes_running(const std::vector<std::string>& argv) {
-  std::string wanted;
-  for (const auto& arg : argv) wanted += arg + '\0';
-  size_t found = 0;
-  std::error_code ec;
-  for (const auto& entry : fs::directory_iterator("/proc", ec)) {
-    const std::string name = entry.path().filename();
-    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::ifstream in(entry.path() / "cmdline");
-    const std::string cmdline((std::istreambuf_iterator<char>(in)), {});
-    if (cmdline == wanted) ++found;
-  }
-  return found;
-}
-
 size_t open_fds() {
   std::error_code ec;
   auto entries = fs::directory_iterator("/proc/self/fd", ec);

@@ -270,7 +270,7 @@ Result<uint32_t> ContainerService::create(const CreateContainerRequest& request)
   settings.seccomp_host = seccomp_host();
   if (settings.privileged) settings.host_devices = host_device_paths();
   BERTH_TRY(apply_container_settings(spec, settings));
-  const bool interactive = request.settings.interactive;
+  const bool interactive = request.settings.interactive && !request.stdio;
   const std::string wrapper = interactive ? runc_wrapper_path() : "";
   if (interactive) {
     if (::access(wrapper.c_str(), X_OK) != 0) {
@@ -317,28 +317,37 @@ Result<uint32_t> ContainerService::create(const CreateContainerRequest& request)
   // The container record now holds the snapshot.
   if (auto released = lease.release(); !released) return undo(released.error());
 
+  cd_tasks::CreateTaskRequest task;
+  // The shim allocates the pseudo-terminal that the spec's process asks for.
+  task.set_terminal(request.overrides.terminal);
+  task.set_container_id(id);
+  *task.mutable_rootfs() = prepared.mounts();
+  if (request.stdio) {
+    task.set_stdin(request.stdio->in);
+    task.set_stdout(request.stdio->out);
+    task.set_stderr(request.stdio->err);
+    auto pid = create_task(task, request.after_interrupted_create);
+    if (!pid) return undo(pid.error());
+    return *pid;
+  }
   std::error_code ec;
   std::filesystem::create_directories(config_.log_dir, ec);
   if (ec)
     return undo(Error(ErrorCode::kInternal,
                       "create log directory '" + config_.log_dir + "': " + ec.message()));
   std::string log_uri = "binary://" + config_.logger_path + "?path=" + log_path(id);
-  cd_tasks::CreateTaskRequest task;
   if (interactive) {
     // berth-runc opens the FIFO as the container's stdin; the logger and
     // the shim (which opens a task's stdin for writing) keep it open.
     if (auto made = make_fifo(stdin_path(id)); !made) return undo(made.error());
-    log_uri += "&stdin=" + stdin_path(id);
+    if (!request.settings.stdin_once) log_uri += "&stdin=" + stdin_path(id);
+    log_uri += "&partial=flush";  // a prompt shows before its line ends
     task.set_stdin(stdin_path(id));
     containerd::runc::v1::Options options;
     options.set_binary_name(wrapper);
     task.mutable_options()->set_type_url(std::string(kRuncOptionsTypeUrl));
     task.mutable_options()->set_value(options.SerializeAsString());
   }
-  // The shim allocates the pseudo-terminal that the spec's process asks for.
-  task.set_terminal(request.overrides.terminal);
-  task.set_container_id(id);
-  *task.mutable_rootfs() = prepared.mounts();
   task.set_stdout(log_uri);
   task.set_stderr(log_uri);
   auto pid = create_task(task, request.after_interrupted_create);

@@ -62,6 +62,15 @@ struct CreateContainerRequest {
   // vanishing, a late task), so any failure of the task's creation is
   // retried for a while instead of failing the start.
   bool after_interrupted_create = false;
+  // FIFOs for the task's stdin, stdout and stderr ("" for none), opened by
+  // the caller (an operator's debug session, runtime/debug_container.h);
+  // unset: its output goes to berth-logger's log file.
+  struct Stdio {
+    std::string in;
+    std::string out;
+    std::string err;
+  };
+  std::optional<Stdio> stdio;
 };
 
 struct ExitStatus {

@@ -77,7 +77,11 @@ Result<RunningContainer> running_container(Containerd& containerd, const std::st
     return fail(ErrorCode::kFailedPrecondition, what + ": the container is not running");
   }
   if (!status.ok()) return fail(grpc_error(status, what));
-  return RunningContainer{spec["process"], task.process().pid()};
+  std::string cgroups_path;
+  if (spec.contains("linux") && spec["linux"].is_object()) {
+    cgroups_path = spec["linux"].value("cgroupsPath", "");
+  }
+  return RunningContainer{spec["process"], task.process().pid(), cgroups_path};
 }
 
 Result<ExecFifos> ExecFifos::create(const std::string& parent, const std::string& container_id,

@@ -38,6 +38,7 @@ std::string new_exec_id(std::string_view prefix);
 struct RunningContainer {
   nlohmann::json process;
   uint32_t pid = 0;
+  std::string cgroups_path;  // its spec's linux.cgroupsPath
 };
 Result<RunningContainer> running_container(Containerd& containerd, const std::string& container_id,
                                            const std::string& what);

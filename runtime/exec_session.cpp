@@ -17,18 +17,22 @@ namespace {
 
 // runc's words for a command that is not there, or not executable.
 Error start_error(const grpc::Status& status, const std::string& what) {
-  const std::string& message = status.error_message();
-  if (message.find("executable file not found") != std::string::npos ||
-      message.find("no such file or directory") != std::string::npos) {
-    return {ErrorCode::kNotFound, what + ": " + message};
-  }
-  if (message.find("permission denied") != std::string::npos) {
-    return {ErrorCode::kPermissionDenied, what + ": " + message};
-  }
-  return grpc_error(status, what);
+  return classify_start_error(grpc_error(status, what));
 }
 
 }  // namespace
+
+Error classify_start_error(const Error& error) {
+  const std::string& message = error.message();
+  if (message.find("executable file not found") != std::string::npos ||
+      message.find("no such file or directory") != std::string::npos) {
+    return {ErrorCode::kNotFound, message};
+  }
+  if (message.find("permission denied") != std::string::npos) {
+    return {ErrorCode::kPermissionDenied, message};
+  }
+  return error;
+}
 
 int exit_code_for_start_error(const Error& error) {
   if (error.code() == ErrorCode::kNotFound) return 127;
@@ -112,6 +116,49 @@ Result<std::unique_ptr<ExecSession>> ExecSession::create(Containerd& containerd,
   return session;
 }
 
+Result<std::unique_ptr<ExecSession>> ExecSession::create_container(ContainerService& containers,
+                                                                   Containerd& containerd,
+                                                                   const std::string& fifo_dir,
+                                                                   CreateContainerRequest container,
+                                                                   const SessionRequest& request) {
+  if (request.args.empty() || request.args.front().empty()) {
+    return fail(ErrorCode::kInvalidArgument, "debug: no command given");
+  }
+  const std::string what = "debug '" + request.args.front() + "'";
+  if (!request.cwd.empty() && request.cwd.front() != '/') {
+    return fail(ErrorCode::kInvalidArgument,
+                "workdir '" + request.cwd + "': must be an absolute path");
+  }
+  for (const auto& pair : request.env) {
+    auto equals = pair.find('=');
+    if (equals == 0 || equals == std::string::npos) {
+      return fail(ErrorCode::kInvalidArgument, "env '" + pair + "': not KEY=VALUE");
+    }
+  }
+  container.overrides.entrypoint = std::vector<std::string>{};
+  container.overrides.command = request.args;
+  container.overrides.terminal = request.tty;
+  container.overrides.env = request.env;
+  if (!request.cwd.empty()) container.overrides.working_dir = request.cwd;
+  if (!request.user.empty()) container.overrides.user = request.user;
+  const std::string id = container.id;
+  auto fifos = BERTH_TRY_CTX(ExecFifos::create(fifo_dir, id, id, request.stdin, request.tty), what);
+  container.stdio =
+      CreateContainerRequest::Stdio{fifos.stdin_path(), fifos.stdout_path(), fifos.stderr_path()};
+  if (auto created = containers.create(container); !created) {
+    return fail(classify_start_error(
+        Error(created.error().code(), what + ": " + created.error().message())));
+  }
+  std::unique_ptr<ExecSession> session(new ExecSession(containerd, id, "", std::move(fifos)));
+  session->owned_by_ = &containers;
+  session->created_ = true;
+  session->what_ = what;
+  if (request.tty && request.width > 0 && request.height > 0) {
+    (void)session->resize(request.width, request.height);
+  }
+  return session;
+}
+
 Status ExecSession::start() {
   cd_tasks::StartRequest start;
   start.set_container_id(container_id_);
@@ -128,6 +175,11 @@ Status ExecSession::start() {
 ExecSession::~ExecSession() {
   if (!created_) return;
   close_stdin();
+  if (owned_by_) {
+    // Best effort: what is left is removed when berthd starts again.
+    (void)owned_by_->kill_and_remove(container_id_);
+    return;
+  }
   kill_all();
   // DeleteProcess refuses a process that has not exited: wait for it.
   (void)wait(std::chrono::seconds(10));
@@ -217,7 +269,11 @@ Result<int> ExecSession::wait(std::chrono::milliseconds timeout) {
 }
 
 void ExecSession::kill_all() {
-  if (pid_ > 0) kill_exec_tree(containerd_, container_id_, pid_);
+  if (owned_by_) {
+    (void)owned_by_->kill(container_id_, SIGKILL, /*all=*/true);
+  } else if (pid_ > 0) {
+    kill_exec_tree(containerd_, container_id_, pid_);
+  }
 }
 
 }  // namespace berth::runtime

@@ -16,6 +16,7 @@
 
 #include "common/error.h"
 #include "runtime/containerd.h"
+#include "runtime/containers.h"
 #include "runtime/exec_fifos.h"
 
 namespace berth::runtime {
@@ -40,6 +41,16 @@ class ExecSession {
                                                      const std::string& fifo_dir,
                                                      const std::string& container_id,
                                                      const SessionRequest& request);
+  // The session of a container's own main process: the container of
+  // `container` (its id, image, namespaces and cgroup; its command, user,
+  // cwd, env and terminal are set here from `request`) is made with the
+  // session's FIFOs as its stdio, and removed with its snapshot when the
+  // session ends. A debug container (runtime/debug_container.h).
+  static Result<std::unique_ptr<ExecSession>> create_container(ContainerService& containers,
+                                                               Containerd& containerd,
+                                                               const std::string& fifo_dir,
+                                                               CreateContainerRequest container,
+                                                               const SessionRequest& request);
   // Starts it. A command that cannot run fails with kNotFound (a shell's
   // exit 127: not found) or kPermissionDenied (126: not executable), the
   // message naming it.
@@ -79,12 +90,18 @@ class ExecSession {
 
   Containerd& containerd_;
   std::string container_id_;
-  std::string exec_id_;
+  std::string exec_id_;  // "" for a container's own process
+  // Set when the session owns its container (create_container).
+  ContainerService* owned_by_ = nullptr;
   ExecFifos fifos_;
   std::string what_;  // "exec 'CMD'", for messages
   pid_t pid_ = 0;
   bool created_ = false;
 };
+
+// An error of runc's that says the command is not there (kNotFound) or not
+// executable (kPermissionDenied), classified so; others are kept as they are.
+Error classify_start_error(const Error& error);
 
 // The exit code a shell gives a command that start() could not run: 127
 // for kNotFound, 126 for kPermissionDenied; 0 for any other error.

@@ -92,6 +92,10 @@ struct ContainerSettings {
   // while berthd is down. Not a spec setting: ContainerService gives the
   // task a stdin FIFO.
   bool interactive = false;
+  // With interactive: the logger does not hold the stdin FIFO open, so the
+  // container reads EOF once its attached client closed it and the shim's
+  // end was closed (CloseIO), as `docker run -i` gives.
+  bool stdin_once = false;
   ResourceSettings resources;
 };
 

@@ -58,13 +58,17 @@ constexpr milliseconds kIdleAfterTerm{2000};
 // The shim SIGKILLs us 12 s after SIGTERM (binaryIOProcTermTimeout); stop
 // before that so buffered partial lines are flushed, not lost.
 constexpr milliseconds kMaxAfterTerm{10000};
+// An interactive container's unfinished line is written once its output has
+// paused this long.
+constexpr milliseconds kPartialFlushAfter{50};
 
 constexpr std::string_view kUsage =
-    "usage: berth-logger path /abs/path/file.log [stdin /abs/path/fifo]\n"
+    "usage: berth-logger path /abs/path/file.log [stdin /abs/path/fifo] [partial flush]\n"
     "  fd 3: container stdout, fd 4: container stderr (either may be closed),\n"
     "  fd 5: readiness pipe, closed once the log file is open (optional).\n"
     "Appends one Docker json-file record per line of output; holds the stdin\n"
-    "FIFO open for writing, so that the container's stdin never ends.\n";
+    "FIFO open for writing, so that the container's stdin never ends. With\n"
+    "`partial flush`, an unfinished line (a prompt) is written once output pauses.\n";
 
 volatile sig_atomic_t g_terminate = 0;
 
@@ -73,6 +77,7 @@ void on_terminate(int) { g_terminate = 1; }
 struct Args {
   std::string path;
   std::string stdin_fifo;  // empty: none
+  bool flush_partial = false;
 };
 
 Result<Args> parse_args(int argc, char** argv) {
@@ -84,6 +89,14 @@ Result<Args> parse_args(int argc, char** argv) {
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string_view key = argv[i];
     std::string_view value = argv[i + 1];
+    if (key == "partial") {
+      if (value != "flush") {
+        return fail(ErrorCode::kInvalidArgument,
+                    "partial '" + std::string(value) + "': the only value is 'flush'");
+      }
+      args.flush_partial = true;
+      continue;
+    }
     // A typo in the log URI should fail loudly, not log somewhere else.
     if (key != "path" && key != "stdin") {
       return fail(ErrorCode::kInvalidArgument, "unknown argument '" + std::string(key) + "'");
@@ -268,6 +281,7 @@ int run(int argc, char** argv) {
     }
   }
 
+  const bool interactive = args->flush_partial;
   if (have_ready) ::close(kReadyFd);  // tells the shim it may start the container
 
   std::vector<Source> sources;
@@ -291,6 +305,16 @@ int run(int argc, char** argv) {
     }
     timespec timeout{};
     timespec* timeout_ptr = nullptr;
+    // An interactive container's prompt ("/ # ") ends no line: once its
+    // output pauses, what is held goes out as a partial record, so that
+    // berthctl attach shows it.
+    bool holding = false;
+    for (const Source& s : sources) holding = holding || (s.fd && s.splitter.buffered_bytes() > 0);
+    const bool flush_when_idle = interactive && holding && !terminated_at;
+    if (flush_when_idle) {
+      timeout.tv_nsec = kPartialFlushAfter.count() * 1'000'000;
+      timeout_ptr = &timeout;
+    }
     if (terminated_at) {
       auto deadline = std::min(last_data + kIdleAfterTerm, *terminated_at + kMaxAfterTerm);
       auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(deadline - Clock::now());
@@ -312,6 +336,13 @@ int run(int argc, char** argv) {
       if (errno == EINTR) continue;
       std::fprintf(stderr, "berth-logger: poll: %s\n", std::strerror(errno));
       break;
+    }
+    if (ready == 0 && flush_when_idle) {
+      auto now = std::chrono::system_clock::now();
+      for (Source& s : sources) {
+        if (auto held = s.splitter.finish()) writer.append(s.stream, {*held}, now);
+      }
+      continue;
     }
     for (size_t i = 0; i < fds.size(); ++i) {
       // POLLHUP with no POLLIN still needs a read() to see the EOF.

@@ -36,6 +36,7 @@
 #include "controlplane/etcd/client.h"
 #include "controlplane/join.h"
 #include "controlplane/node/node_agent.h"
+#include "runtime/debug_container.h"
 #include "runtime/exec_process.h"
 #include "runtime/manifest.h"
 #include "runtime/sandbox.h"
@@ -168,6 +169,11 @@ int run(berth::agent::AgentConfig config) {
   // What a killed berthd's health checks and sessions left running.
   if (int reaped = exec.reap_leftovers(); reaped > 0) {
     spdlog::info("ended {} exec process(es) left by an earlier berthd", reaped);
+  }
+  if (auto removed = runtime::remove_debug_leftovers(containers, paths.exec_dir()); !removed) {
+    spdlog::warn("{}", removed.error().message());
+  } else if (*removed > 0) {
+    spdlog::info("removed {} debug container(s) left by an earlier berthd", *removed);
   }
   // Task cgroups: the backend for the host's layout, under "/<namespace>".
   // berthd itself stays where its service manager put it: it never joins a
@@ -386,7 +392,7 @@ int run(berth::agent::AgentConfig config) {
     shut_down();
     return 1;
   }
-  service.set_exec(*agent::parse_exec_policy(config.exec_policy), audit_log->get());
+  service.set_exec(*agent::parse_exec_policy(config.exec_policy), audit_log->get(), &containers);
 
   auto listener = agent::ApiListener::open(config.socket);
   if (!listener) {

@@ -206,13 +206,16 @@ int main(int argc, char** argv) {
   std::vector<std::string> command;
   std::vector<std::string> env;
   std::string entrypoint;
-  bool remove = false, pull_missing = false, detach = false;
+  bool remove = false, pull_missing = false, detach = false, run_stdin = false, run_tty = false;
   std::string name, workdir, user, network;
   unsigned stop_timeout = 0;
   run_cmd->add_flag("--rm", remove, "remove the task (its record and logs) when it exits");
   run_cmd->add_flag("--pull", pull_missing, "pull the image if it is not present");
   run_cmd->add_flag("-d,--detach", detach,
                     "run IMAGE as a task of one essential container and print the task id");
+  run_cmd->add_flag("-i,--interactive", run_stdin,
+                    "keep the container's stdin open (and pass ours)");
+  run_cmd->add_flag("-t,--tty", run_tty, "give the container a terminal");
   run_cmd->add_option("--name", name, "task name (and, in the foreground, the hostname)");
   run_cmd->add_option("--network", network,
                       "networkMode: bridge, awsvpc, host or none (default: the node's)");
@@ -267,6 +270,33 @@ int main(int argc, char** argv) {
       ->allow_extra_args(false);
   exec_cmd->add_option("ARGS", exec_args, "TASK [CONTAINER] -- CMD...")->required();
   exec_cmd->positionals_at_end();
+
+  berthctl::ExecOptions attach_options;
+  attach_options.kind = berthctl::SessionKind::kAttach;
+  std::string detach_keys = "ctrl-p,ctrl-q";
+  auto* attach_cmd = app.add_subcommand(
+      "attach", "attach to a running container's main process: TASK [CONTAINER]");
+  attach_cmd->add_option("--detach-keys", detach_keys, "the keys that detach (ctrl-p,ctrl-q)");
+  attach_cmd->add_flag("--no-stdin", attach_options.no_stdin, "do not pass stdin on");
+  attach_cmd->add_option("TASK", attach_options.task, "id, id prefix or name")->required();
+  attach_cmd->add_option("CONTAINER", attach_options.container, "for a task of several");
+
+  berthctl::ExecOptions debug_options;
+  debug_options.kind = berthctl::SessionKind::kDebug;
+  std::vector<std::string> debug_args;
+  std::string debug_target;
+  auto* debug_cmd = app.add_subcommand(
+      "debug", "run an ephemeral container in a task's namespaces: TASK -- CMD...");
+  debug_cmd->add_option("--target", debug_target, "the container whose namespaces it joins");
+  debug_cmd->add_option("--image", debug_options.image, "its image (default: the target's)");
+  debug_cmd->add_flag("-i,--interactive", debug_options.interactive, "pass stdin on");
+  debug_cmd->add_flag("-t,--tty", debug_options.tty, "give it a terminal");
+  debug_cmd->add_option("-u,--user", debug_options.user, "user[:group], names or ids");
+  debug_cmd->add_option("-w,--workdir", debug_options.workdir, "working directory (absolute)");
+  debug_cmd->add_option("-e,--env", debug_options.env, "KEY=VALUE (repeatable)")
+      ->allow_extra_args(false);
+  debug_cmd->add_option("ARGS", debug_args, "TASK -- CMD...")->required();
+  debug_cmd->positionals_at_end();
 
   berthctl::ClusterCommands cluster(app);
 
@@ -358,6 +388,33 @@ int main(int argc, char** argv) {
     }
     return berthctl::exec_in_task(*stub, exec_options);
   }
+  if (*attach_cmd) {
+    std::string problem;
+    if (!berthctl::parse_detach_keys(detach_keys, attach_options.detach_keys, problem)) {
+      std::cerr << "berthctl: attach: " << problem << "\n";
+      return 125;
+    }
+    return berthctl::exec_in_task(*stub, attach_options);
+  }
+  if (*debug_cmd) {
+    std::string problem;
+    if (!berthctl::split_exec_arguments(debug_args, debug_options, problem)) {
+      std::cerr << "berthctl: debug: " << problem << "\n";
+      return 125;
+    }
+    if (!debug_target.empty() && !debug_options.container.empty() &&
+        debug_target != debug_options.container) {
+      std::cerr << "berthctl: debug: give the target once, as --target or after TASK\n";
+      return 125;
+    }
+    if (!debug_target.empty()) debug_options.container = debug_target;
+    // Without -i or -t, a terminal's user gets a shell's session (kubectl
+    // debug -it), a script a plain one.
+    if (!debug_options.interactive && !debug_options.tty && ::isatty(STDIN_FILENO)) {
+      debug_options.interactive = debug_options.tty = true;
+    }
+    return berthctl::exec_in_task(*stub, debug_options);
+  }
   if (*run_cmd && !task_file.empty()) {
     if (!run_image.empty()) {
       std::cerr << "berthctl: run: give either -f FILE or IMAGE, not both\n";
@@ -388,7 +445,9 @@ int main(int argc, char** argv) {
                                          .network = network,
                                          .detach = detach,
                                          .remove = remove,
-                                         .pull_missing = pull_missing};
+                                         .pull_missing = pull_missing,
+                                         .interactive = run_stdin,
+                                         .tty = run_tty};
     if (entrypoint_opt->count() > 0) container_run.entrypoint = entrypoint;
     if (detach) return berthctl::run_detached(*stub, container_run, json);
     return berthctl::run_foreground(*stub, container_run);

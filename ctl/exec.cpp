@@ -15,6 +15,7 @@
 #include <optional>
 #include <thread>
 
+#include "ctl/detach_keys.h"
 #include "ctl/tasks.h"
 
 namespace berthctl {
@@ -95,16 +96,46 @@ bool split_exec_arguments(const std::vector<std::string>& positionals, ExecOptio
   return true;
 }
 
+bool parse_detach_keys(const std::string& text, std::string& keys, std::string& error) {
+  keys.clear();
+  size_t begin = 0;
+  while (begin <= text.size() && !text.empty()) {
+    size_t comma = text.find(',', begin);
+    std::string key =
+        text.substr(begin, comma == std::string::npos ? std::string::npos : comma - begin);
+    if (key.size() == 1) {
+      keys.push_back(key[0]);
+    } else if (key.size() == 6 && key.starts_with("ctrl-")) {
+      char c = key[5];
+      if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
+      if (c < '@' || c > '_') {
+        error = "detach key '" + key + "': ctrl- takes a letter or one of @[\\]^_";
+        return false;
+      }
+      keys.push_back(static_cast<char>(c - '@'));
+    } else {
+      error = "detach key '" + key + "': expected a character or ctrl-<key>";
+      return false;
+    }
+    if (comma == std::string::npos) break;
+    begin = comma + 1;
+  }
+  return true;
+}
+
 int exec_in_task(berth::v1::Berth::Stub& stub, const ExecOptions& options) {
   grpc::ClientContext ctx;
-  auto stream = stub.Exec(&ctx);
+  const bool attach = options.kind == SessionKind::kAttach;
+  const char* verb = attach ? "attach" : (options.kind == SessionKind::kDebug ? "debug" : "exec");
+  auto stream = options.kind == SessionKind::kExec
+                    ? stub.Exec(&ctx)
+                    : (attach ? stub.Attach(&ctx) : stub.Debug(&ctx));
   std::mutex write_mu;  // one writer at a time on the stream
   auto send = [&](const ExecInput& in) {
     std::lock_guard lock(write_mu);
     return stream->Write(in);
   };
 
-  const bool local_tty = options.tty && ::isatty(STDIN_FILENO);
   ExecInput first;
   auto* start = first.mutable_start();
   start->set_task(options.task);
@@ -115,17 +146,40 @@ int exec_in_task(berth::v1::Berth::Stub& stub, const ExecOptions& options) {
   start->set_user(options.user);
   start->set_workdir(options.workdir);
   for (const auto& pair : options.env) start->add_env(pair);
+  start->set_image(options.image);
+  start->set_from_start(options.from_start);
   uint32_t width = 0;
   uint32_t height = 0;
-  if (options.tty &&
-      (window_size(STDIN_FILENO, &width, &height) || window_size(STDOUT_FILENO, &width, &height))) {
+  const bool have_size =
+      window_size(STDIN_FILENO, &width, &height) || window_size(STDOUT_FILENO, &width, &height);
+  if ((options.tty || attach) && have_size) {
     start->mutable_size()->set_width(width);
     start->mutable_size()->set_height(height);
   }
   send(first);
 
+  // berthd answers with `started` (attach: whether the container has a
+  // terminal and takes stdin), or with the exit of a command that could
+  // not run, or ends the call with its reason.
+  ExecOutput out;
+  if (!stream->Read(&out)) {
+    std::lock_guard lock(write_mu);
+    stream->WritesDone();
+    return report(stream->Finish(), std::string(verb) + " in '" + options.task + "'");
+  }
+  const bool tty = attach ? out.started().tty() : options.tty;
+  const bool interactive =
+      attach ? out.started().stdin() && !options.no_stdin : options.interactive;
+  bool pending = !out.has_started();  // an exit to read below
   std::optional<RawTerminal> raw;
-  if (local_tty) raw.emplace(STDIN_FILENO);
+  if (out.has_started() && tty && ::isatty(STDIN_FILENO)) raw.emplace(STDIN_FILENO);
+  if (attach && tty && out.has_started() && have_size) {
+    // Its terminal takes this client's size, as docker attach does.
+    ExecInput in;
+    in.mutable_resize()->set_width(width);
+    in.mutable_resize()->set_height(height);
+    send(in);
+  }
 
   // Signals: a window change is sent on; without a terminal, SIGINT and
   // SIGTERM go to the remote process; with one, SIGTERM ends the session.
@@ -138,13 +192,13 @@ int exec_in_task(berth::v1::Berth::Stub& stub, const ExecOptions& options) {
       int signal = 0;
       if (sigwait(&set, &signal) != 0 || over) return;
       if (signal == SIGWINCH) {
-        if (options.tty && window_size(STDIN_FILENO, &width, &height)) {
+        if (tty && window_size(STDIN_FILENO, &width, &height)) {
           ExecInput in;
           in.mutable_resize()->set_width(width);
           in.mutable_resize()->set_height(height);
           send(in);
         }
-      } else if (!options.tty) {
+      } else if (!tty) {
         ExecInput in;
         in.set_signal(signal);
         send(in);
@@ -159,8 +213,10 @@ int exec_in_task(berth::v1::Berth::Stub& stub, const ExecOptions& options) {
   // the session ends (the eventfd).
   int stop_fd = ::eventfd(0, EFD_CLOEXEC);
   std::thread input;
-  if (options.interactive) {
+  std::atomic<bool> detached = false;
+  if (interactive) {
     input = std::thread([&] {
+      DetachKeys keys(attach ? options.detach_keys : "");
       std::string buffer(size_t{32} * 1024, '\0');
       while (true) {
         pollfd fds[2] = {{STDIN_FILENO, POLLIN, 0}, {stop_fd, POLLIN, 0}};
@@ -170,10 +226,21 @@ int exec_in_task(berth::v1::Berth::Stub& stub, const ExecOptions& options) {
         ssize_t n = ::read(STDIN_FILENO, buffer.data(), buffer.size());
         if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
         if (n <= 0) break;
-        ExecInput in;
-        in.set_stdin(buffer.data(), static_cast<size_t>(n));
-        if (!send(in)) return;
+        std::string typed = keys.feed({buffer.data(), static_cast<size_t>(n)});
+        if (!typed.empty()) {
+          ExecInput in;
+          in.set_stdin(std::move(typed));
+          if (!send(in)) return;
+        }
+        if (keys.detached()) {
+          detached = true;
+          ctx.TryCancel();
+          return;
+        }
       }
+      // An attach leaves the container's stdin open (but run -i's is
+      // closed by berthd); an exec's closes.
+      if (attach && !options.from_start) return;
       ExecInput eof;
       eof.set_stdin_eof(true);
       send(eof);
@@ -182,8 +249,8 @@ int exec_in_task(berth::v1::Berth::Stub& stub, const ExecOptions& options) {
 
   int exit_code = -1;
   std::string error;
-  ExecOutput out;
-  while (stream->Read(&out)) {
+  while (pending || stream->Read(&out)) {
+    pending = false;
     if (out.has_exit()) {
       exit_code = out.exit().exit_code();
       error = out.exit().error();
@@ -207,12 +274,17 @@ int exec_in_task(berth::v1::Berth::Stub& stub, const ExecOptions& options) {
   ::pthread_kill(signals.native_handle(), SIGUSR2);
   signals.join();
   if (raw) raw->restore();
+  if (detached) {
+    std::cerr << "berthctl: detached from '" << options.task << "'\n";
+    return 0;
+  }
   if (exit_code >= 0) {
-    if (!error.empty()) std::cerr << "berthctl: exec: " << error << "\n";
+    if (!error.empty()) std::cerr << "berthctl: " << verb << ": " << error << "\n";
     return exit_code;
   }
-  if (!status.ok()) return report(status, "exec in '" + options.task + "'");
-  std::cerr << "berthctl: exec: the session ended without the process's exit\n";
+  if (!status.ok()) return report(status, std::string(verb) + " in '" + options.task + "'");
+  if (attach) return 0;  // berthd ended the call: the container runs on
+  std::cerr << "berthctl: " << verb << ": the session ended without the process's exit\n";
   return 1;
 }
 

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "ctl/exec.h"
 #include "ctl/tasks.h"
 
 namespace berthctl {
@@ -102,6 +103,8 @@ std::expected<std::string, std::string> run_definition(const ContainerRun& run) 
   if (!run.working_dir.empty()) container["workingDirectory"] = run.working_dir;
   if (!run.user.empty()) container["user"] = run.user;
   if (run.stop_timeout > 0) container["stopTimeout"] = run.stop_timeout;
+  if (run.interactive) container["interactive"] = true;
+  if (run.tty) container["pseudoTerminal"] = true;
   nlohmann::json definition = {{"family", ecs_name(base)},
                                {"containerDefinitions", nlohmann::json::array({container})}};
   const std::string& mode = run.network;
@@ -154,6 +157,23 @@ int run_foreground(berth::v1::Berth::Stub& stub, const ContainerRun& run) {
   request.set_name(run.name);
   request.set_remove_on_exit(run.remove);
   request.set_require_images(!run.pull_missing);
+  if (run.interactive || run.tty) {
+    // docker run -it: the task runs, and this client attaches to it from
+    // its start (its stdin, its terminal, Ctrl-P Ctrl-Q to detach).
+    request.set_attach(true);
+    grpc::ClientContext ctx;
+    berth::v1::RunTaskResponse response;
+    auto status = stub.RunTask(&ctx, request, &response);
+    if (!status.ok()) {
+      report(status, what);
+      return kRunFailed;
+    }
+    ExecOptions attach;
+    attach.kind = SessionKind::kAttach;
+    attach.task = response.task_id();
+    attach.from_start = true;
+    return exec_in_task(stub, attach);
+  }
   grpc::ClientContext ctx;
   cancel_on_signal(&ctx);
   auto stream = stub.RunAttached(&ctx, request);

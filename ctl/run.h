@@ -30,6 +30,8 @@ struct ContainerRun {
   bool detach = false;
   bool remove = false;        // foreground: remove the task once it stopped
   bool pull_missing = false;  // foreground: pull an image that is not present
+  bool interactive = false;   // -i: the container's stdin stays open (ECS interactive)
+  bool tty = false;           // -t: it gets a terminal (ECS pseudoTerminal)
 };
 // The task definition for `run`: family and container named after the
 // image (or --name). An error names the flag at fault.

@@ -258,6 +258,17 @@ int describe_task(berth::v1::Berth::Stub& stub, const std::string& task_name, bo
       std::cout << "    HealthOutput: " << output << "\n";
     }
   }
+  if (!task.ephemeral_containers().empty()) std::cout << "Ephemeral containers (debug):\n";
+  for (const auto& e : task.ephemeral_containers()) {
+    std::string command;
+    for (const auto& arg : e.command()) command += (command.empty() ? "" : " ") + arg;
+    std::cout << "  " << e.name() << "\n"
+              << "    Target:    " << e.target() << "\n"
+              << "    Image:     " << e.image() << "\n"
+              << "    Command:   " << command << "\n"
+              << "    Started:   " << timestamp(e.started_at_ms()) << " by uid " << e.caller_uid()
+              << "\n";
+  }
   return 0;
 }
 

@@ -33,21 +33,25 @@ std::vector<std::string> images_of(const std::string& definition_json) {
 
 }  // namespace
 
+grpc::Status ApiService::check_images(const v1::RunTaskRequest& request) {
+  if (!request.require_images()) return grpc::Status::OK;
+  for (const auto& image : images_of(request.definition_json())) {
+    auto resolved = images_.resolve(image);
+    if (resolved) continue;
+    if (resolved.error().code() == ErrorCode::kNotFound) {
+      return grpc::Status(grpc::StatusCode::NOT_FOUND,
+                          "image '" + image +
+                              "' is not present: pull it first (berthctl image pull " + image +
+                              ")");
+    }
+    return to_grpc(resolved.error());
+  }
+  return grpc::Status::OK;
+}
+
 grpc::Status ApiService::RunAttached(grpc::ServerContext* ctx, const v1::RunTaskRequest* request,
                                      grpc::ServerWriter<v1::AttachOutput>* writer) {
-  if (request->require_images()) {
-    for (const auto& image : images_of(request->definition_json())) {
-      auto resolved = images_.resolve(image);
-      if (resolved) continue;
-      if (resolved.error().code() == ErrorCode::kNotFound) {
-        return grpc::Status(grpc::StatusCode::NOT_FOUND,
-                            "image '" + image +
-                                "' is not present: pull it first (berthctl image pull " + image +
-                                ")");
-      }
-      return to_grpc(resolved.error());
-    }
-  }
+  if (auto present = check_images(*request); !present.ok()) return present;
   RunRequest run;
   run.definition_json = request->definition_json();
   run.name = request->name();

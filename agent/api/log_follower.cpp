@@ -32,6 +32,11 @@ LogFollower::~LogFollower() {
   if (inotify_fd_ >= 0) ::close(inotify_fd_);
 }
 
+void LogFollower::skip_to_end() {
+  ::lseek(fd_, 0, SEEK_END);
+  partial_.clear();
+}
+
 void LogFollower::clear_notifications() {
   char buf[4096];
   while (::read(inotify_fd_, buf, sizeof buf) > 0) {

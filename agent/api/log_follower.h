@@ -1,5 +1,6 @@
 // Follows a container's JSON-lines log file (written by berth-logger) from
-// the start, handing out complete records as they are appended.
+// the start (or its current end), handing out complete records as they are
+// appended.
 #pragma once
 
 #include <functional>
@@ -20,6 +21,9 @@ class LogFollower {
   // Hands every complete record appended since the last call to `sink`;
   // stops early and returns the sink's error.
   Status drain(const std::function<Status(const runtime::LogRecord&)>& sink);
+  // Skips what the file holds now: drain() then hands out only records
+  // appended from here on (docker attach's view).
+  void skip_to_end();
   // Becomes readable (POLLIN) when the file was written to.
   int wait_fd() const { return inotify_fd_; }
   // Consumes pending change notifications.

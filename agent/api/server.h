@@ -1,17 +1,22 @@
 // berth's local API (proto/berth/v1/berth.proto) over the runtime.
 #pragma once
 
+#include <map>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "agent/exec/audit.h"
 #include "agent/exec/policy.h"
 #include "agent/state/paths.h"
+#include "agent/state/record.h"
 #include "berth/v1/berth.grpc.pb.h"
 #include "runtime/containerd.h"
 #include "runtime/containers.h"
 #include "runtime/events.h"
+#include "runtime/exec_session.h"
 #include "runtime/images.h"
 
 namespace berth::agent {
@@ -42,10 +47,12 @@ class ApiService final : public berth::v1::Berth::Service {
   }
   // Who calls (the API socket's peer credentials), for the audit log.
   void set_callers(const ApiListener* callers) { callers_ = callers; }
-  // The node's exec_policy, and the audit log of sessions (null: none).
-  void set_exec(ExecPolicy policy, AuditLog* audit) {
+  // The node's exec_policy, the audit log of sessions (null: none), and the
+  // containers that debug sessions make (null: no debug sessions).
+  void set_exec(ExecPolicy policy, AuditLog* audit, runtime::ContainerService* containers) {
     exec_policy_ = policy;
     audit_ = audit;
+    containers_ = containers;
   }
 
   grpc::Status Version(grpc::ServerContext* ctx, const v1::VersionRequest* request,
@@ -86,9 +93,11 @@ class ApiService final : public berth::v1::Berth::Service {
   grpc::Status AttachTask(grpc::ServerContext* ctx, const v1::AttachTaskRequest* request,
                           grpc::ServerWriter<v1::AttachOutput>* writer) override;
 
-  // Exec sessions (agent/api/exec.cpp).
-  grpc::Status Exec(grpc::ServerContext* ctx,
-                    grpc::ServerReaderWriter<v1::ExecOutput, v1::ExecInput>* stream) override;
+  // Sessions: exec (exec.cpp), attach (attach_container.cpp), debug (debug.cpp).
+  using SessionStream = grpc::ServerReaderWriter<v1::ExecOutput, v1::ExecInput>;
+  grpc::Status Exec(grpc::ServerContext* ctx, SessionStream* stream) override;
+  grpc::Status Attach(grpc::ServerContext* ctx, SessionStream* stream) override;
+  grpc::Status Debug(grpc::ServerContext* ctx, SessionStream* stream) override;
 
  private:
   // Follows task `id`'s output to `writer` until the task stopped (then its
@@ -97,15 +106,41 @@ class ApiService final : public berth::v1::Berth::Service {
   grpc::Status follow(grpc::ServerContext* ctx, const std::string& id, bool stop_on_detach,
                       grpc::ServerWriter<v1::AttachOutput>* writer);
 
+  // With require_images: NOT_FOUND naming an image the node lacks.
+  grpc::Status check_images(const v1::RunTaskRequest& request);
   // The container a session opens into, once the policy allowed it.
   struct ExecTarget {
     std::string task_id;
     std::string container;
     std::string containerd_id;
+    std::string image;         // as the definition names it
+    bool interactive = false;  // its definition's interactive
+    bool tty = false;          // and pseudoTerminal
+    TaskStatus status = TaskStatus::kRunning;
+    std::string reason;  // why it stopped
+    bool task_stopped = false;
   };
-  Result<ExecTarget> exec_target(const v1::ExecStart& start);
+  // kFailedPrecondition for a container not RUNNING, unless not
+  // `require_running`.
+  Result<ExecTarget> exec_target(const v1::ExecStart& start, bool require_running = true);
+  // A session's audit record as asked for: the caller, the task, the command.
+  AuditRecord session_record(grpc::ServerContext* ctx, const v1::ExecStart& start,
+                             std::string kind);
   // Writes a session's audit line and tells `berthctl events`.
   void audit(const AuditRecord& record);
+  // `record`'s end line, with its outcome.
+  void audit_end(AuditRecord& record, std::string outcome, std::optional<int> exit_code,
+                 std::string error);
+  // Carries a started session's bytes both ways until its process exited
+  // (its exit is sent) or the client went away (the process is ended), then
+  // writes the end of its audit record.
+  grpc::Status serve_session(grpc::ServerContext* ctx, SessionStream* stream,
+                             runtime::ExecSession& session, bool tty, AuditRecord& record);
+
+  // Debug containers running now, by task id, for DescribeTask.
+  void add_ephemeral(const std::string& task_id, const v1::EphemeralContainer& container);
+  void remove_ephemeral(const std::string& task_id, const std::string& name);
+  std::vector<v1::EphemeralContainer> ephemeral_of(const std::string& task_id);
 
   runtime::Containerd& containerd_;
   runtime::ImageService& images_;
@@ -118,6 +153,9 @@ class ApiService final : public berth::v1::Berth::Service {
   const ApiListener* callers_ = nullptr;
   ExecPolicy exec_policy_ = ExecPolicy::kAllow;
   AuditLog* audit_ = nullptr;
+  runtime::ContainerService* containers_ = nullptr;
+  std::mutex ephemeral_mu_;
+  std::map<std::string, std::vector<v1::EphemeralContainer>> ephemeral_;
 };
 
 }  // namespace berth::agent

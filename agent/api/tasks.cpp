@@ -122,10 +122,13 @@ void fill_task(const TaskView& view, v1::Task* out) {
 
 grpc::Status ApiService::RunTask(grpc::ServerContext*, const v1::RunTaskRequest* request,
                                  v1::RunTaskResponse* response) {
+  if (auto present = check_images(*request); !present.ok()) return present;
   RunRequest run;
   run.definition_json = request->definition_json();
   run.name = request->name();
   run.remove_on_exit = request->remove_on_exit();
+  // berthctl run -it: held for the Attach (from_start) that follows.
+  run.foreground = request->attach();
   auto id = engine_.run_task(run);
   if (!id) return to_grpc(id.error());
   response->set_task_id(*id);
@@ -143,6 +146,9 @@ grpc::Status ApiService::DescribeTask(grpc::ServerContext*, const v1::DescribeTa
   auto view = engine_.describe(request->task());
   if (!view) return to_grpc(view.error());
   fill_task(*view, response);
+  for (auto& ephemeral : ephemeral_of(view->record.id)) {
+    *response->add_ephemeral_containers() = std::move(ephemeral);
+  }
   return grpc::Status::OK;
 }
 

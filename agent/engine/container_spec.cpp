@@ -29,6 +29,7 @@ Status add_settings(const TaskSpec& spec, size_t index, const ContainerContext& 
   }
   settings.task_namespaces.ipc_none = definition.ipc_mode == IpcMode::kNone;
   settings.interactive = c.interactive;
+  settings.stdin_once = c.interactive && context.foreground;
   settings.sysctls = c.system_controls;
   settings.no_new_privileges = c.security.no_new_privileges;
   settings.seccomp_unconfined = c.security.seccomp_unconfined;

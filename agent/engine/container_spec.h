@@ -40,6 +40,8 @@ struct ContainerContext {
   std::vector<std::string> env_from_files;            // KEY=VALUE, read from environmentFiles
   std::map<std::string, std::string> volume_sources;  // volume name -> host directory
   std::string files_dir;  // where its hosts, resolv.conf and hostname are written
+  // A foreground run's (berthctl run -i): its stdin closes with the client's.
+  bool foreground = false;
 };
 
 struct ContainerLaunch {

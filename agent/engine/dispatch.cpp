@@ -177,6 +177,7 @@ StepInput Engine::step_input(const TaskRuntime& task, const ResourceKey& key) co
   input.task_network = record.network;
   input.sandbox_id = record.sandbox_id;
   input.sandbox_pid = record.sandbox_pid;
+  input.foreground = record.foreground;
   bool per_container = key.kind == ResourceKind::kImage ||
                        key.kind == ResourceKind::kContainerNetwork ||
                        key.kind == ResourceKind::kContainer;

@@ -375,7 +375,7 @@ void Engine::detach(const std::string& task_id) {
   post([this, task_id] {
     auto it = tasks_.find(task_id);
     if (it == tasks_.end()) return;
-    --it->second->attached;
+    if (it->second->attached > 0) --it->second->attached;
     it->second->dirty = true;
   });
 }

@@ -119,6 +119,39 @@ TEST_F(RunTest, StreamsStdoutAndStderrAndReturnsTheExitCode) {
   EXPECT_EQ(log_of("kept-log"), "");
 }
 
+TEST_F(RunTest, AnInteractiveTerminalRunBehavesAsDockerRunIt) {
+  auto result =
+      run_command({"python3", std::string(BERTH_SOURCE_DIR) + "/tests/fixtures/run_tty.py",
+                   BERTHCTL_PATH, berthd_->socket(), image(), "run-it"});
+  ASSERT_EQ(result.exit_code, 0) << result.out << result.err;
+  auto seen = nlohmann::json::parse(result.out);
+  EXPECT_TRUE(seen.value("prompt", false)) << "its output from the start: " << seen.dump();
+  EXPECT_TRUE(seen.value("tty", "").starts_with("/dev/pts/")) << seen.dump();
+  EXPECT_EQ(seen["exit_code"], 4) << seen.dump();
+  EXPECT_TRUE(seen.value("termios_same", false)) << seen.dump();
+  // --rm: the task goes once its client saw the end.
+  await_task("run-it", [](const nlohmann::json& t) { return t.is_null(); });
+}
+
+TEST_F(RunTest, AnInteractiveRunWithoutATerminalGetsStdinAndItsEnd) {
+  auto piped = run_command({"sh", "-c",
+                            "printf 'one\\ntwo\\n' | " + std::string(BERTHCTL_PATH) + " --socket " +
+                                berthd_->socket() + " run -i --rm --name run-i " + image() +
+                                " -- sh -c 'cat; exit 6'"});
+  EXPECT_EQ(piped.exit_code, 6) << piped.err;
+  EXPECT_EQ(piped.out, "one\ntwo\n");
+  await_task("run-i", [](const nlohmann::json& t) { return t.is_null(); });
+  // The definition a detached run -it makes: interactive, with a terminal.
+  auto detached = berthd_->ctl(
+      {"run", "-d", "-i", "-t", "--stop-timeout", "2", "--name", "run-dit", image(), "--", "sh"});
+  ASSERT_EQ(detached.exit_code, 0) << detached.err;
+  await_task("run-dit", [](const nlohmann::json& t) {
+    return !t.is_null() && t.value("status", "") == "RUNNING";
+  });
+  EXPECT_EQ(berthd_->ctl({"stop", "run-dit"}).exit_code, 0);
+  EXPECT_EQ(berthd_->ctl({"rm", "run-dit"}).exit_code, 0);
+}
+
 TEST_F(RunTest, ImageConfigAndOverrides) {
   // The image's Cmd is sh and its PATH comes from the image config.
   auto env = berthd_->ctl(

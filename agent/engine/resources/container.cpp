@@ -121,6 +121,7 @@ Result<StepOutput> ContainerResource::ensure(const StepInput& input) {
   context.task_id = input.task_id;
   context.containerd_id = cid;
   context.network_mode = mode;
+  context.foreground = input.foreground;
   if (needs_sandbox(definition)) {
     // The namespaces are joined through /proc/<pid>: make sure that pid is
     // still the sandbox's, not a reused one.

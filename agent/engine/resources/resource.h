@@ -48,6 +48,7 @@ struct StepInput {
   uint32_t sandbox_pid = 0;
   // Bridge: the addresses of the task's other containers, for links.
   std::map<std::string, std::string> container_addresses;
+  bool foreground = false;  // run by berthctl run in the foreground
 };
 
 struct StepOutput {

@@ -409,8 +409,9 @@ int main(int argc, char** argv) {
     }
     if (!debug_target.empty()) debug_options.container = debug_target;
     // Without -i or -t, a terminal's user gets a shell's session (kubectl
-    // debug -it), a script a plain one.
-    if (!debug_options.interactive && !debug_options.tty && ::isatty(STDIN_FILENO)) {
+    // debug -it), a script or a pipe a plain one.
+    if (!debug_options.interactive && !debug_options.tty && ::isatty(STDIN_FILENO) &&
+        ::isatty(STDOUT_FILENO)) {
       debug_options.interactive = debug_options.tty = true;
     }
     return berthctl::exec_in_task(*stub, debug_options);

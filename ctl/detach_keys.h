@@ -19,23 +19,20 @@ class DetachKeys {
   std::string feed(std::string_view typed) {
     std::string out;
     for (char c : typed) {
-      if (detached_ || sequence_.empty()) {
-        if (!detached_) out.push_back(c);
-        continue;
-      }
-      if (c == sequence_[matched_]) {
-        if (++matched_ == sequence_.size()) detached_ = true;
-        continue;
-      }
-      // Not the sequence after all: the held prefix goes out, and this byte
-      // may begin the sequence anew.
-      out.append(sequence_, 0, matched_);
-      matched_ = 0;
-      if (c == sequence_[0]) {
-        matched_ = 1;
-      } else {
+      if (detached_) break;
+      if (sequence_.empty()) {
         out.push_back(c);
+        continue;
       }
+      held_.push_back(c);
+      // What is held must be a prefix of the sequence; bytes that cannot
+      // begin it any more go out, oldest first (so "a,a,b" detaches on
+      // "aaab" too).
+      while (!held_.empty() && !sequence_.starts_with(held_)) {
+        out.push_back(held_.front());
+        held_.erase(0, 1);
+      }
+      if (held_ == sequence_) detached_ = true;
     }
     return out;
   }
@@ -43,7 +40,7 @@ class DetachKeys {
 
  private:
   std::string sequence_;
-  size_t matched_ = 0;
+  std::string held_;
   bool detached_ = false;
 };
 

@@ -25,11 +25,13 @@ namespace {
 using berth::v1::ExecInput;
 using berth::v1::ExecOutput;
 
-// The local terminal in raw mode for as long as this lives; restored on
-// every way out of the session, signals that end berthctl included.
+// The local terminal in raw mode from enter() for as long as this lives;
+// restored on every way out of the session, signals that end berthctl
+// included (restore() may come from the signal thread).
 class RawTerminal {
  public:
-  explicit RawTerminal(int fd) : fd_(fd) {
+  explicit RawTerminal(int fd) : fd_(fd) {}
+  void enter() {
     if (::tcgetattr(fd_, &saved_) != 0) return;
     termios raw = saved_;
     ::cfmakeraw(&raw);
@@ -90,7 +92,7 @@ bool split_exec_arguments(const std::vector<std::string>& positionals, ExecOptio
     options.command.assign(before.begin() + 1, before.end());
   }
   if (options.command.empty() || options.command.front().empty()) {
-    error = "no command given: berthctl exec TASK [CONTAINER] -- CMD...";
+    error = "no command given: TASK [CONTAINER] -- CMD...";
     return false;
   }
   return true;
@@ -147,7 +149,7 @@ int exec_in_task(berth::v1::Berth::Stub& stub, const ExecOptions& options) {
   start->set_workdir(options.workdir);
   for (const auto& pair : options.env) start->add_env(pair);
   start->set_image(options.image);
-  start->set_from_start(options.from_start);
+  if (options.run) *start->mutable_run() = *options.run;
   uint32_t width = 0;
   uint32_t height = 0;
   const bool have_size =
@@ -158,31 +160,14 @@ int exec_in_task(berth::v1::Berth::Stub& stub, const ExecOptions& options) {
   }
   send(first);
 
-  // berthd answers with `started` (attach: whether the container has a
-  // terminal and takes stdin), or with the exit of a command that could
-  // not run, or ends the call with its reason.
-  ExecOutput out;
-  if (!stream->Read(&out)) {
-    std::lock_guard lock(write_mu);
-    stream->WritesDone();
-    return report(stream->Finish(), std::string(verb) + " in '" + options.task + "'");
-  }
-  const bool tty = attach ? out.started().tty() : options.tty;
-  const bool interactive =
-      attach ? out.started().stdin() && !options.no_stdin : options.interactive;
-  bool pending = !out.has_started();  // an exit to read below
-  std::optional<RawTerminal> raw;
-  if (out.has_started() && tty && ::isatty(STDIN_FILENO)) raw.emplace(STDIN_FILENO);
-  if (attach && tty && out.has_started() && have_size) {
-    // Its terminal takes this client's size, as docker attach does.
-    ExecInput in;
-    in.mutable_resize()->set_width(width);
-    in.mutable_resize()->set_height(height);
-    send(in);
-  }
-
-  // Signals: a window change is sent on; without a terminal, SIGINT and
-  // SIGTERM go to the remote process; with one, SIGTERM ends the session.
+  // Signals. Until the session starts, SIGINT and SIGTERM cancel it (a run
+  // -it still waiting for its image). Then a window change is sent on;
+  // without a terminal SIGINT and SIGTERM go to the remote process; with
+  // one they end the client (raw, only SIGTERM can come; a detach for an
+  // attach).
+  RawTerminal raw(STDIN_FILENO);
+  std::atomic<bool> started = false;
+  std::atomic<bool> session_tty = false;
   std::atomic<bool> over = false;
   std::thread signals([&] {
     sigset_t set;
@@ -192,22 +177,59 @@ int exec_in_task(berth::v1::Berth::Stub& stub, const ExecOptions& options) {
       int signal = 0;
       if (sigwait(&set, &signal) != 0 || over) return;
       if (signal == SIGWINCH) {
-        if (tty && window_size(STDIN_FILENO, &width, &height)) {
+        uint32_t w = 0;
+        uint32_t h = 0;
+        if (started && session_tty && window_size(STDIN_FILENO, &w, &h)) {
           ExecInput in;
-          in.mutable_resize()->set_width(width);
-          in.mutable_resize()->set_height(height);
+          in.mutable_resize()->set_width(w);
+          in.mutable_resize()->set_height(h);
           send(in);
         }
-      } else if (!tty) {
+      } else if (started && !session_tty) {
         ExecInput in;
         in.set_signal(signal);
         send(in);
-      } else if (signal == SIGTERM) {
-        if (raw) raw->restore();
+      } else if (signal != SIGUSR2) {
+        raw.restore();
         ctx.TryCancel();
       }
     }
   });
+  auto end_signals = [&] {
+    over = true;
+    ::pthread_kill(signals.native_handle(), SIGUSR2);
+    signals.join();
+  };
+
+  // berthd answers with `started` (attach: whether the container has a
+  // terminal and takes stdin), or with the exit of a command that could
+  // not run, or ends the call with its reason.
+  ExecOutput out;
+  if (!stream->Read(&out)) {
+    {
+      std::lock_guard lock(write_mu);
+      stream->WritesDone();
+    }
+    auto status = stream->Finish();
+    end_signals();
+    return report(status, std::string(verb) + " in '" + options.task + "'");
+  }
+  const bool tty = attach ? out.started().tty() : options.tty;
+  const bool interactive =
+      attach ? out.started().stdin() && !options.no_stdin : options.interactive;
+  bool pending = !out.has_started();  // an exit to read below
+  session_tty = tty;
+  started = true;
+  // Raw only when this client also types into the terminal: otherwise
+  // Ctrl-C must still reach berthctl.
+  if (out.has_started() && tty && interactive && ::isatty(STDIN_FILENO)) raw.enter();
+  if (attach && tty && out.has_started() && have_size) {
+    // Its terminal takes this client's size, as docker attach does.
+    ExecInput in;
+    in.mutable_resize()->set_width(width);
+    in.mutable_resize()->set_height(height);
+    send(in);
+  }
 
   // Stdin, when asked for, until EOF (then the process's stdin closes) or
   // the session ends (the eventfd).
@@ -216,7 +238,8 @@ int exec_in_task(berth::v1::Berth::Stub& stub, const ExecOptions& options) {
   std::atomic<bool> detached = false;
   if (interactive) {
     input = std::thread([&] {
-      DetachKeys keys(attach ? options.detach_keys : "");
+      // Detach keys are a terminal's, as docker's are.
+      DetachKeys keys(attach && tty ? options.detach_keys : "");
       std::string buffer(size_t{32} * 1024, '\0');
       while (true) {
         pollfd fds[2] = {{STDIN_FILENO, POLLIN, 0}, {stop_fd, POLLIN, 0}};
@@ -233,14 +256,17 @@ int exec_in_task(berth::v1::Berth::Stub& stub, const ExecOptions& options) {
           if (!send(in)) return;
         }
         if (keys.detached()) {
+          // berthd ends the call; the container runs on.
           detached = true;
-          ctx.TryCancel();
+          ExecInput in;
+          in.set_detach(true);
+          send(in);
           return;
         }
       }
-      // An attach leaves the container's stdin open (but run -i's is
-      // closed by berthd); an exec's closes.
-      if (attach && !options.from_start) return;
+      // An attach leaves the container's stdin open (berthd closes a run
+      // -i's); an exec's closes.
+      if (attach && !options.run) return;
       ExecInput eof;
       eof.set_stdin_eof(true);
       send(eof);
@@ -261,7 +287,6 @@ int exec_in_task(berth::v1::Berth::Stub& stub, const ExecOptions& options) {
     }
     if (exit_code >= 0) break;
   }
-  over = true;
   uint64_t one = 1;
   (void)!::write(stop_fd, &one, sizeof one);
   if (input.joinable()) input.join();
@@ -271,9 +296,8 @@ int exec_in_task(berth::v1::Berth::Stub& stub, const ExecOptions& options) {
     stream->WritesDone();
   }
   auto status = stream->Finish();
-  ::pthread_kill(signals.native_handle(), SIGUSR2);
-  signals.join();
-  if (raw) raw->restore();
+  end_signals();
+  raw.restore();
   if (detached) {
     std::cerr << "berthctl: detached from '" << options.task << "'\n";
     return 0;

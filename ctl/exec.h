@@ -9,6 +9,7 @@
 // process.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -31,9 +32,9 @@ struct ExecOptions {
   std::string image;                     // debug: the debug container's image
   std::string detach_keys = "\x10\x11";  // attach: Ctrl-P Ctrl-Q; "" for none
   bool no_stdin = false;                 // attach: output only
-  // attach: a run -it's own task, followed from its start; the client's
-  // stdin EOF is the container's.
-  bool from_start = false;
+  // attach: run this task first and attach from its start (run -it); the
+  // client's stdin EOF is the container's.
+  std::optional<berth::v1::RunTaskRequest> run;
 };
 
 // Splits `berthctl exec`'s positionals, "TASK [CONTAINER] -- CMD..." or

@@ -158,20 +158,12 @@ int run_foreground(berth::v1::Berth::Stub& stub, const ContainerRun& run) {
   request.set_remove_on_exit(run.remove);
   request.set_require_images(!run.pull_missing);
   if (run.interactive || run.tty) {
-    // docker run -it: the task runs, and this client attaches to it from
-    // its start (its stdin, its terminal, Ctrl-P Ctrl-Q to detach).
-    request.set_attach(true);
-    grpc::ClientContext ctx;
-    berth::v1::RunTaskResponse response;
-    auto status = stub.RunTask(&ctx, request, &response);
-    if (!status.ok()) {
-      report(status, what);
-      return kRunFailed;
-    }
+    // docker run -it: berthd runs the task within an attach call that
+    // follows it from its start (its stdin, its terminal, Ctrl-P Ctrl-Q).
     ExecOptions attach;
     attach.kind = SessionKind::kAttach;
-    attach.task = response.task_id();
-    attach.from_start = true;
+    attach.task = run.name.empty() ? run.image : run.name;
+    attach.run = request;
     return exec_in_task(stub, attach);
   }
   grpc::ClientContext ctx;

@@ -38,20 +38,38 @@ Result<std::unique_ptr<ExecSession>> create_debug_session(ContainerService& cont
   const std::string ns = "/proc/" + std::to_string(target.pid) + "/ns/";
   container.netns_path = ns + "net";
   container.settings.task_namespaces.pid_path = ns + "pid";
-  return ExecSession::create_container(containers, containerd, fifo_dir, std::move(container),
-                                       request.session);
+  auto session = BERTH_TRY(ExecSession::create_container(containers, containerd, fifo_dir,
+                                                         std::move(container), request.session));
+  // The namespaces were joined through the target's pid: if the target
+  // ended meanwhile and its pid went to another process, they may be that
+  // process's. The session (and its container) goes if so.
+  auto again = running_container(containerd, request.target_id, "debug");
+  if (!again || again->pid != target.pid) {
+    return fail(ErrorCode::kFailedPrecondition, "debug: container '" + request.target_id +
+                                                    "' stopped while the debug container "
+                                                    "was made");
+  }
+  return session;
 }
 
 Result<int> remove_debug_leftovers(ContainerService& containers, const std::string& fifo_dir) {
-  auto ids = BERTH_TRY(containers.list_ids("labels.\"" + std::string(kDebugLabel) + "\""));
-  int removed = 0;
-  for (const auto& id : ids) {
-    BERTH_TRY_CTX(containers.kill_and_remove(id), "remove debug container '" + id + "'");
-    ++removed;
-  }
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator(fifo_dir, ec)) {
     if (entry.path().filename().string().starts_with("debug-")) fs::remove_all(entry.path(), ec);
+  }
+  auto ids = BERTH_TRY(containers.list_ids("labels.\"" + std::string(kDebugLabel) + "\""));
+  int removed = 0;
+  std::string failures;
+  // Every one is tried: one that resists does not keep the others.
+  for (const auto& id : ids) {
+    if (auto gone = containers.kill_and_remove(id); !gone) {
+      failures += (failures.empty() ? "" : "; ") + id + ": " + gone.error().message();
+    } else {
+      ++removed;
+    }
+  }
+  if (!failures.empty()) {
+    return fail(ErrorCode::kInternal, "remove debug containers: " + failures);
   }
   return removed;
 }

@@ -24,6 +24,9 @@ Error start_error(const grpc::Status& status, const std::string& what) {
 
 Error classify_start_error(const Error& error) {
   const std::string& message = error.message();
+  // Only runc's words about the command itself (`exec: "CMD": ...`): a
+  // missing namespace or cgroup is no missing command.
+  if (message.find("exec: \"") == std::string::npos) return error;
   if (message.find("executable file not found") != std::string::npos ||
       message.find("no such file or directory") != std::string::npos) {
     return {ErrorCode::kNotFound, message};

@@ -99,8 +99,9 @@ class ExecSession {
   bool created_ = false;
 };
 
-// An error of runc's that says the command is not there (kNotFound) or not
-// executable (kPermissionDenied), classified so; others are kept as they are.
+// An error in which runc says (`exec: "CMD": ...`) that the command is not
+// there (kNotFound) or not executable (kPermissionDenied), classified so;
+// others are kept as they are.
 Error classify_start_error(const Error& error);
 
 // The exit code a shell gives a command that start() could not run: 127

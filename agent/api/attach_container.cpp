@@ -7,9 +7,16 @@
 //
 // The client leaving, a detach, ends only this call: the container runs on
 // and its stdin stays open. The container stopping ends the call with its
-// exit code.
+// exit code, once its logger wrote the last of its output.
+//
+// berthctl run -it runs its task through this call (`start.run`), which
+// then owns the run as docker run -it's client does: cancelled before the
+// container runs, it stops the task; the task's removal (--rm) waits for
+// the call; without a terminal, the client's EOF, or its going away without
+// a detach, closes the container's stdin.
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -30,6 +37,8 @@ namespace berth::agent {
 namespace {
 
 constexpr auto kClientTail = std::chrono::seconds(5);
+// The shim gives the logger 12 s to finish once the task is deleted.
+constexpr auto kLogTail = std::chrono::seconds(12);
 
 void wake(int fd) {
   uint64_t one = 1;
@@ -62,13 +71,36 @@ grpc::Status ApiService::Attach(grpc::ServerContext* ctx, SessionStream* stream)
   }
   const v1::ExecStart& start = first.start();
   AuditRecord record = session_record(ctx, start, "attach");
-  auto view = engine_.describe(start.task());
-  if (!view) {
-    audit_end(record, "failed", std::nullopt, view.error().message());
-    return to_grpc(view.error());
+  auto failed = [&](const Error& error) {
+    bool refused = error.code() == ErrorCode::kPermissionDenied;
+    audit_end(record, refused ? "refused" : "failed", std::nullopt, error.message());
+    return to_grpc(error);
+  };
+  const bool own_run = start.has_run();
+  v1::ExecStart wanted = start;  // what is attached to
+  std::string task_id;
+  if (own_run) {
+    if (auto present = check_images(start.run()); !present.ok()) {
+      audit_end(record, "failed", std::nullopt, present.error_message());
+      return present;
+    }
+    RunRequest run;
+    run.definition_json = start.run().definition_json();
+    run.name = start.run().name();
+    run.remove_on_exit = start.run().remove_on_exit();
+    run.foreground = true;  // held for this call, from now on
+    auto id = engine_.run_task(run);
+    if (!id) return failed(id.error());
+    task_id = *id;
+    wanted.set_task(task_id);
+    wanted.set_container("");
+  } else {
+    auto view = engine_.describe(start.task());
+    if (!view) return failed(view.error());
+    task_id = view->record.id;
   }
-  const std::string task_id = view->record.id;
-  // berthctl run -it: this call holds the task's removal, from RunTask on.
+  record.task_id = task_id;
+  // The hold that run_task took for a foreground run goes with this call.
   struct Release {
     Engine& engine;
     const std::string& id;
@@ -76,18 +108,20 @@ grpc::Status ApiService::Attach(grpc::ServerContext* ctx, SessionStream* stream)
     ~Release() {
       if (held) engine.detach(id);
     }
-  } release{engine_, task_id, start.from_start() && view->record.foreground};
+  } release{engine_, task_id, own_run};
 
   // Its stop, from the engine's events, wakes the loop and ends the call.
   UniqueFd wake_fd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
-  std::atomic<bool> stopped = false;
-  std::string container_name;  // set once the target is known
+  std::atomic<bool> stopped = false;    // the container (or its task) stopped
+  std::atomic<bool> task_done = false;  // the task stopped: its logs are whole
+  std::string container_name;           // set once the target is known
   std::mutex name_mu;
   int subscription = engine_.subscribe([&](const EngineEvent& event) {
     if (event.task_id != task_id) return;
     bool task_end =
         event.container.empty() && (event.status == "STOPPED" || event.status == "REMOVED");
     std::lock_guard lock(name_mu);
+    if (task_end) task_done = true;
     if (task_end || (!container_name.empty() && event.container == container_name &&
                      event.status == "STOPPED")) {
       stopped = true;
@@ -100,28 +134,30 @@ grpc::Status ApiService::Attach(grpc::ServerContext* ctx, SessionStream* stream)
     ~Unsubscribe() { engine.unsubscribe(subscription); }
   } unsubscribe{engine_, subscription};
 
-  auto target = exec_target(start, /*require_running=*/!start.from_start());
-  // from_start: a container still starting is waited for (an event wakes
-  // the wait); one that already stopped is followed to its exit code.
+  // A client's own run is no session into someone's task: no policy. Its
+  // container is waited for while it starts; one that already stopped is
+  // followed to its exit code.
+  auto target = exec_target(wanted, /*require_running=*/!own_run, /*check_policy=*/!own_run);
   auto starting = [](TaskStatus status) {
     return status == TaskStatus::kPending || status == TaskStatus::kPulled ||
            status == TaskStatus::kCreated;
   };
-  while (start.from_start() && target && starting(target->status) && !target->task_stopped &&
+  while (own_run && target && starting(target->status) && !target->task_stopped &&
          !ctx->IsCancelled()) {
     pollfd p{wake_fd.get(), POLLIN, 0};
     ::poll(&p, 1, 1000);
     uint64_t count = 0;
     (void)!::read(wake_fd.get(), &count, sizeof count);
-    target = exec_target(start, false);
+    target = exec_target(wanted, false, false);
   }
-  if (target && (target->status == TaskStatus::kStopped || target->task_stopped)) stopped = true;
-  if (!target) {
-    bool refused = target.error().code() == ErrorCode::kPermissionDenied;
-    audit_end(record, refused ? "refused" : "failed", std::nullopt, target.error().message());
-    return to_grpc(target.error());
+  if (own_run && (!target || ctx->IsCancelled())) {
+    (void)engine_.stop_task(task_id, "UserInitiated",
+                            "Its client (berthctl run) went away before it started");
+    if (!target) return failed(target.error());
+    return failed(Error(ErrorCode::kCancelled, "run cancelled by the client"));
   }
-  record.task_id = target->task_id;
+  if (!target) return failed(target.error());
+  if (target->status == TaskStatus::kStopped || target->task_stopped) stopped = true;
   record.container = target->container;
   record.tty = target->tty;
   record.stdin = target->interactive;
@@ -130,39 +166,48 @@ grpc::Status ApiService::Attach(grpc::ServerContext* ctx, SessionStream* stream)
     std::lock_guard lock(name_mu);
     container_name = target->container;
   }
-  // berthctl run -i: the client's EOF is the container's.
-  const bool stdin_once = target->interactive && view->record.foreground;
+  // run -i: the client's EOF, or its going away, is the container's.
+  const bool stdin_once = own_run && target->interactive;
 
   auto follower = LogFollower::open(paths_.log(cid));
   if (!follower) {
     // A container that never started has no log: why it did not.
-    auto error = stopped ? Error(ErrorCode::kFailedPrecondition,
-                                 "container '" + target->container + "' stopped: " + target->reason)
-                         : follower.error();
-    audit_end(record, "failed", std::nullopt, error.message());
-    return to_grpc(error);
+    return failed(stopped
+                      ? Error(ErrorCode::kFailedPrecondition,
+                              "container '" + target->container + "' stopped: " + target->reason)
+                      : follower.error());
   }
-  if (!start.from_start()) follower->skip_to_end();
+  if (!own_run) follower->skip_to_end();
   UniqueFd stdin_fd;
   if (target->interactive && !stopped) {
     stdin_fd.reset(
         ::open((paths_.stdin_dir() + "/" + cid).c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC));
     if (!stdin_fd) {
-      auto error = Error::from_errno("attach: open the stdin of '" + target->container + "'");
-      audit_end(record, "failed", std::nullopt, error.message());
-      return to_grpc(error);
+      return failed(Error::from_errno("attach: open the stdin of '" + target->container + "'"));
     }
   }
   // A stop that came before the subscription.
-  if (auto again = exec_target(start); !again) stopped = true;
+  if (auto again = exec_target(wanted, true, false); !again) stopped = true;
   if (stopped) stdin_fd.reset();
+  // The shim's end of the FIFO closes with CloseIO; the logger holds none
+  // for a run -i container. Then the container reads EOF.
+  auto close_stdin = [&] {
+    if (!stdin_once || !stdin_fd) return;
+    stdin_fd.reset();
+    runtime::cd_tasks::CloseIORequest close;
+    close.set_container_id(cid);
+    close.set_stdin(true);
+    google::protobuf::Empty empty;
+    auto call = containerd_.context(std::chrono::seconds(10));
+    (void)containerd_.stubs().tasks->CloseIO(call.get(), close, &empty);
+  };
 
   record.phase = "start";
   record.outcome = "started";
   audit(record);
   {
     v1::ExecOutput out;
-    out.mutable_started()->set_task_id(target->task_id);
+    out.mutable_started()->set_task_id(task_id);
     out.mutable_started()->set_container(target->container);
     out.mutable_started()->set_tty(target->tty);
     out.mutable_started()->set_stdin(target->interactive);
@@ -171,6 +216,7 @@ grpc::Status ApiService::Attach(grpc::ServerContext* ctx, SessionStream* stream)
 
   std::atomic<bool> finished = false;
   std::atomic<bool> input_over = false;
+  std::atomic<bool> detached = false;
   std::promise<void> input_ended;
   auto input_end = input_ended.get_future();
   std::thread input([&] {
@@ -185,7 +231,7 @@ grpc::Status ApiService::Attach(grpc::ServerContext* ctx, SessionStream* stream)
       }
     } ended{input_ended, input_over, wake_fd.get()};
     v1::ExecInput in;
-    while (stream->Read(&in)) {
+    while (!detached && stream->Read(&in)) {
       if (in.input_case() == v1::ExecInput::kStdin && stdin_fd) {
         write_fifo(stdin_fd.get(), in.stdin(),
                    [&] { return finished || stopped || ctx->IsCancelled(); });
@@ -197,26 +243,25 @@ grpc::Status ApiService::Attach(grpc::ServerContext* ctx, SessionStream* stream)
         google::protobuf::Empty empty;
         auto call = containerd_.context(std::chrono::seconds(10));
         (void)containerd_.stubs().tasks->ResizePty(call.get(), resize, &empty);
-      } else if (in.input_case() == v1::ExecInput::kSignal && in.signal() > 0) {
+      } else if (in.input_case() == v1::ExecInput::kSignal && in.signal() > 0 &&
+                 in.signal() < NSIG) {
         runtime::cd_tasks::KillRequest kill;
         kill.set_container_id(cid);
         kill.set_signal(static_cast<uint32_t>(in.signal()));
         google::protobuf::Empty empty;
         auto call = containerd_.context(std::chrono::seconds(10));
         (void)containerd_.stubs().tasks->Kill(call.get(), kill, &empty);
-      } else if (in.input_case() == v1::ExecInput::kStdinEof && stdin_once && stdin_fd) {
-        // The shim's end closes with CloseIO, and the logger holds none.
-        stdin_fd.reset();
-        runtime::cd_tasks::CloseIORequest close;
-        close.set_container_id(cid);
-        close.set_stdin(true);
-        google::protobuf::Empty empty;
-        auto call = containerd_.context(std::chrono::seconds(10));
-        (void)containerd_.stubs().tasks->CloseIO(call.get(), close, &empty);
+      } else if (in.input_case() == v1::ExecInput::kStdinEof) {
+        // Only a run -i's: an attach leaves the container's stdin open
+        // for the next client, as docker attach does.
+        close_stdin();
+      } else if (in.input_case() == v1::ExecInput::kDetach) {
+        detached = true;
       }
-      // Otherwise stdin_eof is not passed on: the container's stdin
-      // outlives any one client, as docker attach leaves it.
     }
+    // Gone without a detach: run -i's container gets its EOF (with a
+    // terminal it runs on, as docker run -it's does).
+    if (!detached && !finished && !target->tty) close_stdin();
   });
 
   bool client_gone = false;
@@ -232,21 +277,30 @@ grpc::Status ApiService::Attach(grpc::ServerContext* ctx, SessionStream* stream)
       return {};
     });
   };
-  while (!stopped && !client_gone && !input_over && !ctx->IsCancelled()) {
-    drain();
+  auto wait_round = [&](int timeout_ms) {
     std::array<pollfd, 2> fds = {{{wake_fd.get(), POLLIN, 0}, {follower->wait_fd(), POLLIN, 0}}};
-    // The timeout bounds how late a cancelled call is noticed.
-    ::poll(fds.data(), fds.size(), 500);
+    ::poll(fds.data(), fds.size(), timeout_ms);
     uint64_t count = 0;
     (void)!::read(wake_fd.get(), &count, sizeof count);
     follower->clear_notifications();
+  };
+  while (!stopped && !client_gone && !input_over && !ctx->IsCancelled()) {
+    drain();
+    wait_round(500);  // the timeout bounds how late a cancelled call is noticed
   }
   std::optional<int> code;
   if (stopped && !client_gone) {
-    // Its logger wrote everything once the container's task was deleted;
-    // what came before the stop event is here by now or in a moment.
+    // The exit comes before the task's deletion, and its logger writes the
+    // last of the output (a final line without a newline) only then: read
+    // until the logger closed the file or the task is over.
+    auto tail_end = std::chrono::steady_clock::now() + kLogTail;
+    while (!follower->writer_closed() && !task_done && !ctx->IsCancelled() &&
+           std::chrono::steady_clock::now() < tail_end) {
+      drain();
+      wait_round(200);
+    }
     drain();
-    if (auto last = engine_.describe(target->task_id)) {
+    if (auto last = engine_.describe(task_id)) {
       for (const auto& c : last->record.containers) {
         if (c.name == target->container) code = c.exit_code;
       }
@@ -263,7 +317,7 @@ grpc::Status ApiService::Attach(grpc::ServerContext* ctx, SessionStream* stream)
     ctx->TryCancel();
   }
   input.join();
-  audit_end(record, stopped ? "exited" : "detached", code, "");
+  audit_end(record, stopped ? "exited" : (detached ? "detached" : "disconnected"), code, "");
   if (stopped && !code && !client_gone) {
     return {grpc::StatusCode::FAILED_PRECONDITION,
             "container '" + target->container + "' stopped without an exit code"};

@@ -4,6 +4,8 @@
 #include <sys/inotify.h>
 #include <unistd.h>
 
+#include <cstring>
+
 namespace berth::agent {
 
 Result<LogFollower> LogFollower::open(const std::string& path) {
@@ -25,7 +27,8 @@ LogFollower::LogFollower(LogFollower&& other) noexcept
       inotify_fd_(std::exchange(other.inotify_fd_, -1)),
       path_(std::move(other.path_)),
       partial_(std::move(other.partial_)),
-      skipped_(other.skipped_) {}
+      skipped_(other.skipped_),
+      writer_closed_(other.writer_closed_) {}
 
 LogFollower::~LogFollower() {
   if (fd_ >= 0) ::close(fd_);
@@ -38,8 +41,15 @@ void LogFollower::skip_to_end() {
 }
 
 void LogFollower::clear_notifications() {
-  char buf[4096];
-  while (::read(inotify_fd_, buf, sizeof buf) > 0) {
+  alignas(inotify_event) char buf[4096];
+  ssize_t n = 0;
+  while ((n = ::read(inotify_fd_, buf, sizeof buf)) > 0) {
+    for (ssize_t at = 0; at + static_cast<ssize_t>(sizeof(inotify_event)) <= n;) {
+      inotify_event event{};
+      std::memcpy(&event, buf + at, sizeof event);
+      if ((event.mask & IN_CLOSE_WRITE) != 0) writer_closed_ = true;
+      at += static_cast<ssize_t>(sizeof(inotify_event) + event.len);
+    }
   }
 }
 

@@ -28,6 +28,9 @@ class LogFollower {
   int wait_fd() const { return inotify_fd_; }
   // Consumes pending change notifications.
   void clear_notifications();
+  // Whether a writer closed the file since it was opened (berth-logger
+  // exits once its container's task is deleted: the log is complete).
+  bool writer_closed() const { return writer_closed_; }
   // Lines that were not valid records (torn writes) and were skipped.
   size_t skipped() const { return skipped_; }
 
@@ -39,6 +42,7 @@ class LogFollower {
   std::string path_;
   std::string partial_;
   size_t skipped_ = 0;
+  bool writer_closed_ = false;
 };
 
 }  // namespace berth::agent

@@ -121,8 +121,10 @@ class ApiService final : public berth::v1::Berth::Service {
     bool task_stopped = false;
   };
   // kFailedPrecondition for a container not RUNNING, unless not
-  // `require_running`.
-  Result<ExecTarget> exec_target(const v1::ExecStart& start, bool require_running = true);
+  // `require_running`; kPermissionDenied when the node's exec_policy
+  // refuses the task (unless not `check_policy`: a client's own run).
+  Result<ExecTarget> exec_target(const v1::ExecStart& start, bool require_running = true,
+                                 bool check_policy = true);
   // A session's audit record as asked for: the caller, the task, the command.
   AuditRecord session_record(grpc::ServerContext* ctx, const v1::ExecStart& start,
                              std::string kind);

@@ -127,8 +127,6 @@ grpc::Status ApiService::RunTask(grpc::ServerContext*, const v1::RunTaskRequest*
   run.definition_json = request->definition_json();
   run.name = request->name();
   run.remove_on_exit = request->remove_on_exit();
-  // berthctl run -it: held for the Attach (from_start) that follows.
-  run.foreground = request->attach();
   auto id = engine_.run_task(run);
   if (!id) return to_grpc(id.error());
   response->set_task_id(*id);

@@ -121,7 +121,9 @@ TEST_F(SessionsTest, AttachSeesTheTerminalFromTwoClientsAndDetachLeavesItRunning
   EXPECT_EQ(after.value("status", ""), "RUNNING");
   EXPECT_EQ(container(after, "shell").value("status", ""), "RUNNING");
   EXPECT_EQ(container(after, "shell").value("pid", -1), pid_before);
-  EXPECT_TRUE(await_audited("attach", "detached", 2));
+  // The one that typed Ctrl-P Ctrl-Q detached; the other was ended.
+  EXPECT_TRUE(await_audited("attach", "detached", 1));
+  EXPECT_TRUE(await_audited("attach", "disconnected", 1));
   // The shell still reads its terminal: a later attach drives it again, and
   // ends with the container's exit code when the shell exits.
   auto typed = run_command({"sh", "-c",
@@ -199,17 +201,31 @@ TEST_F(SessionsTest, DescribeShowsADebugContainerUntilItsClientGoes) {
   EXPECT_EQ(describe(task).value("status", ""), "RUNNING");
 }
 
-TEST_F(SessionsTest, StoppingTheTaskEndsItsDebugSession) {
-  std::string task = run(waiting_awsvpc("debug-task-stops"));
+TEST_F(SessionsTest, ItsTargetStoppingEndsADebugSession) {
+  // The task's sandbox holds the PID namespace (pidMode task), so the
+  // target's end does not end the debug container by itself: berthd does.
+  json definition = waiting_awsvpc("debug-target-stops");
+  definition["pidMode"] = "task";
+  definition["containerDefinitions"].push_back(
+      {{"name", "side"},
+       {"image", "busybox:latest"},
+       {"essential", false},
+       {"command", {"sh", "-c", "while [ ! -e /tmp/stop ]; do sleep 0.1; done"}}});
+  std::string task = run(definition);
   wait_status(task, "RUNNING");
-  auto client = Process::start(berthd_->ctl_argv({"debug", task, "--", "sleep", "1005"}),
-                               berthd_->dir() + "/client.log");
+  auto client =
+      Process::start(berthd_->ctl_argv({"debug", "--target", "side", task, "--", "sleep", "1005"}),
+                     berthd_->dir() + "/client.log");
   ASSERT_TRUE(client);
   ASSERT_TRUE(await_audited("debug", "started"));
-  ASSERT_EQ(berthd_->ctl({"stop", task}).exit_code, 0);
-  client->wait();
-  EXPECT_TRUE(await_audited("debug", "exited") || await_audited("debug", "failed"));
+  ASSERT_EQ(berthd_->ctl({"exec", task, "side", "--", "touch", "/tmp/stop"}).exit_code, 0);
+  EXPECT_NE(client->wait(), 0) << "killed with its target";
+  await_ephemeral(task, 0);
   EXPECT_EQ(processes_running({"sleep", "1005"}), 0u);
+  EXPECT_EQ(debug_leftovers(task), "");
+  json after = describe(task);
+  EXPECT_EQ(after.value("status", ""), "RUNNING") << "the task goes on without its side";
+  EXPECT_EQ(container(after, "side").value("status", ""), "STOPPED");
 }
 
 TEST_F(SessionsTest, BerthdKilledMidDebugRemovesTheDebugContainerWhenItStarts) {
@@ -260,6 +276,15 @@ class SessionsDenyTest : public SessionsTest {
  protected:
   std::vector<std::string> berthd_flags() const override { return {"--exec-policy", "deny"}; }
 };
+
+TEST_F(SessionsDenyTest, AClientsOwnRunIsNoSessionAndRunsUnderDeny) {
+  auto piped =
+      run_command({"sh", "-c",
+                   "echo own | " + std::string(BERTHCTL_PATH) + " --socket " + berthd_->socket() +
+                       " run -i --rm --pull --name own-run busybox:latest -- cat"});
+  EXPECT_EQ(piped.exit_code, 0) << piped.err;
+  EXPECT_EQ(piped.out, "own\n");
+}
 
 TEST_F(SessionsDenyTest, AttachAndDebugAreRefusedNamingThePolicyAndAudited) {
   std::string task = run(interactive_shell("sessions-denied"));

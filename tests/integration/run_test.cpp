@@ -133,13 +133,31 @@ TEST_F(RunTest, AnInteractiveTerminalRunBehavesAsDockerRunIt) {
   await_task("run-it", [](const nlohmann::json& t) { return t.is_null(); });
 }
 
+TEST_F(RunTest, DetachingFromRunItLeavesItRunningAndRmRemovesItOnceStopped) {
+  auto result =
+      run_command({"python3", std::string(BERTH_SOURCE_DIR) + "/tests/fixtures/run_tty.py",
+                   BERTHCTL_PATH, berthd_->socket(), image(), "run-detach", "detach"});
+  ASSERT_EQ(result.exit_code, 0) << result.out << result.err;
+  auto seen = nlohmann::json::parse(result.out);
+  EXPECT_TRUE(seen.value("prompt", false)) << seen.dump();
+  EXPECT_EQ(seen["detach_code"], 0) << seen.dump();
+  EXPECT_TRUE(seen.value("termios_same", false)) << seen.dump();
+  auto task = await_task("run-detach", [](const nlohmann::json& t) {
+    return !t.is_null() && t.value("status", "") == "RUNNING";
+  });
+  EXPECT_EQ(task.value("status", ""), "RUNNING");
+  EXPECT_EQ(berthd_->ctl({"stop", "run-detach"}).exit_code, 0);
+  // --rm: no client holds it any more, so it goes once stopped.
+  await_task("run-detach", [](const nlohmann::json& t) { return t.is_null(); });
+}
+
 TEST_F(RunTest, AnInteractiveRunWithoutATerminalGetsStdinAndItsEnd) {
   auto piped = run_command({"sh", "-c",
                             "printf 'one\\ntwo\\n' | " + std::string(BERTHCTL_PATH) + " --socket " +
                                 berthd_->socket() + " run -i --rm --name run-i " + image() +
-                                " -- sh -c 'cat; exit 6'"});
+                                " -- sh -c 'cat; printf end; exit 6'"});
   EXPECT_EQ(piped.exit_code, 6) << piped.err;
-  EXPECT_EQ(piped.out, "one\ntwo\n");
+  EXPECT_EQ(piped.out, "one\ntwo\nend") << "to the last byte, newline or not";
   await_task("run-i", [](const nlohmann::json& t) { return t.is_null(); });
   // The definition a detached run -it makes: interactive, with a terminal.
   auto detached = berthd_->ctl(

@@ -38,6 +38,12 @@ TEST(DetachKeysTest, AHeldPrefixIsSentWhenTheSequenceBreaks) {
   EXPECT_TRUE(keys.detached());
 }
 
+TEST(DetachKeysTest, ASequenceThatRepeatsItsStartStillMatches) {
+  DetachKeys keys("aab");
+  EXPECT_EQ(keys.feed("aaab"), "a");
+  EXPECT_TRUE(keys.detached());
+}
+
 TEST(DetachKeysTest, AnEmptySequenceNeverDetaches) {
   DetachKeys keys("");
   EXPECT_EQ(keys.feed("\x10\x11"), "\x10\x11");

@@ -162,7 +162,12 @@ TEST_F(FleetTest, NodesRegisterTakePlacedTasksAndAreAdoptedAfterAKill) {
   ASSERT_FALSE(elsewhere.empty());
   auto describe = cluster({"describe", elsewhere, "-o", "json"});
   ASSERT_EQ(describe.exit_code, 0) << describe.err;
-  EXPECT_EQ(json::parse(describe.out)["status"]["knownStatus"], "RUNNING");
+  EXPECT_EQ(json::parse(describe.out)["status"]["knownStatus"], "RUNNING")
+      << elsewhere << " was " << seen[elsewhere].dump() << "\nnow: " << describe.out
+      << "\nnode-a:\n"
+      << nodes_["node-a"]->log_text() << "\nnode-b:\n"
+      << nodes_["node-b"]->log_text() << "\nnode-c:\n"
+      << nodes_["node-c"]->log_text();
 }
 
 TEST_F(FleetTest, ConcurrentPlacementsNeverOvercommitANode) {

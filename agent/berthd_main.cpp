@@ -4,7 +4,6 @@
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
-#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -41,6 +40,8 @@
 #include "runtime/manifest.h"
 #include "runtime/sandbox.h"
 #include "runtime/seccomp.h"
+#include "systemd/notify.h"
+#include "systemd/watchdog.h"
 
 namespace {
 
@@ -412,7 +413,38 @@ int run(berth::agent::AgentConfig config) {
   }
   (*listener)->serve(server.get());
   spdlog::info("berthd {} listening on '{}'", kVersion, config.socket);
-  sd_notify(0, "READY=1");
+  // Under systemd (Type=notify): ready now that the tasks are adopted and
+  // the API answers; then a status line and, while the engine answers and
+  // containerd is reachable, the watchdog's keep-alive.
+  auto notifier = systemd::ServiceNotifier::from_environment();
+  std::optional<systemd::Watchdog> watchdog;
+  if (notifier) {
+    runtime::Containerd& cd = **containerd;
+    auto summary = [&] {
+      size_t running = 0;
+      for (const auto& view : engine.list(false)) {
+        running += view.record.known == agent::TaskStatus::kRunning;
+      }
+      std::string line = std::to_string(running) + " task(s) running; containerd " +
+                         (cd.reachable(std::chrono::milliseconds(0)) ? "reachable" : "unreachable");
+      if (fleet) line += fleet->health().registered ? "; etcd registered" : "; etcd not registered";
+      return line;
+    };
+    if (auto told = notifier->ready(summary()); !told) {
+      spdlog::warn("systemd: {}", told.error().message());
+    }
+    auto healthy = [&] {
+      return engine.answers(std::chrono::seconds(5)) && cd.reachable(std::chrono::milliseconds(0));
+    };
+    watchdog.emplace(*notifier, systemd::watchdog_period(*notifier, std::chrono::seconds(10)),
+                     healthy, summary);
+    if (notifier->watchdog_interval().count() > 0) {
+      spdlog::info(
+          "systemd: watchdog every {} ms",
+          std::chrono::duration_cast<std::chrono::milliseconds>(notifier->watchdog_interval())
+              .count());
+    }
+  }
 
   sigset_t signals;
   sigemptyset(&signals);
@@ -421,7 +453,8 @@ int run(berth::agent::AgentConfig config) {
   int signal = 0;
   sigwait(&signals, &signal);
   spdlog::info("received {}, shutting down", strsignal(signal));
-  sd_notify(0, "STOPPING=1");
+  if (notifier) (void)notifier->stopping();
+  watchdog.reset();
   // Running calls are cancelled; foreground tasks they follow are stopped.
   (*listener)->stop();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(15));

@@ -28,6 +28,7 @@ packages=(
   docker-registry busybox-static mmdebstrap python3 openssl curl tar gzip
   etcd-server etcd-client  # a private etcd (and etcdctl) for the control-plane tests
   prometheus  # promtool and a real scraper for the metrics tests
+  systemd dpkg-dev binutils  # systemd-analyze verify; the .deb (dpkg-shlibdeps, strip)
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -364,6 +364,14 @@ Status Engine::attach(const std::string& task_id) {
   });
 }
 
+bool Engine::answers(std::chrono::milliseconds timeout) {
+  // Shared: a late answer must not touch a promise that is gone.
+  auto answered = std::make_shared<std::promise<void>>();
+  auto future = answered->get_future();
+  post([answered] { answered->set_value(); });
+  return future.wait_for(timeout) == std::future_status::ready;
+}
+
 void Engine::announce(const std::string& task_id, const std::string& container, std::string status,
                       std::string detail) {
   post([this, task_id, container, status = std::move(status), detail = std::move(detail)] {

@@ -414,30 +414,30 @@ int run(berth::agent::AgentConfig config) {
   (*listener)->serve(server.get());
   spdlog::info("berthd {} listening on '{}'", kVersion, config.socket);
   // Under systemd (Type=notify): ready now that the tasks are adopted and
-  // the API answers; then a status line and, while the engine answers and
-  // containerd is reachable, the watchdog's keep-alive.
+  // the API answers; then a status line and, while the engine's owner loop
+  // answers, the watchdog's keep-alive. containerd's state is reported, not
+  // tested: a restart of berthd would not bring containerd back.
   auto notifier = systemd::ServiceNotifier::from_environment();
   std::optional<systemd::Watchdog> watchdog;
   if (notifier) {
     runtime::Containerd& cd = **containerd;
-    auto summary = [&] {
-      size_t running = 0;
-      for (const auto& view : engine.list(false)) {
-        running += view.record.known == agent::TaskStatus::kRunning;
+    auto check = [&]() -> systemd::Watchdog::Check {
+      auto running = engine.running_tasks(std::chrono::seconds(5));
+      std::string containerd_state =
+          cd.reachable(std::chrono::milliseconds(0)) ? "reachable" : "unreachable";
+      if (!running) {
+        return {false, "the task engine does not answer (containerd " + containerd_state + ")"};
       }
-      std::string line = std::to_string(running) + " task(s) running; containerd " +
-                         (cd.reachable(std::chrono::milliseconds(0)) ? "reachable" : "unreachable");
+      std::string line =
+          std::to_string(*running) + " task(s) running; containerd " + containerd_state;
       if (fleet) line += fleet->health().registered ? "; etcd registered" : "; etcd not registered";
-      return line;
+      return {true, line};
     };
-    if (auto told = notifier->ready(summary()); !told) {
+    if (auto told = notifier->ready(check().status); !told) {
       spdlog::warn("systemd: {}", told.error().message());
     }
-    auto healthy = [&] {
-      return engine.answers(std::chrono::seconds(5)) && cd.reachable(std::chrono::milliseconds(0));
-    };
     watchdog.emplace(*notifier, systemd::watchdog_period(*notifier, std::chrono::seconds(10)),
-                     healthy, summary);
+                     check);
     if (notifier->watchdog_interval().count() > 0) {
       spdlog::info(
           "systemd: watchdog every {} ms",

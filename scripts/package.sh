@@ -30,8 +30,12 @@ install -D -m 0644 README.md "$root/usr/share/doc/berth/README.md"
 mkdir -p "$stage/debian"
 printf 'Source: berth\n\nPackage: berth\nArchitecture: any\n' >"$stage/debian/control"
 shlibs=$(cd "$stage" && dpkg-shlibdeps -O -e"$root/usr/bin/berthd" -e"$root/usr/bin/berthctl" \
-  -e"$root/usr/bin/berth-logger" -e"$root/usr/bin/berth-runc" -e"$root/usr/bin/berth-pause" \
-  2>/dev/null | sed -n 's/^shlibs:Depends=//p')
+  -e"$root/usr/bin/berth-logger" -e"$root/usr/bin/berth-runc" -e"$root/usr/bin/berth-pause" |
+  sed -n 's/^shlibs:Depends=//p')
+if [[ -z "$shlibs" ]]; then
+  echo "package: dpkg-shlibdeps named no library packages" >&2
+  exit 1
+fi
 
 mkdir -p "$root/DEBIAN"
 cat >"$root/DEBIAN/control" <<CONTROL
@@ -54,7 +58,11 @@ cat >"$root/DEBIAN/postinst" <<'POSTINST'
 set -e
 if [ "$1" = configure ]; then
   systemd-tmpfiles --create berth.conf >/dev/null 2>&1 || true
-  if [ -d /run/systemd/system ]; then systemctl daemon-reload || true; fi
+  if [ -d /run/systemd/system ]; then
+    systemctl daemon-reload || true
+    # An upgrade: the new berthd takes over (the tasks run on and are adopted).
+    if [ -n "$2" ]; then systemctl try-restart berthd.service || true; fi
+  fi
 fi
 POSTINST
 cat >"$root/DEBIAN/prerm" <<'PRERM'
@@ -75,5 +83,5 @@ chmod 0755 "$root/DEBIAN/postinst" "$root/DEBIAN/prerm" "$root/DEBIAN/postrm"
 
 mkdir -p "$out"
 deb="$(cd "$out" && pwd)/berth_${version}_${arch}.deb"
-dpkg-deb --root-owner-group -Zxz --build "$root" "$deb" >/dev/null
+dpkg-deb --root-owner-group -Zgzip --build "$root" "$deb" >/dev/null
 echo "$deb"

@@ -1,8 +1,9 @@
-// The watchdog's keep-alive, sent only while berthd is well: a thread that,
-// every half of the manager's interval, asks `healthy` (the engine's owner
-// loop answers, containerd is reachable) and only then sends WATCHDOG=1, so
-// that a hung berthd is restarted by systemd (and then adopts its tasks).
-// Each round also sends the status line that `status` makes.
+// The watchdog's keep-alive, sent only while berthd is well: a thread that
+// asks `check` every quarter of the manager's interval and sends WATCHDOG=1
+// only when it says well (the engine's owner loop answers), so that a hung
+// berthd is restarted by systemd (and then adopts its tasks). A round that
+// finds berthd unwell is retried within a second, so a passing stall costs
+// no restart. Each round also sends the status line that `check` makes.
 #pragma once
 
 #include <chrono>
@@ -18,10 +19,15 @@ namespace berth::systemd {
 
 class Watchdog {
  public:
-  // Starts the thread. `period` is how often it checks (half the watchdog
-  // interval, or a status-only period when there is no watchdog).
+  struct Check {
+    bool well = false;
+    std::string status;  // the STATUS= line
+  };
+  // Starts the thread. `period`: how often it checks (watchdog_period).
+  // `check` must return in bounded time (a hung engine is a timeout, not a
+  // wait): it runs between keep-alives.
   Watchdog(ServiceNotifier& notifier, std::chrono::milliseconds period,
-           std::function<bool()> healthy, std::function<std::string()> status);
+           std::function<Check()> check);
   ~Watchdog();  // stops the thread
   Watchdog(const Watchdog&) = delete;
   Watchdog& operator=(const Watchdog&) = delete;
@@ -35,8 +41,7 @@ class Watchdog {
 
   ServiceNotifier& notifier_;
   std::chrono::milliseconds period_;
-  std::function<bool()> healthy_;
-  std::function<std::string()> status_;
+  std::function<Check()> check_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;
@@ -45,8 +50,9 @@ class Watchdog {
   std::thread thread_;
 };
 
-// The period of a Watchdog for `notifier`: half its watchdog interval (at
-// least 10 ms), or `status_only` when it has none.
+// The period of a Watchdog for `notifier`: a quarter of its watchdog
+// interval (at least 10 ms), so that one late round is no missed deadline;
+// `status_only` when there is no watchdog.
 std::chrono::milliseconds watchdog_period(const ServiceNotifier& notifier,
                                           std::chrono::milliseconds status_only);
 

@@ -143,9 +143,9 @@ class Engine final : public runtime::EventSink {
   Status start();
   // Stops the threads. Tasks and their containers keep running.
   void stop();
-  // Whether the owner loop answers within `timeout` (the watchdog's test of
-  // a hung engine).
-  bool answers(std::chrono::milliseconds timeout);
+  // How many tasks run, if the owner loop answers within `timeout`;
+  // nullopt when it does not (the watchdog's test of a hung engine).
+  std::optional<size_t> running_tasks(std::chrono::milliseconds timeout);
 
   // Validates and admits a task, and returns its id once its record is
   // durable. Nothing is created for a definition with problems (the error

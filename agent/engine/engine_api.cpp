@@ -364,12 +364,17 @@ Status Engine::attach(const std::string& task_id) {
   });
 }
 
-bool Engine::answers(std::chrono::milliseconds timeout) {
+std::optional<size_t> Engine::running_tasks(std::chrono::milliseconds timeout) {
   // Shared: a late answer must not touch a promise that is gone.
-  auto answered = std::make_shared<std::promise<void>>();
-  auto future = answered->get_future();
-  post([answered] { answered->set_value(); });
-  return future.wait_for(timeout) == std::future_status::ready;
+  auto answer = std::make_shared<std::promise<size_t>>();
+  auto future = answer->get_future();
+  post([this, answer] {
+    size_t running = 0;
+    for (const auto& [id, task] : tasks_) running += task->record.known == TaskStatus::kRunning;
+    answer->set_value(running);
+  });
+  if (future.wait_for(timeout) != std::future_status::ready) return std::nullopt;
+  return future.get();
 }
 
 void Engine::announce(const std::string& task_id, const std::string& container, std::string status,

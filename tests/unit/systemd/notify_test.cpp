@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <thread>
 
 #include "common/fd.h"
 #include "systemd/watchdog.h"
@@ -94,37 +95,52 @@ TEST(ServiceNotifierTest, NoWatchdogIntervalWithoutWatchdogUsec) {
             std::chrono::milliseconds(7000));
 }
 
-TEST(WatchdogTest, KeepAlivesGoOnlyWhileHealthy) {
-  Manager manager("40000");  // 40 ms: a round every 20 ms
+TEST(WatchdogTest, KeepAlivesGoOnlyWhileWellAndUnwellRoundsAreRetriedSoon) {
+  Manager manager("80000");  // 80 ms: a round every 20 ms
   auto notifier = ServiceNotifier::from_environment();
   ASSERT_NE(notifier, nullptr);
   EXPECT_EQ(watchdog_period(*notifier, std::chrono::seconds(10)), std::chrono::milliseconds(20));
-  std::atomic<bool> healthy = true;
-  Watchdog watchdog(
-      *notifier, watchdog_period(*notifier, std::chrono::seconds(10)),
-      [&] { return healthy.load(); }, [] { return std::string("1 task(s) running"); });
-  // Healthy: status then keep-alive, round after round.
+  std::atomic<bool> well = true;
+  auto watchdog = std::make_unique<Watchdog>(
+      *notifier, watchdog_period(*notifier, std::chrono::seconds(10)), [&] {
+        return well ? Watchdog::Check{true, "1 task(s) running"}
+                    : Watchdog::Check{false, "the task engine does not answer"};
+      });
+  // Well: a keep-alive, then the status, round after round.
   int keep_alives = 0;
   while (keep_alives < 3) {
     auto message = manager.next();
     ASSERT_TRUE(message);
     if (*message == "WATCHDOG=1") ++keep_alives;
   }
-  healthy = false;
-  // Once a round saw it unwell, only status lines come, saying so.
+  well = false;
+  // Once a round found it unwell, only status lines come, saying so.
   int unwell_rounds = 0;
   bool keep_alive_after = false;
   while (unwell_rounds < 5) {
     auto message = manager.next();
     ASSERT_TRUE(message);
-    if (message->starts_with("STATUS=not answering")) {
+    if (message->starts_with("STATUS=the task engine does not answer")) {
       ++unwell_rounds;
     } else if (unwell_rounds > 0 && *message == "WATCHDOG=1") {
       keep_alive_after = true;
     }
   }
   EXPECT_FALSE(keep_alive_after);
-  EXPECT_GE(watchdog.withheld(), 4u);
+  // Well again: keep-alives come back.
+  well = true;
+  while (manager.next() != "WATCHDOG=1") {
+  }
+  EXPECT_GE(watchdog->withheld(), 4u);
+  // Stopped while the manager still reads, so that no send can wait on a
+  // full socket queue.
+  std::atomic<bool> reading = true;
+  std::thread reader([&] {
+    while (reading) (void)manager.next(20);
+  });
+  watchdog.reset();
+  reading = false;
+  reader.join();
 }
 
 }  // namespace

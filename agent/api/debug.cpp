@@ -7,20 +7,11 @@
 #include <thread>
 
 #include "agent/api/server.h"
+#include "common/clock.h"
 #include "runtime/containerd_stubs.h"
 #include "runtime/debug_container.h"
 
 namespace berth::agent {
-
-namespace {
-
-int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-}  // namespace
 
 void ApiService::add_ephemeral(const std::string& task_id,
                                const v1::EphemeralContainer& container) {
@@ -112,7 +103,7 @@ grpc::Status ApiService::Debug(grpc::ServerContext* ctx, SessionStream* stream) 
   shown.set_image(image);
   shown.set_target(target->container);
   for (const auto& arg : record.command) shown.add_command(arg);
-  shown.set_started_at_ms(now_ms());
+  shown.set_started_at_ms(SystemClock().wall_ms());
   if (record.uid >= 0) shown.set_caller_uid(static_cast<uint32_t>(record.uid));
   add_ephemeral(target->task_id, shown);
   record.phase = "start";

@@ -10,17 +10,12 @@
 #include "agent/api/server.h"
 #include "agent/engine/engine.h"
 #include "agent/exec/audit.h"
+#include "common/clock.h"
 #include "runtime/exec_session.h"
 
 namespace berth::agent {
 
 namespace {
-
-int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 std::string command_text(const std::vector<std::string>& command) {
   std::string text;
@@ -117,7 +112,7 @@ AuditRecord ApiService::session_record(grpc::ServerContext* ctx, const v1::ExecS
   record.user = start.user();
   record.tty = start.tty();
   record.stdin = start.stdin();
-  record.started_ms = now_ms();
+  record.started_ms = SystemClock().wall_ms();
   return record;
 }
 
@@ -127,7 +122,7 @@ void ApiService::audit_end(AuditRecord& record, std::string outcome, std::option
   record.outcome = std::move(outcome);
   record.exit_code = exit_code;
   record.error = std::move(error);
-  record.ended_ms = now_ms();
+  record.ended_ms = SystemClock().wall_ms();
   audit(record);
 }
 

@@ -26,6 +26,7 @@
 #include "agent/metadata/introspection.h"
 #include "agent/metrics/agent_metrics.h"
 #include "agent/network/task_network.h"
+#include "agent/shutdown/node_shutdown.h"
 #include "agent/state/store.h"
 #include "agent/static_tasks/static_tasks.h"
 #include "agent/stats/scrape.h"
@@ -41,6 +42,7 @@
 #include "runtime/sandbox.h"
 #include "runtime/seccomp.h"
 #include "systemd/notify.h"
+#include "systemd/shutdown_inhibitor.h"
 #include "systemd/watchdog.h"
 
 namespace {
@@ -446,6 +448,44 @@ int run(berth::agent::AgentConfig config) {
     }
   }
 
+  // Graceful node shutdown: a logind delay lock, let go once every task has
+  // stopped (or the grace ran out). A stop of berthd alone stops no task.
+  std::unique_ptr<systemd::ShutdownInhibitor> inhibitor;
+  if (config.shutdown_grace_seconds > 0 && systemd::booted()) {
+    auto grace = std::make_shared<std::chrono::milliseconds>(
+        std::chrono::seconds(config.shutdown_grace_seconds));
+    systemd::ShutdownInhibitor::Hooks hooks;
+    hooks.shutting_down = [&engine, &notifier, grace] {
+      spdlog::info("the node is shutting down: stopping every task within {} ms", grace->count());
+      if (notifier) (void)notifier->status("the node is shutting down: stopping every task");
+      auto outcome = agent::stop_tasks_for_shutdown(engine, *grace);
+      spdlog::info("node shutdown: {} task(s) asked to stop, {} not stopped in time ({} ms)",
+                   outcome.asked, outcome.left, outcome.took.count());
+    };
+    hooks.cancelled = [&engine] {
+      spdlog::info("the node's shutdown was called off: taking tasks again");
+      engine.end_shutdown();
+    };
+    auto taken = systemd::ShutdownInhibitor::take("berthd", "stopping tasks before the node goes",
+                                                  std::move(hooks));
+    if (!taken) {
+      spdlog::warn("no graceful node shutdown: {}", taken.error().message());
+    } else {
+      inhibitor = std::move(*taken);
+      auto max_delay =
+          std::chrono::duration_cast<std::chrono::milliseconds>(inhibitor->max_delay());
+      if (max_delay < *grace) {
+        spdlog::warn(
+            "logind waits at most {} ms for a shutdown lock (InhibitDelayMaxSec), less than "
+            "shutdown_grace_seconds ({} s): tasks get {} ms; raise it in "
+            "/etc/systemd/logind.conf.d/",
+            max_delay.count(), config.shutdown_grace_seconds, max_delay.count());
+        *grace = max_delay;
+      }
+      spdlog::info("systemd: holding a logind shutdown lock ({} ms for tasks)", grace->count());
+    }
+  }
+
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
@@ -454,6 +494,7 @@ int run(berth::agent::AgentConfig config) {
   sigwait(&signals, &signal);
   spdlog::info("received {}, shutting down", strsignal(signal));
   if (notifier) (void)notifier->stopping();
+  inhibitor.reset();
   watchdog.reset();
   // Running calls are cancelled; foreground tasks they follow are stopped.
   (*listener)->stop();

@@ -10,6 +10,7 @@ namespace {
 std::string why_not(const NodeState& node, const Capacity& demand) {
   if (!node.ready) return "NOTREADY";
   if (node.cordoned) return "drained";
+  if (node.shutting_down) return "shutting down";
   int64_t cpu = node.allocatable.cpu_units - node.used.cpu_units;
   int64_t memory = node.allocatable.memory_mib - node.used.memory_mib;
   std::string why;

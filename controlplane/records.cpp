@@ -144,6 +144,7 @@ std::string to_json(const NodeRecord& n) {
               {"hostPortsInUse", n.host_ports_in_use},
               {"hostPortsRemaining", n.host_ports_remaining},
               {"tasks", n.tasks},
+              {"shuttingDown", n.shutting_down},
               {"attributes", n.attributes},
               {"startedAt", n.started_at_ms},
               {"updatedAt", n.updated_at_ms}}
@@ -166,6 +167,7 @@ Result<NodeRecord> parse_node(std::string_view text) {
   n.host_ports_in_use = r.get<std::vector<int64_t>>("hostPortsInUse", {});
   n.host_ports_remaining = r.get<int64_t>("hostPortsRemaining", 0);
   n.tasks = r.get<int64_t>("tasks", 0);
+  n.shutting_down = r.get<bool>("shuttingDown", false);
   n.attributes = r.get<std::map<std::string, std::string>>("attributes", {});
   n.started_at_ms = r.get<int64_t>("startedAt", 0);
   n.updated_at_ms = r.get<int64_t>("updatedAt", 0);

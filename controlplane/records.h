@@ -76,6 +76,7 @@ struct NodeRecord {
   std::vector<int64_t> host_ports_in_use;  // published by the node's tasks
   int64_t host_ports_remaining = 0;        // of the range
   int64_t tasks = 0;                       // not yet STOPPED
+  bool shutting_down = false;              // the host shuts down: it takes no tasks
   std::map<std::string, std::string> attributes;
   int64_t started_at_ms = 0;
   int64_t updated_at_ms = 0;  // when the node last wrote it

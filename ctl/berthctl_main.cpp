@@ -346,7 +346,8 @@ int main(int argc, char** argv) {
                                   {"runningTasks", r.running_tasks()},
                                   {"metricsAddress", r.metrics_address()},
                                   {"introspectionAddress", r.introspection_address()},
-                                  {"defaultNetworkMode", r.default_network_mode()}}
+                                  {"defaultNetworkMode", r.default_network_mode()},
+                                  {"shuttingDown", r.shutting_down()}}
                        .dump(2)
                 << "\n";
     } else {
@@ -360,6 +361,7 @@ int main(int argc, char** argv) {
                 << mib(r.memory_reserved()) << ")\n"
                 << "tasks:    " << r.running_tasks() << " not stopped\n"
                 << "network:  " << r.default_network_mode() << " by default\n";
+      if (r.shutting_down()) std::cout << "state:    shutting down (no new tasks)\n";
       if (!r.metrics_address().empty()) {
         std::cout << "metrics:  http://" << r.metrics_address() << "/metrics\n";
       }

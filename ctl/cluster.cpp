@@ -125,6 +125,7 @@ std::vector<cp::NodeState> node_states(const Fleet& fleet) {
     auto record = fleet.nodes.find(name);
     state.ready = record != fleet.nodes.end();
     if (state.ready) state.allocatable = record->second.allocatable;
+    state.shutting_down = state.ready && record->second.shutting_down;
     state.cordoned = fleet.cordoned.contains(name);
     if (auto d = fleet.desired.find(name); d != fleet.desired.end()) {
       for (const auto& [task, kv] : d->second) {
@@ -293,13 +294,15 @@ int ClusterCommands::run(bool json) {
     for (const auto& state : states) {
       std::string status = state.ready ? "READY" : "NOTREADY";
       if (state.cordoned) status += ",SchedulingDisabled";
+      if (state.shutting_down) status += ",ShuttingDown";
       const auto record = fleet->nodes.find(state.name);
       const auto& member = fleet->members.at(state.name);
       if (json) {
         nlohmann::json node = {
             {"name", state.name},
             {"status", state.ready ? "READY" : "NOTREADY"},
-            {"schedulable", !state.cordoned},
+            {"schedulable", !state.cordoned && !state.shutting_down},
+            {"shuttingDown", state.shutting_down},
             {"joinedAt", member.joined_at_ms},
             {"placedTasks", state.tasks},
             {"placed", {{"cpu", state.used.cpu_units}, {"memoryMiB", state.used.memory_mib}}}};

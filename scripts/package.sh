@@ -24,6 +24,7 @@ strip --strip-debug "$root"/usr/bin/*
 install -D -m 0644 systemd/berthd.service "$root/lib/systemd/system/berthd.service"
 install -D -m 0644 systemd/berth.tmpfiles "$root/usr/lib/tmpfiles.d/berth.conf"
 install -D -m 0644 systemd/berthd.toml "$root/etc/berth/berthd.toml"
+install -D -m 0644 systemd/berth-logind.conf "$root/usr/lib/systemd/logind.conf.d/berth.conf"
 install -D -m 0644 README.md "$root/usr/share/doc/berth/README.md"
 
 # The shared libraries' packages, as dpkg-shlibdeps finds them.
@@ -60,6 +61,8 @@ if [ "$1" = configure ]; then
   systemd-tmpfiles --create berth.conf >/dev/null 2>&1 || true
   if [ -d /run/systemd/system ]; then
     systemctl daemon-reload || true
+    # logind reads its InhibitDelayMaxSec again at SIGHUP.
+    systemctl kill -s HUP systemd-logind.service >/dev/null 2>&1 || true
     # An upgrade: the new berthd takes over (the tasks run on and are adopted).
     if [ -n "$2" ]; then systemctl try-restart berthd.service || true; fi
   fi

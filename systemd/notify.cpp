@@ -16,6 +16,8 @@ std::unique_ptr<ServiceNotifier> ServiceNotifier::from_environment() {
       new ServiceNotifier(std::chrono::microseconds(static_cast<int64_t>(usec))));
 }
 
+bool booted() { return sd_booted() > 0; }
+
 std::string one_line(std::string_view text) {
   std::string out(text);
   for (char& c : out) {

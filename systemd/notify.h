@@ -38,6 +38,9 @@ class ServiceNotifier {
   std::chrono::microseconds watchdog_;
 };
 
+// Whether systemd is this host's init system (sd_booted(3)).
+bool booted();
+
 // A status line has no newline: each one becomes a space.
 std::string one_line(std::string_view text);
 

@@ -86,6 +86,7 @@ grpc::Status ApiService::NodeInfo(grpc::ServerContext*, const v1::NodeInfoReques
   Resources left = view.node.remaining(view.used);
   response->set_cgroup_layout(view.cgroup_layout);
   response->set_cgroup_driver(view.cgroup_driver);
+  response->set_shutting_down(view.shutting_down);
   response->set_cpu_total(view.node.total.cpu_units);
   response->set_cpu_reserved(view.node.reserved.cpu_units);
   response->set_cpu_registered(registered.cpu_units);

@@ -103,6 +103,10 @@ std::optional<int> parse_command_line(int argc, char** argv, AgentConfig& config
       app.add_option("--exec-policy", config.exec_policy,
                      "who may open exec and debug sessions: allow, opt-in (tasks with "
                      "enableExecuteCommand) or deny");
+  auto* shutdown_grace =
+      app.add_option("--shutdown-grace", config.shutdown_grace_seconds,
+                     "seconds to stop every task in when the node shuts down, under systemd "
+                     "(a logind delay lock; 0: none)");
   CLI11_PARSE(app, argc, argv);
 
   if (!config_file.empty()) {
@@ -158,6 +162,7 @@ std::optional<int> parse_command_line(int argc, char** argv, AgentConfig& config
     take(introspection_address, config.introspection_address, from_file.introspection_address);
     take(task_metadata, config.task_metadata_endpoint, from_file.task_metadata_endpoint);
     take(exec_policy, config.exec_policy, from_file.exec_policy);
+    take(shutdown_grace, config.shutdown_grace_seconds, from_file.shutdown_grace_seconds);
   }
   return std::nullopt;
 }

@@ -170,6 +170,8 @@ Status apply_toml(std::string_view toml_text, std::string_view source_name, Agen
       status = read_bool(node, ctx, config.task_metadata_endpoint);
     else if (key == "exec_policy")
       status = read_string(node, ctx, config.exec_policy);
+    else if (key == "shutdown_grace_seconds")
+      status = read_seconds(node, ctx, config.shutdown_grace_seconds);
     else if (key == "etcd_endpoints")
       status = read_string_array(node, ctx, config.etcd_endpoints);
     else if (key == "cluster")
@@ -342,6 +344,9 @@ Status validate(const AgentConfig& config) {
       return fail(ErrorCode::kInvalidArgument,
                   "allowed-host-path: '" + path + "' is not an absolute path");
     }
+  }
+  if (config.shutdown_grace_seconds < 0) {
+    return fail(ErrorCode::kInvalidArgument, "shutdown-grace: must be 0 or more seconds");
   }
   if (config.task_retention_seconds < 0) {
     return fail(ErrorCode::kInvalidArgument, "task-retention: must be 0 or more seconds");

@@ -83,6 +83,10 @@ struct AgentConfig {
   // Who may open exec and debug sessions into tasks (docs/exec.md): allow
   // (every task), opt-in (tasks with enableExecuteCommand: true) or deny.
   std::string exec_policy = "allow";
+  // Graceful node shutdown (docs/systemd.md): under systemd, berthd holds a
+  // logind delay lock and, when the node shuts down, stops every task within
+  // this many seconds before letting the shutdown go on; 0 takes no lock.
+  int64_t shutdown_grace_seconds = 30;
 
   std::string log_dir() const { return root + "/logs"; }
   std::string effective_credentials_file() const {

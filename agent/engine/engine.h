@@ -92,6 +92,7 @@ struct NodeView {
   std::string cgroup_layout;
   std::string cgroup_driver;
   NetworkMode default_network_mode = NetworkMode::kBridge;
+  bool shutting_down = false;  // the node shuts down: no new tasks
 };
 
 // What `describe` and `ps` show.
@@ -163,6 +164,13 @@ class Engine final : public runtime::EventSink {
   // Removes a stopped (or quarantined) task: its record, logs and volumes.
   Status remove_task(const std::string& id_or_name);
   NodeView node();
+
+  // The node shuts down (systemd/shutdown_inhibitor.h): new tasks are
+  // refused, and every task not yet stopped is asked to stop with ECS's
+  // stop code TerminationNotice. Returns how many were asked.
+  size_t begin_shutdown(const std::string& reason);
+  // The shutdown was called off: tasks are taken again.
+  void end_shutdown();
 
   // A client follows a foreground task's output; a task that goes once it
   // stopped (remove_on_exit) waits until no client follows it.
@@ -304,6 +312,7 @@ class Engine final : public runtime::EventSink {
   std::chrono::steady_clock::time_point next_image_gc_{};
   bool image_gc_running_ = false;
   bool reconcile_everything_ = true;
+  bool shutting_down_ = false;
 
   std::mutex mu_;  // guards the queue and stopping_
   std::condition_variable cv_;

@@ -6,6 +6,7 @@
 
 #include "agent/engine/apply.h"
 #include "agent/engine/engine.h"
+#include "agent/engine/planner.h"
 #include "agent/volumes/volume_mounts.h"
 #include "runtime/reference.h"
 
@@ -54,6 +55,9 @@ Result<std::string> Engine::run_task(const RunRequest& request) {
   }
   std::future<Status> durable;
   auto id = call([&]() -> Result<std::string> {
+    if (shutting_down_) {
+      return fail(ErrorCode::kUnavailable, "the node is shutting down: it takes no new tasks");
+    }
     const TaskDefinition& definition = *parsed.definition;
     std::string name = request.name.empty() ? definition.family : request.name;
     for (const auto& [other_id, other] : tasks_) {
@@ -351,8 +355,37 @@ NodeView Engine::node() {
     view.cgroup_layout = config_.cgroup_layout;
     view.cgroup_driver = parts_.cgroups ? std::string(parts_.cgroups->name()) : "";
     view.default_network_mode = config_.policy.default_network_mode;
+    view.shutting_down = shutting_down_;
     return view;
   });
+}
+
+size_t Engine::begin_shutdown(const std::string& reason) {
+  std::vector<std::future<Status>> durable;
+  size_t asked = call([&] {
+    shutting_down_ = true;
+    size_t count = 0;
+    for (auto& [id, task] : tasks_) {
+      if (task->record.known == TaskStatus::kStopped) continue;
+      auto changes =
+          apply(task->record, *task->spec,
+                StopRequested{std::string(kNodeShutdownStopCode), reason}, parts_.clock->wall_ms());
+      if (!changes.empty()) changed(*task, std::move(changes));
+      durable.push_back(when_durable(*task));
+      ++count;
+    }
+    return count;
+  });
+  // The stops are carried out whether or not their records are written in
+  // time; waiting here only keeps the order of a shutdown readable.
+  for (auto& written : durable) {
+    if (!waits_too_long(written, config_.durable_wait)) (void)written.get();
+  }
+  return asked;
+}
+
+void Engine::end_shutdown() {
+  post([this] { shutting_down_ = false; });
 }
 
 Status Engine::attach(const std::string& task_id) {

@@ -132,6 +132,7 @@ class Planner {
       for (size_t j : spec_.dependents[i]) {
         if (is_active(task_.containers[j].status) || busy(kContainer, j)) return;
       }
+      if (c.stop_signalled_at_ms == 0 && essential_waits(i)) return;
       if (c.stop_signalled_at_ms == 0) {
         add(StepKind::kSignal, kContainer, i);
       } else if (!c.killed) {
@@ -156,6 +157,26 @@ class Planner {
     if (c.image_resource.phase == Phase::kReady && !busy(kImage, i)) {
       add(StepKind::kRelease, kImage, i);
     }
+  }
+
+  // A node shutdown stops a task's essential containers last (as the
+  // kubelet stops critical pods last): one waits for each non-essential
+  // container that still runs, unless that one waits for dependents of its
+  // own, which would be waiting in a circle.
+  bool essential_waits(size_t i) const {
+    using enum ResourceKind;
+    const auto& definitions = spec_.definition.containers;
+    if (task_.stop_code != kNodeShutdownStopCode || !definitions[i].essential) return false;
+    auto going = [&](size_t j) {
+      return is_active(task_.containers[j].status) || busy(kContainer, j);
+    };
+    for (size_t j = 0; j < definitions.size(); ++j) {
+      if (j == i || definitions[j].essential || !going(j)) continue;
+      bool held = false;
+      for (size_t k : spec_.dependents[j]) held = held || going(k);
+      if (!held) return true;
+    }
+    return false;
   }
 
   const TaskRecord& task_;

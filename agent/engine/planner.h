@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "agent/engine/spec.h"
@@ -43,6 +44,10 @@ Readiness dependencies_met(const TaskRecord& task, const TaskSpec& spec, size_t 
 
 // A container's stopTimeout in milliseconds (30 s when it names none).
 int64_t stop_timeout_ms(const ContainerDefinition& definition);
+
+// ECS's stop code of a task stopped because its node shuts down; such a
+// task's essential containers stop after its other ones.
+inline constexpr std::string_view kNodeShutdownStopCode = "TerminationNotice";
 
 // A container started (or being started) and not yet stopped.
 bool is_active(TaskStatus status);

@@ -115,6 +115,7 @@ NodeRecord NodeAgent::node_record() {
   record.addresses = host_addresses(config_.excluded_interfaces);
   record.cgroup_layout = view.cgroup_layout;
   record.cgroup_driver = view.cgroup_driver;
+  record.shutting_down = view.shutting_down;
   record.network_modes = {"awsvpc", "bridge", "host", "none"};
   record.allocatable = {static_cast<int64_t>(allocatable.cpu_units),
                         static_cast<int64_t>(allocatable.memory_bytes >> 20)};

@@ -157,7 +157,8 @@ TEST(PackageTest, TheDebHoldsTheProgramsTheUnitAndTheConfigAndNamesItsDependenci
   for (const char* path :
        {"./usr/bin/berthd", "./usr/bin/berthctl", "./usr/bin/berth-logger", "./usr/bin/berth-runc",
         "./usr/bin/berth-pause", "./lib/systemd/system/berthd.service",
-        "./usr/lib/tmpfiles.d/berth.conf", "./etc/berth/berthd.toml"}) {
+        "./usr/lib/tmpfiles.d/berth.conf", "./etc/berth/berthd.toml",
+        "./usr/lib/systemd/logind.conf.d/berth.conf"}) {
     EXPECT_NE(files.out.find(path), std::string::npos) << path << "\n" << files.out;
   }
   EXPECT_NE(conffiles.out.find("/etc/berth/berthd.toml"), std::string::npos) << conffiles.out;

@@ -13,6 +13,21 @@ TEST(DefaultConfigTest, ThePackagedConfigParsesAndValidates) {
   EXPECT_TRUE(validate(config));
   EXPECT_EQ(config.exec_policy, "allow");
   EXPECT_EQ(config.socket, AgentConfig{}.socket);
+  EXPECT_EQ(config.shutdown_grace_seconds, 30);
+}
+
+TEST(DefaultConfigTest, TheShutdownGraceIsSecondsAndNotNegative) {
+  AgentConfig config;
+  ASSERT_TRUE(apply_toml("shutdown_grace_seconds = 5", "test", config));
+  EXPECT_EQ(config.shutdown_grace_seconds, 5);
+  auto text = apply_toml(R"(shutdown_grace_seconds = "5s")", "test", config);
+  ASSERT_FALSE(text);
+  EXPECT_NE(text.error().message().find("shutdown_grace_seconds"), std::string::npos)
+      << text.error().message();
+  config.shutdown_grace_seconds = -1;
+  auto negative = validate(config);
+  ASSERT_FALSE(negative);
+  EXPECT_NE(negative.error().message().find("shutdown-grace"), std::string::npos);
 }
 
 }  // namespace

@@ -58,9 +58,12 @@ TEST(Records, NodeAndStatusRecordsRoundTrip) {
   node.remaining = {1024, 500};
   node.attributes = {{"rack", "r1"}};
   node.tasks = 3;
+  node.shutting_down = true;
   auto n = parse_node(to_json(node));
   ASSERT_TRUE(n);
   EXPECT_EQ(n->remaining.cpu_units, 1024);
+  EXPECT_TRUE(n->shutting_down);
+  EXPECT_FALSE(parse_node(R"({"name": "old"})")->shutting_down) << "a record from before it";
   EXPECT_EQ(n->attributes.at("rack"), "r1");
 
   TaskStatusRecord status;
@@ -116,6 +119,16 @@ TEST(Placement, SpreadsOverReadyNodesWithRoom) {
   EXPECT_EQ(place(nodes, {32, 1}, "c").value_or(""), "c");
   EXPECT_FALSE(place(nodes, {256, 1}, "c"));
   EXPECT_EQ(place(nodes, {1, 1}, "zz").error().code(), ErrorCode::kNotFound);
+}
+
+TEST(Placement, ANodeThatShutsDownTakesNoTask) {
+  NodeState going = node("a", 2048, 0, 0);
+  going.shutting_down = true;
+  std::vector<NodeState> nodes = {going, node("b", 2048, 0, 5)};
+  EXPECT_EQ(place(nodes, {256, 128}).value_or(""), "b");
+  auto refused = place(nodes, {256, 128}, "a");
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().message().find("shutting down"), std::string::npos);
 }
 
 }  // namespace

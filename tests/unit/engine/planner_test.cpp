@@ -107,6 +107,38 @@ TEST(Planner, DependentsStopBeforeWhatTheyDependOn) {
   EXPECT_EQ(task.next(), (std::vector<std::string>{"signal container 0", "release container 1"}));
 }
 
+TEST(Planner, ANodeShutdownStopsEssentialContainersLast) {
+  Task task(definition({container("main"), container("side", false), container("log", false)}),
+            NetworkMode::kNone);
+  task.run_all();
+  task.apply(StopRequested{std::string(kNodeShutdownStopCode), "Node is shutting down"});
+  EXPECT_EQ(task.next(), (std::vector<std::string>{"signal container 1", "signal container 2"}));
+  task.step(signal(1));
+  task.step(signal(2));
+  task.exit(1, 143);
+  EXPECT_FALSE(has(task.next(), "signal container 0")) << "one non-essential container still runs";
+  task.exit(2, 143);
+  EXPECT_TRUE(has(task.next(), "signal container 0"));
+}
+
+TEST(Planner, AUserStopSignalsEssentialAndOtherContainersAlike) {
+  Task task(definition({container("main"), container("side", false)}), NetworkMode::kNone);
+  task.run_all();
+  task.apply(StopRequested{"UserInitiated", "stopped by the user"});
+  EXPECT_EQ(task.next(), (std::vector<std::string>{"signal container 0", "signal container 1"}));
+}
+
+TEST(Planner, EssentialLastNeverWaitsInACircleWithDependsOn) {
+  // side (non-essential) waits for main, its dependent, to stop first; main
+  // therefore does not wait for side.
+  auto main = container("main");
+  main.depends_on = {{"side", DependencyCondition::kStart}};
+  Task task(definition({main, container("side", false)}), NetworkMode::kNone);
+  task.run_all();
+  task.apply(StopRequested{std::string(kNodeShutdownStopCode), "Node is shutting down"});
+  EXPECT_EQ(task.next(), std::vector<std::string>{"signal container 0"});
+}
+
 TEST(Planner, AStopSignalsThenKillsAfterStopTimeoutOnce) {
   auto side = container("side", false);
   side.stop_timeout_seconds = 2;

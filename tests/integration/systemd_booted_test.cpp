@@ -1,0 +1,247 @@
+// berthd as the service its .deb installs, under a real systemd booted as
+// PID 1 of a container (fixtures/booted_systemd.h): readiness, the status
+// line, the watchdog's restart of a hung berthd, stops and restarts that
+// leave tasks running, and a node shutdown that stops every task before
+// logind lets it go on.
+#include <chrono>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "fixtures/booted_systemd.h"
+#include "fixtures/integration_test.h"
+
+namespace berth::testing {
+namespace {
+
+using json = nlohmann::json;
+
+class BootedSystemdTest : public IntegrationTest {
+ protected:
+  static constexpr const char* kName = "berth-booted";
+
+  void SetUp() override {
+    IntegrationTest::SetUp();
+    if (HasFatalFailure() || IsSkipped()) return;
+    std::string why;
+    root_ = env().ensure_systemd_root(&why);
+    ASSERT_FALSE(root_.empty()) << why;
+    if (!booted_) {
+      ASSERT_NO_FATAL_FAILURE(boot());
+      // A short watchdog, for the test of a hung berthd.
+      ASSERT_TRUE(booted_->write("/etc/systemd/system/berthd.service.d/test.conf",
+                                 "[Service]\nWatchdogSec=3\nRestartSec=1\n"));
+      ASSERT_EQ(booted_->run({"systemctl", "daemon-reload"}).exit_code, 0);
+      auto enabled = booted_->run({"systemctl", "enable", "--now", "berthd"});
+      ASSERT_EQ(enabled.exit_code, 0) << enabled.err << journal();
+      auto imported = ctl({"image", "import", "/var/lib/berth-test/busybox-oci.tar"});
+      ASSERT_EQ(imported.exit_code, 0) << imported.err;
+    }
+    auto started = booted_->run({"systemctl", "start", "berthd"});
+    ASSERT_EQ(started.exit_code, 0) << started.err << journal();
+  }
+
+  static void TearDownTestSuite() { booted_.reset(); }
+
+  void boot() {
+    std::string why;
+    booted_ = BootedSystemd::boot(root_, kName, env().dir() + "/" + kName + ".log", &why);
+    ASSERT_TRUE(booted_) << why;
+  }
+
+  static CommandResult ctl(const std::vector<std::string>& args) {
+    std::vector<std::string> argv = {"berthctl"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return booted_->run(argv);
+  }
+  static json describe(const std::string& task) {
+    auto shown = ctl({"-o", "json", "describe", task});
+    return shown.exit_code == 0 ? json::parse(shown.out) : json{{"error", shown.err}};
+  }
+  static json container(const json& task, const std::string& name) {
+    for (const auto& c : task.value("containers", json::array())) {
+      if (c["name"] == name) return c;
+    }
+    return json::object();
+  }
+  static int64_t ms(const json& value) {
+    return value.is_string() ? std::stoll(value.get<std::string>()) : value.get<int64_t>();
+  }
+  static std::string journal() {
+    return "\n" + booted_->run({"journalctl", "--no-pager", "-u", "berthd"}).out;
+  }
+  // A running one-container task whose main process waits (and ends at
+  // SIGTERM); its pid.
+  static int64_t run_sleeper(const std::string& name) {
+    auto ran = ctl({"run", "-d", "--name", name, "berth.test/busybox:latest", "--", "sh", "-c",
+                    "trap 'exit 0' TERM; sleep 3600 & wait"});
+    EXPECT_EQ(ran.exit_code, 0) << ran.err << journal();
+    json task;
+    EXPECT_TRUE(await(
+        [&] {
+          task = describe(name);
+          return task.value("status", "") == "RUNNING";
+        },
+        std::chrono::seconds(30)))
+        << task.dump(2);
+    return container(task, name).value("pid", 0);
+  }
+  // Whether a process of the container's PID namespace lives.
+  static bool alive(int64_t pid) {
+    return booted_->sh("kill -0 " + std::to_string(pid)).exit_code == 0;
+  }
+  // Waits until `done()` holds, reading systemd's state again every 100 ms.
+  static bool await(const std::function<bool()>& done, std::chrono::seconds timeout) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (!done()) {
+      if (std::chrono::steady_clock::now() >= deadline) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return true;
+  }
+
+  std::string root_;
+  static std::unique_ptr<BootedSystemd> booted_;
+};
+
+std::unique_ptr<BootedSystemd> BootedSystemdTest::booted_;
+
+// Type=notify: `systemctl start` returns once berthd said READY=1, which it
+// says only after its API socket answers; the status line is berthd's.
+TEST_F(BootedSystemdTest, StartReturnsOnceTheApiAnswersAndShowsTheStatus) {
+  ASSERT_EQ(booted_->run({"systemctl", "stop", "berthd"}).exit_code, 0);
+  ASSERT_EQ(booted_->run({"systemctl", "start", "berthd"}).exit_code, 0) << journal();
+  // At once, no retry: the socket answers.
+  auto version = ctl({"version"});
+  EXPECT_EQ(version.exit_code, 0) << version.err << journal();
+  EXPECT_EQ(booted_->property("berthd", "ActiveState"), "active");
+  EXPECT_EQ(booted_->property("berthd", "Type"), "notify");
+  EXPECT_NE(booted_->property("berthd", "StatusText").find("task(s) running; containerd reachable"),
+            std::string::npos)
+      << booted_->property("berthd", "StatusText");
+  auto status = booted_->run({"systemctl", "status", "--no-pager", "berthd"});
+  EXPECT_NE(status.out.find("Status: \""), std::string::npos) << status.out;
+  // berthd's own line comes before systemd's "Started".
+  std::string log = journal();
+  size_t listening = log.rfind("listening on '/run/berth/berth.sock'");
+  size_t started = log.rfind("Started berthd.service");
+  ASSERT_NE(listening, std::string::npos) << log;
+  ASSERT_NE(started, std::string::npos) << log;
+  EXPECT_LT(listening, started) << log;
+
+  // The package's logind setting, and berthd's delay lock for shutdowns.
+  auto delay =
+      booted_->run({"busctl", "get-property", "org.freedesktop.login1", "/org/freedesktop/login1",
+                    "org.freedesktop.login1.Manager", "InhibitDelayMaxUSec"});
+  EXPECT_EQ(delay.out, "t 45000000\n") << delay.err;
+  auto locks = booted_->run({"systemd-inhibit", "--list", "--no-pager"});
+  EXPECT_NE(locks.out.find("berthd"), std::string::npos) << locks.out;
+  EXPECT_NE(locks.out.find("delay"), std::string::npos) << locks.out;
+}
+
+// A berthd that stops answering misses its keep-alives: systemd kills it
+// and starts another, which adopts the running task (same pid).
+TEST_F(BootedSystemdTest, WatchdogRestartsAHungBerthdWhichAdoptsTheTasks) {
+  int64_t pid = run_sleeper("watched");
+  ASSERT_GT(pid, 0);
+  std::string restarts = booted_->property("berthd", "NRestarts");
+  std::string main_pid = booted_->property("berthd", "MainPID");
+  auto stopped_at = std::chrono::steady_clock::now();
+  ASSERT_EQ(booted_->sh("kill -STOP " + main_pid).exit_code, 0);
+  // WatchdogSec=3, RestartSec=1: a new berthd within a few seconds more.
+  ASSERT_TRUE(await(
+      [&] {
+        std::string now = booted_->property("berthd", "MainPID");
+        return now != main_pid && now != "0" &&
+               booted_->property("berthd", "ActiveState") == "active";
+      },
+      std::chrono::seconds(15)))
+      << journal();
+  auto took = std::chrono::steady_clock::now() - stopped_at;
+  EXPECT_LT(took, std::chrono::seconds(10));
+  EXPECT_EQ(booted_->property("berthd", "NRestarts"), std::to_string(std::stoi(restarts) + 1));
+  EXPECT_NE(journal().find("Watchdog timeout"), std::string::npos) << journal();
+  auto task = describe("watched");
+  EXPECT_EQ(task.value("status", ""), "RUNNING") << task.dump(2);
+  EXPECT_EQ(container(task, "watched").value("pid", 0), pid) << task.dump(2);
+  EXPECT_TRUE(alive(pid));
+  EXPECT_EQ(ctl({"stop", "watched"}).exit_code, 0);
+}
+
+// KillMode=process: a stop or restart of berthd ends berthd only.
+TEST_F(BootedSystemdTest, StopAndRestartOfBerthdLeaveTasksRunning) {
+  int64_t pid = run_sleeper("kept");
+  ASSERT_GT(pid, 0);
+  ASSERT_EQ(booted_->run({"systemctl", "restart", "berthd"}).exit_code, 0) << journal();
+  auto task = describe("kept");
+  EXPECT_EQ(task.value("status", ""), "RUNNING") << task.dump(2);
+  EXPECT_EQ(container(task, "kept").value("pid", 0), pid) << task.dump(2);
+
+  ASSERT_EQ(booted_->run({"systemctl", "stop", "berthd"}).exit_code, 0) << journal();
+  EXPECT_EQ(booted_->property("berthd", "ActiveState"), "inactive");
+  EXPECT_TRUE(alive(pid)) << "the task died with berthd";
+  ASSERT_EQ(booted_->run({"systemctl", "start", "berthd"}).exit_code, 0) << journal();
+  task = describe("kept");
+  EXPECT_EQ(task.value("status", ""), "RUNNING") << task.dump(2);
+  EXPECT_EQ(container(task, "kept").value("pid", 0), pid) << task.dump(2);
+  EXPECT_EQ(ctl({"stop", "kept"}).exit_code, 0);
+}
+
+// `systemctl poweroff`: logind announces the shutdown and waits for
+// berthd's delay lock; berthd stops the task, its non-essential container
+// first, each with its stop signal, and lets the lock go. After the next
+// boot the task shows both containers' own exit codes (their TERM traps),
+// not a kill at the end of the shutdown. Powers the container off: last.
+TEST_F(BootedSystemdTest, PoweroffStopsEveryTaskBeforeTheNodeGoes) {
+  json definition = {{"family", "graceful"},
+                     {"containerDefinitions",
+                      {{{"name", "main"},
+                        {"image", "berth.test/busybox:latest"},
+                        {"essential", true},
+                        {"memory", 32},
+                        {"command",
+                         {"sh", "-c",
+                          "trap 'echo main got TERM; exit 42' TERM; echo main up; "
+                          "while true; do sleep 0.1; done"}}},
+                       {{"name", "side"},
+                        {"image", "berth.test/busybox:latest"},
+                        {"essential", false},
+                        {"memory", 32},
+                        {"command",
+                         {"sh", "-c",
+                          "trap 'echo side got TERM; sleep 2; exit 43' TERM; echo side up; "
+                          "while true; do sleep 0.1; done"}}}}}};
+  ASSERT_TRUE(booted_->write("/var/lib/berth-test/graceful.json", definition.dump()));
+  auto ran = ctl({"run", "-f", "/var/lib/berth-test/graceful.json", "--name", "graceful"});
+  ASSERT_EQ(ran.exit_code, 0) << ran.err << journal();
+  std::string id = ran.out.substr(0, ran.out.find('\n'));
+  // Both traps are set once both lines are out.
+  ASSERT_TRUE(await(
+      [&] {
+        auto logs = ctl({"logs", id});
+        return logs.out.find("main up") != std::string::npos &&
+               logs.out.find("side up") != std::string::npos;
+      },
+      std::chrono::seconds(30)))
+      << ctl({"logs", id}).out << journal();
+
+  ASSERT_TRUE(booted_->poweroff(std::chrono::seconds(90))) << "the container did not power off";
+  ASSERT_NO_FATAL_FAILURE(boot());
+  // berthd is enabled: it came up with the boot.
+  ASSERT_EQ(booted_->property("berthd", "ActiveState"), "active") << journal();
+  auto task = describe(id);
+  EXPECT_EQ(task.value("status", ""), "STOPPED") << task.dump(2);
+  EXPECT_EQ(task.value("stopCode", ""), "TerminationNotice") << task.dump(2);
+  json main = container(task, "main");
+  json side = container(task, "side");
+  EXPECT_EQ(main.value("exitCode", -1), 42) << task.dump(2);
+  EXPECT_EQ(side.value("exitCode", -1), 43) << task.dump(2);
+  // The essential container was signalled only once the other had ended
+  // (which took it 2 s after its TERM).
+  EXPECT_GE(ms(main["stoppedAtMs"]), ms(side["stoppedAtMs"])) << task.dump(2);
+  auto logs = ctl({"logs", id});
+  EXPECT_NE(logs.out.find("main got TERM"), std::string::npos) << logs.out;
+  EXPECT_NE(logs.out.find("side got TERM"), std::string::npos) << logs.out;
+}
+
+}  // namespace
+}  // namespace berth::testing

@@ -29,6 +29,7 @@ packages=(
   etcd-server etcd-client  # a private etcd (and etcdctl) for the control-plane tests
   prometheus  # promtool and a real scraper for the metrics tests
   systemd dpkg-dev binutils  # systemd-analyze verify; the .deb (dpkg-shlibdeps, strip)
+  systemd-container dbus-daemon  # a booted systemd (nspawn); a private bus for sd-bus tests
 )
 missing=()
 for p in "${packages[@]}"; do

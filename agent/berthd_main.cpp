@@ -41,6 +41,7 @@
 #include "runtime/manifest.h"
 #include "runtime/sandbox.h"
 #include "runtime/seccomp.h"
+#include "systemd/journal.h"
 #include "systemd/notify.h"
 #include "systemd/shutdown_inhibitor.h"
 #include "systemd/watchdog.h"
@@ -246,6 +247,7 @@ int run(berth::agent::AgentConfig config) {
   engine_config.paths = paths;
   engine_config.policy.allow_privileged = config.allow_privileged;
   engine_config.policy.allowed_host_paths = config.allowed_host_paths;
+  engine_config.policy.journal_available = systemd::journal_available();
   // validate() checked that it names a mode.
   engine_config.policy.default_network_mode =
       agent::parse_network_mode(config.default_network_mode).value_or(agent::NetworkMode::kBridge);

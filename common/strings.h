@@ -20,4 +20,7 @@ std::string_view trim(std::string_view text);
 // ASCII lower case.
 std::string lower(std::string_view text);
 
+// A URI query value: every byte but A-Z a-z 0-9 - . _ ~ as %XX.
+std::string percent_encode(std::string_view text);
+
 }  // namespace berth

@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "common/fd.h"
+#include "common/strings.h"
 #include "github.com/containerd/containerd/runtime/v2/runc/options/oci.pb.h"
 #include "runtime/containerd_stubs.h"
 #include "runtime/runc_wrapper.h"
@@ -336,6 +337,11 @@ Result<uint32_t> ContainerService::create(const CreateContainerRequest& request)
     return undo(Error(ErrorCode::kInternal,
                       "create log directory '" + config_.log_dir + "': " + ec.message()));
   std::string log_uri = "binary://" + config_.logger_path + "?path=" + log_path(id);
+  // One key per field: the shim passes only the first value of a key.
+  for (const auto& field : request.settings.journal_fields) {
+    auto eq = field.find('=');
+    log_uri += "&journal." + field.substr(0, eq) + "=" + percent_encode(field.substr(eq + 1));
+  }
   if (interactive) {
     // berth-runc opens the FIFO as the container's stdin; the logger and
     // the shim (which opens a task's stdin for writing) keep it open.

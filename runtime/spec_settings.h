@@ -96,6 +96,10 @@ struct ContainerSettings {
   // container reads EOF once its attached client closed it and the shim's
   // end was closed (CloseIO), as `docker run -i` gives.
   bool stdin_once = false;
+  // The journald log driver: the fields ("NAME=value") every line of output
+  // carries in the journal; empty for the file only. Not a spec setting:
+  // ContainerService hands them to the logger.
+  std::vector<std::string> journal_fields;
   ResourceSettings resources;
 };
 

@@ -9,6 +9,7 @@
 #include "agent/api/log_follower.h"
 #include "agent/api/server.h"
 #include "agent/engine/engine.h"
+#include "systemd/journal.h"
 
 namespace berth::agent {
 
@@ -203,8 +204,31 @@ grpc::Status ApiService::TaskLogs(grpc::ServerContext* ctx, const v1::TaskLogsRe
     std::optional<LogFollower> follower;
   };
   std::vector<Source> sources;
-  for (const auto& c : view->record.containers) {
+  bool client_gone = false;
+  bool read_journal = false;
+  for (size_t i = 0; i < view->record.containers.size(); ++i) {
+    const auto& c = view->record.containers[i];
     if (!request->container().empty() && c.name != request->container()) continue;
+    // The journald driver's lines are read back from the journal; a follow
+    // reads the container's file (dual logging), as for every driver.
+    if (!request->follow() && view->spec && view->spec->definition.containers.size() > i &&
+        view->spec->definition.containers[i].log_driver == "journald") {
+      auto entries = systemd::read_entries({"CONTAINER_ID=" + c.containerd_id});
+      if (!entries) return to_grpc(entries.error());
+      for (const auto& e : *entries) {
+        int64_t nanos =
+            std::chrono::duration_cast<std::chrono::nanoseconds>(e.time.time_since_epoch()).count();
+        if (nanos < request->since_unix_nanos()) continue;
+        v1::LogEntry entry;
+        entry.set_container(c.name);
+        entry.set_stream(e.priority <= 3 ? "stderr" : "stdout");
+        entry.set_time_unix_nanos(nanos);
+        entry.set_text(e.line);
+        if (!client_gone && !writer->Write(entry)) client_gone = true;
+      }
+      read_journal = true;
+      continue;
+    }
     auto follower = LogFollower::open(paths_.log(c.containerd_id));
     if (!follower) {
       if (follower.error().code() == ErrorCode::kNotFound) continue;  // never started
@@ -212,7 +236,7 @@ grpc::Status ApiService::TaskLogs(grpc::ServerContext* ctx, const v1::TaskLogsRe
     }
     sources.push_back({c.name, std::move(*follower)});
   }
-  if (!request->container().empty() && sources.empty()) {
+  if (!request->container().empty() && sources.empty() && !read_journal) {
     bool known = false;
     for (const auto& c : view->record.containers) known = known || c.name == request->container();
     if (!known) {
@@ -221,7 +245,6 @@ grpc::Status ApiService::TaskLogs(grpc::ServerContext* ctx, const v1::TaskLogsRe
           "task '" + view->record.id + "' has no container '" + request->container() + "'");
     }
   }
-  bool client_gone = false;
   auto drain_all = [&] {
     for (auto& source : sources) {
       (void)source.follower->drain([&](const runtime::LogRecord& record) -> berth::Status {

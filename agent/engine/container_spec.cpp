@@ -30,6 +30,15 @@ Status add_settings(const TaskSpec& spec, size_t index, const ContainerContext& 
   settings.task_namespaces.ipc_none = definition.ipc_mode == IpcMode::kNone;
   settings.interactive = c.interactive;
   settings.stdin_once = c.interactive && context.foreground;
+  if (c.log_driver == "journald") {
+    // As Docker's journald driver; the tag defaults to the container's id.
+    auto tag = c.log_options.find("tag");
+    std::string tag_value = tag == c.log_options.end() ? context.containerd_id : tag->second;
+    settings.journal_fields = {
+        "CONTAINER_NAME=" + c.name,         "CONTAINER_ID=" + context.containerd_id,
+        "CONTAINER_TAG=" + tag_value,       "SYSLOG_IDENTIFIER=" + tag_value,
+        "BERTH_TASK_ID=" + context.task_id, "BERTH_TASK_FAMILY=" + definition.family};
+  }
   settings.sysctls = c.system_controls;
   settings.no_new_privileges = c.security.no_new_privileges;
   settings.seccomp_unconfined = c.security.seccomp_unconfined;

@@ -179,7 +179,7 @@ void Parser::parse_container(const json& c, const std::string& path, size_t inde
   if (const json* restart = object_field(c, "restartPolicy", path)) {
     parse_restart_policy(*restart, at("restartPolicy"), out);
   }
-  parse_log_configuration(c, path);
+  parse_log_configuration(c, path, out);
   if (const json* credentials = object_field(c, "repositoryCredentials", path)) {
     std::string credentials_at = at("repositoryCredentials");
     check_fields(*credentials, "containerDefinitions[].repositoryCredentials", credentials_at);
@@ -429,7 +429,8 @@ void Parser::parse_ulimits(const json& c, const std::string& path, ContainerDefi
   });
 }
 
-void Parser::parse_log_configuration(const json& c, const std::string& path) {
+void Parser::parse_log_configuration(const json& c, const std::string& path,
+                                     ContainerDefinition& out) {
   const json* log = object_field(c, "logConfiguration", path);
   if (log == nullptr) return;
   std::string at = member(path, "logConfiguration");
@@ -441,9 +442,25 @@ void Parser::parse_log_configuration(const json& c, const std::string& path) {
           "must be awslogs, fluentd, gelf, json-file, journald, logentries, splunk, syslog or "
           "awsfirelens, not " +
               quote(*driver));
+    } else if (driver) {
+      out.log_driver = *driver;
     }
   }
-  (void)string_map(*log, "options", at);
+  out.log_options = string_map(*log, "options", at);
+  if (out.log_driver == "journald") {
+    // Docker's journald driver: `tag` names the lines (CONTAINER_TAG and
+    // SYSLOG_IDENTIFIER); labels and env need Docker's own metadata.
+    for (const auto& [key, value] : out.log_options) {
+      if (key != "tag") {
+        add(member(member(at, "options"), key),
+            "the journald driver takes only the option tag, not " + quote(key));
+      }
+    }
+    if (!policy_.journal_available) {
+      add(member(at, "logDriver"),
+          "journald: this node has no journal to write to (no /run/systemd/journal/socket)");
+    }
+  }
   each_object(*log, "secretOptions", at, [&](const json& s, const std::string& secret_at, size_t) {
     check_fields(s, "containerDefinitions[].logConfiguration.secretOptions[]", secret_at);
     if (require(s, "name", secret_at)) (void)string_field(s, "name", secret_at);

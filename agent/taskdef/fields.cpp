@@ -254,12 +254,15 @@ constexpr FieldDecision kFields[] = {
      "Required; another container of the task."},
     {"containerDefinitions[].volumesFrom[].readOnly", kSupported, "Default false."},
     {"containerDefinitions[].logConfiguration", kMapped,
-     "Accepted when it is an object and ignored: berth keeps every container's output in "
-     "local log files (berthctl logs)."},
+     "berth keeps every container's output in a local log file (berthctl logs, as Docker's "
+     "dual logging); the journald driver also sends it to the node's journal."},
     {"containerDefinitions[].logConfiguration.logDriver", kMapped,
      "Required: awslogs, fluentd, gelf, json-file, journald, logentries, splunk, syslog or "
-     "awsfirelens."},
-    {"containerDefinitions[].logConfiguration.options", kMapped, "String values; ignored."},
+     "awsfirelens. journald is honoured (on a node with a journal); the others keep the local "
+     "file only."},
+    {"containerDefinitions[].logConfiguration.options", kMapped,
+     "String values. journald takes tag (CONTAINER_TAG, SYSLOG_IDENTIFIER) and nothing else; "
+     "the other drivers' options are ignored."},
     {"containerDefinitions[].logConfiguration.secretOptions", kMapped,
      "Ignored with the driver (no secret is fetched)."},
     {"containerDefinitions[].logConfiguration.secretOptions[].name", kMapped, "Required."},

@@ -64,7 +64,7 @@ class Parser : private Reader {
   void parse_ulimits(const json& c, const std::string& path, ContainerDefinition& out);
   void parse_system_controls(const json& c, const std::string& path, ContainerDefinition& out);
   void parse_security_options(const json& c, const std::string& path, ContainerDefinition& out);
-  void parse_log_configuration(const json& c, const std::string& path);
+  void parse_log_configuration(const json& c, const std::string& path, ContainerDefinition& out);
 
   void check_containers(const TaskDefinition& task);
   void check_dependencies(const TaskDefinition& task, const std::map<std::string, size_t>& by_name);

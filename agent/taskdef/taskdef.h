@@ -170,6 +170,10 @@ struct ContainerDefinition {
   std::vector<MountPoint> mount_points;
   std::vector<VolumeFrom> volumes_from;
   std::optional<RestartPolicy> restart_policy;
+  // logConfiguration: every driver's output is kept in the container's local
+  // log file (Docker's dual logging); journald sends it to the journal too.
+  std::string log_driver;  // "" when the definition names none
+  std::map<std::string, std::string> log_options;
 };
 
 // dockerVolumeConfiguration.driverOpts of the local driver: what Docker's
@@ -226,6 +230,8 @@ struct ValidationPolicy {
   std::vector<std::string> allowed_host_paths;
   // The network mode of a definition that names none.
   NetworkMode default_network_mode = NetworkMode::kBridge;
+  // Whether the node has a journal to send to (logDriver journald).
+  bool journal_available = false;
 };
 
 // The definition's networkMode, or the node's default when it names none.

@@ -13,6 +13,11 @@
 // the logger when the task is deleted, so the container's reads of stdin
 // block instead of seeing end-of-file, whether berthd runs or not.
 //
+// With the journald log driver the query also has `journal.NAME value`
+// for each of the container's fields. Each line then goes to the journal
+// too, stdout at priority 6 and stderr at 3, as Docker's journald driver
+// does; the file stays (Docker's dual logging) for attach and follow.
+//
 // By hand: berth-logger path /tmp/x.log 3< <(some_command) 4</dev/null
 // (fds 4 and 5 may be left closed).
 //
@@ -39,6 +44,7 @@
 #include "common/error.h"
 #include "common/fd.h"
 #include "runtime/log_record.h"
+#include "systemd/journal.h"
 
 namespace berth::runtime {
 namespace {
@@ -64,11 +70,13 @@ constexpr milliseconds kPartialFlushAfter{50};
 
 constexpr std::string_view kUsage =
     "usage: berth-logger path /abs/path/file.log [stdin /abs/path/fifo] [partial flush]\n"
+    "                    [journal.NAME value]...\n"
     "  fd 3: container stdout, fd 4: container stderr (either may be closed),\n"
     "  fd 5: readiness pipe, closed once the log file is open (optional).\n"
     "Appends one Docker json-file record per line of output; holds the stdin\n"
     "FIFO open for writing, so that the container's stdin never ends. With\n"
-    "`partial flush`, an unfinished line (a prompt) is written once output pauses.\n";
+    "`partial flush`, an unfinished line (a prompt) is written once output pauses.\n"
+    "With `journal` fields, every line also goes to the journal with them.\n";
 
 volatile sig_atomic_t g_terminate = 0;
 
@@ -78,6 +86,7 @@ struct Args {
   std::string path;
   std::string stdin_fifo;  // empty: none
   bool flush_partial = false;
+  std::vector<std::string> journal_fields;  // NAME=value
 };
 
 Result<Args> parse_args(int argc, char** argv) {
@@ -95,6 +104,16 @@ Result<Args> parse_args(int argc, char** argv) {
                     "partial '" + std::string(value) + "': the only value is 'flush'");
       }
       args.flush_partial = true;
+      continue;
+    }
+    if (key.starts_with("journal.")) {
+      std::string_view name = key.substr(std::string_view("journal.").size());
+      if (!systemd::valid_field_name(name) || name == "MESSAGE" || name == "PRIORITY") {
+        return fail(ErrorCode::kInvalidArgument,
+                    "'" + std::string(key) +
+                        "': a journal field name is A-Z, 0-9 and _ (not MESSAGE or PRIORITY)");
+      }
+      args.journal_fields.push_back(std::string(name) + "=" + std::string(value));
       continue;
     }
     // A typo in the log URI should fail loudly, not log somewhere else.
@@ -167,11 +186,13 @@ Status write_all(int fd, std::string_view data) {
 // disk may recover), so that the container never blocks on a full pipe.
 class LogWriter {
  public:
-  LogWriter(UniqueFd fd, std::string path) : fd_(std::move(fd)), path_(std::move(path)) {}
+  LogWriter(UniqueFd fd, std::string path, std::vector<std::string> journal_fields)
+      : fd_(std::move(fd)), path_(std::move(path)), journal_fields_(std::move(journal_fields)) {}
 
   void append(LogStream stream, const std::vector<std::string>& texts,
               std::chrono::system_clock::time_point time) {
     if (texts.empty()) return;
+    if (!journal_fields_.empty()) send_to_journal(stream, texts);
     std::string batch;
     // A write that failed halfway left a torn line; start on a fresh one so
     // only that record is lost, not the next one too.
@@ -193,8 +214,22 @@ class LogWriter {
   size_t dropped() const { return dropped_; }
 
  private:
+  void send_to_journal(LogStream stream, const std::vector<std::string>& texts) {
+    int priority = stream == LogStream::kStderr ? 3 : 6;
+    for (const std::string& text : texts) {
+      auto sent = systemd::send_entry(text, priority, journal_fields_);
+      if (sent) continue;
+      if (journal_dropped_++ == 0) {
+        std::fprintf(stderr, "berth-logger: %s, keeping the file only\n",
+                     sent.error().message().c_str());
+      }
+    }
+  }
+
   UniqueFd fd_;
   std::string path_;
+  std::vector<std::string> journal_fields_;
+  size_t journal_dropped_ = 0;
   bool torn_line_ = false;
   size_t dropped_ = 0;
 };
@@ -269,7 +304,7 @@ int run(int argc, char** argv) {
     std::fprintf(stderr, "berth-logger: %s\n", log_fd.error().message().c_str());
     return 1;
   }
-  LogWriter writer(std::move(*log_fd), args->path);
+  LogWriter writer(std::move(*log_fd), args->path, args->journal_fields);
   UniqueFd stdin_writer;
   if (!args->stdin_fifo.empty()) {
     // Without it, the shim's own write end still keeps stdin open once the

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 
+#include <filesystem>
 #include <fstream>
 
 #include "fixtures/integration_test.h"
@@ -23,6 +24,18 @@ class StartupTest : public IntegrationTest {
     return run_command(argv);
   }
 };
+
+// The shim hands berth-logger its log URI's query; a field name the journal
+// would refuse is an error before anything is logged.
+TEST_F(StartupTest, TheLoggerRefusesABadJournalFieldName) {
+  std::string log = env().dir() + "/startup/logger.log";
+  auto result = run_command({BERTH_LOGGER_PATH, "path", log, "journal.container-name", "x"});
+  EXPECT_EQ(result.exit_code, 2);
+  EXPECT_NE(result.err.find("'journal.container-name': a journal field name is A-Z, 0-9 and _"),
+            std::string::npos)
+      << result.err;
+  EXPECT_FALSE(std::filesystem::exists(log));
+}
 
 TEST_F(StartupTest, MissingContainerdSocketIsNamed) {
   auto result = berthd({"--containerd-address", "/nonexistent/containerd.sock"});

@@ -4,7 +4,10 @@
 // leave tasks running, and a node shutdown that stops every task before
 // logind lets it go on.
 #include <chrono>
+#include <filesystem>
+#include <map>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <thread>
 
 #include "fixtures/booted_systemd.h"
@@ -184,6 +187,58 @@ TEST_F(BootedSystemdTest, StopAndRestartOfBerthdLeaveTasksRunning) {
   EXPECT_EQ(task.value("status", ""), "RUNNING") << task.dump(2);
   EXPECT_EQ(container(task, "kept").value("pid", 0), pid) << task.dump(2);
   EXPECT_EQ(ctl({"stop", "kept"}).exit_code, 0);
+}
+
+// logDriver journald: every line goes to the journal with the container's
+// fields (stdout at priority 6, stderr at 3), and `berthctl logs` reads
+// them back from there.
+TEST_F(BootedSystemdTest, JournaldDriverSendsEachLineWithTheContainersFields) {
+  json definition = {
+      {"family", "journaled"},
+      {"containerDefinitions",
+       {{{"name", "app"},
+         {"image", "berth.test/busybox:latest"},
+         {"memory", 32},
+         {"logConfiguration", {{"logDriver", "journald"}, {"options", {{"tag", "app-tag"}}}}},
+         {"command", {"sh", "-c", "echo to stdout; echo to stderr >&2"}}}}}};
+  ASSERT_TRUE(booted_->write("/var/lib/berth-test/journaled.json", definition.dump()));
+  auto ran = ctl({"run", "-f", "/var/lib/berth-test/journaled.json"});
+  ASSERT_EQ(ran.exit_code, 0) << ran.err << journal();
+  std::string id = ran.out.substr(0, ran.out.find('\n'));
+  std::vector<json> entries;
+  ASSERT_TRUE(await(
+      [&] {
+        auto shown = booted_->run({"journalctl", "--no-pager", "-o", "json", "CONTAINER_NAME=app",
+                                   "BERTH_TASK_ID=" + id});
+        entries.clear();
+        std::istringstream lines(shown.out);
+        for (std::string line; std::getline(lines, line);) {
+          if (!line.empty()) entries.push_back(json::parse(line));
+        }
+        return entries.size() >= 2;
+      },
+      std::chrono::seconds(30)))
+      << journal();
+  ASSERT_EQ(entries.size(), 2u);
+  std::map<std::string, json> by_message;
+  for (const auto& e : entries) by_message[e.value("MESSAGE", "")] = e;
+  ASSERT_TRUE(by_message.contains("to stdout")) << entries[0].dump(2);
+  ASSERT_TRUE(by_message.contains("to stderr")) << entries[1].dump(2);
+  EXPECT_EQ(by_message["to stdout"]["PRIORITY"], "6");
+  EXPECT_EQ(by_message["to stderr"]["PRIORITY"], "3");
+  const json& e = by_message["to stdout"];
+  EXPECT_EQ(e["CONTAINER_ID"], id + "-app");
+  EXPECT_EQ(e["CONTAINER_TAG"], "app-tag");
+  EXPECT_EQ(e["SYSLOG_IDENTIFIER"], "app-tag");
+  EXPECT_EQ(e["BERTH_TASK_FAMILY"], "journaled");
+
+  // The local file (dual logging) gone, `berthctl logs` still has both
+  // lines: it read them from the journal.
+  ASSERT_TRUE(std::filesystem::remove(root_ + "/var/lib/berth/logs/" + id + "-app.log"));
+  auto logs = ctl({"logs", id});
+  EXPECT_EQ(logs.exit_code, 0) << logs.err;
+  EXPECT_NE(logs.out.find("to stdout"), std::string::npos) << logs.out << logs.err;
+  EXPECT_NE((logs.out + logs.err).find("to stderr"), std::string::npos) << logs.out << logs.err;
 }
 
 // `systemctl poweroff`: logind announces the shutdown and waits for

@@ -210,6 +210,10 @@ TEST_F(TaskTest, BadDefinitionsAreRefusedAndCreateNothing) {
        "containerDefinitions[1].image"},
       {R"({"family":"x","containerDefinitions":[{"name":"a","image":"busybox@sha256:abc"}]})",
        "containerDefinitions[0].image"},
+      // This host runs no journald.
+      {R"({"family":"x","containerDefinitions":[{"name":"a","image":"busybox",
+          "logConfiguration":{"logDriver":"journald"}}]})",
+       "containerDefinitions[0].logConfiguration.logDriver: journald: this node has no journal"},
   };
   // ECS's limits: 10 containers, 64 KiB.
   json many = {{"family", "many"}, {"containerDefinitions", json::array()}};

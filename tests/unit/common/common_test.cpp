@@ -329,6 +329,12 @@ TEST(StringsTest, SplitKeepsEmptyParts) {
   EXPECT_EQ(split("abc", ','), (std::vector<std::string>{"abc"}));
 }
 
+TEST(StringsTest, PercentEncodeKeepsOnlyUnreservedBytes) {
+  EXPECT_EQ(percent_encode("CONTAINER_TAG=web/1 a&b"), "CONTAINER_TAG%3Dweb%2F1%20a%26b");
+  EXPECT_EQ(percent_encode("az-._~09"), "az-._~09");
+  EXPECT_EQ(percent_encode("\xc3\xa9"), "%C3%A9");
+}
+
 TEST(StringsTest, JoinPutsSeparatorBetween) {
   EXPECT_EQ(join({}, ", "), "");
   EXPECT_EQ(join({"a"}, ", "), "a");

@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "common/fd.h"
+#include "systemd/journal.h"
 #include "systemd/watchdog.h"
 
 namespace berth::systemd {
@@ -141,6 +142,20 @@ TEST(WatchdogTest, KeepAlivesGoOnlyWhileWellAndUnwellRoundsAreRetriedSoon) {
   watchdog.reset();
   reading = false;
   reader.join();
+}
+
+TEST(JournalTest, FieldNamesAreJournaldsUserFields) {
+  EXPECT_TRUE(valid_field_name("CONTAINER_NAME"));
+  EXPECT_TRUE(valid_field_name("BERTH_TASK_ID2"));
+  EXPECT_FALSE(valid_field_name("_PID")) << "trusted fields are journald's own";
+  EXPECT_FALSE(valid_field_name("container_name"));
+  EXPECT_FALSE(valid_field_name(""));
+  EXPECT_FALSE(valid_field_name(std::string(65, 'A')));
+}
+
+TEST(JournalTest, NoJournaldIsNoJournal) {
+  EXPECT_FALSE(journal_available("/nonexistent/journal/socket"));
+  EXPECT_FALSE(journal_available("/dev/null")) << "not a socket";
 }
 
 }  // namespace

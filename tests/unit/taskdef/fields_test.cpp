@@ -392,5 +392,32 @@ TEST(ModeNames, PidAndIpcModesNameTheDefaultEmpty) {
   EXPECT_EQ(ipc_mode_name(IpcMode::kNone), "none");
 }
 
+TEST(TaskDefinitionLogs, JournaldTakesATagOnANodeWithAJournal) {
+  ValidationPolicy with_journal;
+  with_journal.journal_available = true;
+  json doc = base();
+  container(doc)["logConfiguration"] = {{"logDriver", "journald"}, {"options", {{"tag", "web"}}}};
+  auto outcome = parse(doc, with_journal);
+  ASSERT_TRUE(outcome.definition) << listing(outcome.problems);
+  EXPECT_EQ(outcome.definition->containers[0].log_driver, "journald");
+  EXPECT_EQ(outcome.definition->containers[0].log_options.at("tag"), "web");
+
+  container(doc)["logConfiguration"]["options"] = {{"tag", "web"}, {"labels", "a"}};
+  expect_problem(parse(doc, with_journal),
+                 "containerDefinitions[0].logConfiguration.options.labels",
+                 "the journald driver takes only the option tag, not \"labels\"");
+
+  container(doc)["logConfiguration"]["options"] = json::object();
+  expect_problem(parse(doc), "containerDefinitions[0].logConfiguration.logDriver",
+                 "journald: this node has no journal to write to (no /run/systemd/journal/socket)");
+
+  // Other drivers keep the local file and ignore their options, as before.
+  container(doc)["logConfiguration"] = {{"logDriver", "awslogs"},
+                                        {"options", {{"awslogs-group", "g"}}}};
+  outcome = parse(doc);
+  ASSERT_TRUE(outcome.definition) << listing(outcome.problems);
+  EXPECT_EQ(outcome.definition->containers[0].log_driver, "awslogs");
+}
+
 }  // namespace
 }  // namespace berth::agent::testing

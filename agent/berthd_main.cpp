@@ -96,6 +96,50 @@ berth::Result<std::unique_ptr<berth::etcd::Client>> fleet_client(berth::agent::A
   return etcd::Client::create(std::move(options));
 }
 
+// Takes logind's shutdown lock for the engine's tasks (see
+// agent/shutdown/node_shutdown.h); null, having said why, when it cannot.
+std::unique_ptr<berth::systemd::ShutdownInhibitor> hold_shutdown_lock(
+    berth::agent::Engine& engine, berth::systemd::ServiceNotifier* notifier,
+    int64_t grace_seconds) {
+  using namespace berth;
+  // Read on the inhibitor's thread, cut to logind's limit below.
+  auto grace_ms = std::make_shared<std::atomic<int64_t>>(grace_seconds * 1000);
+  systemd::ShutdownInhibitor::Hooks hooks;
+  hooks.shutting_down = [&engine, notifier, grace_ms] {
+    std::chrono::milliseconds grace(grace_ms->load());
+    spdlog::info("the node is shutting down: stopping every task within {} ms", grace.count());
+    if (notifier) (void)notifier->status("the node is shutting down: stopping every task");
+    auto outcome = agent::stop_tasks_for_shutdown(engine, grace);
+    spdlog::info("node shutdown: {} task(s) asked to stop, {} not stopped in time ({} ms)",
+                 outcome.asked, outcome.left, outcome.took.count());
+  };
+  hooks.cancelled = [&engine](const Status& relocked) {
+    spdlog::info("the node's shutdown was called off: taking tasks again");
+    if (!relocked)
+      spdlog::warn("no graceful node shutdown from now: {}", relocked.error().message());
+    engine.end_shutdown();
+  };
+  auto taken = systemd::ShutdownInhibitor::take("berthd", "stopping tasks before the node goes",
+                                                std::move(hooks));
+  if (!taken) {
+    spdlog::warn("no graceful node shutdown: {}", taken.error().message());
+    return nullptr;
+  }
+  auto max_delay = std::chrono::duration_cast<std::chrono::milliseconds>((*taken)->max_delay());
+  if (max_delay.count() < grace_ms->load()) {
+    // A second's margin, so the tasks are down before logind gives up.
+    auto cut =
+        max_delay > std::chrono::seconds(2) ? max_delay - std::chrono::seconds(1) : max_delay / 2;
+    spdlog::warn(
+        "logind waits at most {} ms for a shutdown lock (InhibitDelayMaxSec), less than "
+        "shutdown_grace_seconds ({} s): tasks get {} ms; raise it in /etc/systemd/logind.conf.d/",
+        max_delay.count(), grace_seconds, cut.count());
+    grace_ms->store(cut.count());
+  }
+  spdlog::info("systemd: holding a logind shutdown lock ({} ms for tasks)", grace_ms->load());
+  return std::move(*taken);
+}
+
 int run(berth::agent::AgentConfig config) {
   using namespace berth;
   spdlog::set_level(spdlog::level::from_str(config.log_level));
@@ -422,6 +466,13 @@ int run(berth::agent::AgentConfig config) {
   // answers, the watchdog's keep-alive. containerd's state is reported, not
   // tested: a restart of berthd would not bring containerd back.
   auto notifier = systemd::ServiceNotifier::from_environment();
+  // Graceful node shutdown: a logind delay lock, taken before READY=1 and
+  // let go once every task has stopped (or the grace ran out). A stop of
+  // berthd alone stops no task.
+  std::unique_ptr<systemd::ShutdownInhibitor> inhibitor;
+  if (config.shutdown_grace_seconds > 0 && systemd::booted()) {
+    inhibitor = hold_shutdown_lock(engine, notifier.get(), config.shutdown_grace_seconds);
+  }
   std::optional<systemd::Watchdog> watchdog;
   if (notifier) {
     runtime::Containerd& cd = **containerd;
@@ -447,44 +498,6 @@ int run(berth::agent::AgentConfig config) {
           "systemd: watchdog every {} ms",
           std::chrono::duration_cast<std::chrono::milliseconds>(notifier->watchdog_interval())
               .count());
-    }
-  }
-
-  // Graceful node shutdown: a logind delay lock, let go once every task has
-  // stopped (or the grace ran out). A stop of berthd alone stops no task.
-  std::unique_ptr<systemd::ShutdownInhibitor> inhibitor;
-  if (config.shutdown_grace_seconds > 0 && systemd::booted()) {
-    auto grace = std::make_shared<std::chrono::milliseconds>(
-        std::chrono::seconds(config.shutdown_grace_seconds));
-    systemd::ShutdownInhibitor::Hooks hooks;
-    hooks.shutting_down = [&engine, &notifier, grace] {
-      spdlog::info("the node is shutting down: stopping every task within {} ms", grace->count());
-      if (notifier) (void)notifier->status("the node is shutting down: stopping every task");
-      auto outcome = agent::stop_tasks_for_shutdown(engine, *grace);
-      spdlog::info("node shutdown: {} task(s) asked to stop, {} not stopped in time ({} ms)",
-                   outcome.asked, outcome.left, outcome.took.count());
-    };
-    hooks.cancelled = [&engine] {
-      spdlog::info("the node's shutdown was called off: taking tasks again");
-      engine.end_shutdown();
-    };
-    auto taken = systemd::ShutdownInhibitor::take("berthd", "stopping tasks before the node goes",
-                                                  std::move(hooks));
-    if (!taken) {
-      spdlog::warn("no graceful node shutdown: {}", taken.error().message());
-    } else {
-      inhibitor = std::move(*taken);
-      auto max_delay =
-          std::chrono::duration_cast<std::chrono::milliseconds>(inhibitor->max_delay());
-      if (max_delay < *grace) {
-        spdlog::warn(
-            "logind waits at most {} ms for a shutdown lock (InhibitDelayMaxSec), less than "
-            "shutdown_grace_seconds ({} s): tasks get {} ms; raise it in "
-            "/etc/systemd/logind.conf.d/",
-            max_delay.count(), config.shutdown_grace_seconds, max_delay.count());
-        *grace = max_delay;
-      }
-      spdlog::info("systemd: holding a logind shutdown lock ({} ms for tasks)", grace->count());
     }
   }
 

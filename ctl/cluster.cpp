@@ -48,6 +48,7 @@ berth::agent::ValidationPolicy loose_policy() {
   berth::agent::ValidationPolicy policy;
   policy.allow_privileged = true;
   policy.allowed_host_paths = {"/"};
+  policy.journal_available = true;
   return policy;
 }
 

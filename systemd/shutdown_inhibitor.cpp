@@ -86,14 +86,19 @@ struct ShutdownInhibitor::State {
     auto* self = static_cast<State*>(userdata);
     int starting = 0;
     if (sd_bus_message_read(message, "b", &starting) < 0) return 0;
-    if (starting != 0) {
-      if (self->hooks.shutting_down) self->hooks.shutting_down();
-      self->ran_shutdown = true;
-      self->release_lock();
-    } else if (self->ran_shutdown) {
-      self->ran_shutdown = false;
-      if (self->hooks.cancelled) self->hooks.cancelled();
-      (void)self->take_lock();
+    // A C callback: nothing may be thrown through sd-bus.
+    try {
+      if (starting != 0) {
+        if (self->hooks.shutting_down) self->hooks.shutting_down();
+        self->ran_shutdown = true;
+        self->release_lock();
+      } else if (self->ran_shutdown) {
+        self->ran_shutdown = false;
+        Status relocked = self->take_lock();
+        if (self->hooks.cancelled) self->hooks.cancelled(relocked);
+      }
+    } catch (...) {
+      self->release_lock();  // the node must not wait for a hook that failed
     }
     return 0;
   }
@@ -101,7 +106,11 @@ struct ShutdownInhibitor::State {
   void run() {
     while (!stop.load()) {
       int r = sd_bus_process(bus, nullptr);
-      if (r < 0) return;  // the bus is gone: no more announcements
+      if (r < 0) {
+        // The bus is gone: no announcement can come, so no one may wait.
+        release_lock();
+        return;
+      }
       if (r > 0) continue;
       pollfd fds[2] = {{sd_bus_get_fd(bus), static_cast<short>(sd_bus_get_events(bus)), 0},
                        {wake.get(), POLLIN, 0}};

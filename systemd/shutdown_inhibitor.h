@@ -4,7 +4,8 @@
 // hook runs (it stops the tasks) and the lock is released after it, so the
 // shutdown goes on once the tasks are down, or once logind's
 // InhibitDelayMaxSec ran out. A cancelled shutdown (PrepareForShutdown(false))
-// takes the lock again.
+// takes the lock again. Should the bus go away, the lock goes with it: a
+// shutdown then waits for no one.
 #pragma once
 
 #include <chrono>
@@ -21,8 +22,9 @@ class ShutdownInhibitor {
   struct Hooks {
     // On the inhibitor's thread; the lock is held until it returns.
     std::function<void()> shutting_down;
-    // The shutdown was called off (after shutting_down had run).
-    std::function<void()> cancelled;
+    // The shutdown was called off (after shutting_down had run); `relocked`
+    // says whether the lock could be taken again.
+    std::function<void(const Status& relocked)> cancelled;
   };
 
   // Connects to the system bus (or to `bus_address`, e.g. a private

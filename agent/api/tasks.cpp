@@ -209,13 +209,18 @@ grpc::Status ApiService::TaskLogs(grpc::ServerContext* ctx, const v1::TaskLogsRe
   for (size_t i = 0; i < view->record.containers.size(); ++i) {
     const auto& c = view->record.containers[i];
     if (!request->container().empty() && c.name != request->container()) continue;
-    // The journald driver's lines are read back from the journal; a follow
-    // reads the container's file (dual logging), as for every driver.
+    // The journald driver's lines are read back from the journal; a follow,
+    // or a journal that cannot be read, reads the container's file (dual
+    // logging), as for every driver.
+    std::optional<std::vector<systemd::JournalEntry>> journaled;
     if (!request->follow() && view->spec && view->spec->definition.containers.size() > i &&
         view->spec->definition.containers[i].log_driver == "journald") {
-      auto entries = systemd::read_entries({"CONTAINER_ID=" + c.containerd_id});
-      if (!entries) return to_grpc(entries.error());
-      for (const auto& e : *entries) {
+      if (auto read = systemd::read_entries({"CONTAINER_ID=" + c.containerd_id}); read) {
+        journaled = std::move(*read);
+      }
+    }
+    if (journaled) {
+      for (const auto& e : *journaled) {
         int64_t nanos =
             std::chrono::duration_cast<std::chrono::nanoseconds>(e.time.time_since_epoch()).count();
         if (nanos < request->since_unix_nanos()) continue;

@@ -162,8 +162,10 @@ class Planner {
   // A node shutdown stops a task's essential containers last (as the
   // kubelet stops critical pods last): one waits for each non-essential
   // container that still runs, unless that one waits for dependents of its
-  // own, which would be waiting in a circle.
-  bool essential_waits(size_t i) const {
+  // own (which would be waiting in a circle), and for at most half that
+  // one's stopTimeout after its signal, so that a container that ignores
+  // its signal does not take the grace period of the essential ones.
+  bool essential_waits(size_t i) {
     using enum ResourceKind;
     const auto& definitions = spec_.definition.containers;
     if (task_.stop_code != kNodeShutdownStopCode || !definitions[i].essential) return false;
@@ -174,7 +176,14 @@ class Planner {
       if (j == i || definitions[j].essential || !going(j)) continue;
       bool held = false;
       for (size_t k : spec_.dependents[j]) held = held || going(k);
-      if (!held) return true;
+      if (held) continue;
+      const ContainerRecord& other = task_.containers[j];
+      if (other.stop_signalled_at_ms == 0) return true;
+      int64_t until = other.stop_signalled_at_ms + stop_timeout_ms(definitions[j]) / 2;
+      if (now_ < until) {
+        wake_no_later(until);
+        return true;
+      }
     }
     return false;
   }

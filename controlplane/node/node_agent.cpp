@@ -432,7 +432,10 @@ void NodeAgent::reconcile() {
     auto id = engine_.run_task(request);
     if (!id) {
       spdlog::error("etcd: desired task '{}': {}", action.name, id.error().message());
-      refused_[action.name] = {request.manifest_digest, id.error().message()};
+      // A node shutting down refuses for now, not for this definition.
+      if (id.error().code() != ErrorCode::kUnavailable) {
+        refused_[action.name] = {request.manifest_digest, id.error().message()};
+      }
       continue;
     }
     refused_.erase(action.name);

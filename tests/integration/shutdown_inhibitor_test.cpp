@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <functional>
 #include <future>
+#include <utility>
 #include <vector>
 
 #include "common/fd.h"
@@ -134,7 +135,7 @@ TEST_F(ShutdownInhibitorTest, HoldsTheLockWhileTheHookRunsAndTakesItAgainWhenCal
   FakeLogind logind(address_);
   ASSERT_TRUE(logind.ok());
   std::atomic<bool> entered{false};
-  std::atomic<bool> cancelled{false};
+  std::atomic<bool> relocked{false};
   std::promise<void> finish;
   auto finished = finish.get_future().share();
   systemd::ShutdownInhibitor::Hooks hooks;
@@ -142,8 +143,18 @@ TEST_F(ShutdownInhibitorTest, HoldsTheLockWhileTheHookRunsAndTakesItAgainWhenCal
     entered = true;
     finished.wait();
   };
-  hooks.cancelled = [&] { cancelled = true; };
+  hooks.cancelled = [&](const Status& taken) { relocked = taken.has_value(); };
   auto inhibitor = take(&logind, std::move(hooks));
+  // Destroyed before the inhibitor: a failed assertion below must not leave
+  // the hook waiting while the inhibitor's destructor waits for it.
+  struct Release {
+    std::promise<void>& promise;
+    bool done = false;
+    void now() {
+      if (!std::exchange(done, true)) promise.set_value();
+    }
+    ~Release() { now(); }
+  } release{finish};
   ASSERT_TRUE(inhibitor) << inhibitor.error().message();
   ASSERT_EQ(logind.inhibits.size(), 1u);
   EXPECT_EQ(logind.inhibits[0],
@@ -155,13 +166,13 @@ TEST_F(ShutdownInhibitorTest, HoldsTheLockWhileTheHookRunsAndTakesItAgainWhenCal
   logind.announce(true);
   ASSERT_TRUE(logind.pump_until([&] { return entered.load(); }));
   EXPECT_TRUE(logind.held(0)) << "the lock went before the hook had finished";
-  finish.set_value();
+  release.now();
   ASSERT_TRUE(logind.pump_until([&] { return !logind.held(0); }));
   EXPECT_FALSE((*inhibitor)->holds_lock());
 
   logind.announce(false);
   ASSERT_TRUE(logind.pump_until([&] { return logind.inhibits.size() == 2; }));
-  EXPECT_TRUE(logind.pump_until([&] { return cancelled.load() && (*inhibitor)->holds_lock(); }));
+  EXPECT_TRUE(logind.pump_until([&] { return relocked.load() && (*inhibitor)->holds_lock(); }));
   EXPECT_TRUE(logind.held(1));
   inhibitor->reset();
   EXPECT_FALSE(logind.held(1)) << "the lock outlived the inhibitor";

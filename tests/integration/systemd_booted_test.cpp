@@ -28,6 +28,8 @@ class BootedSystemdTest : public IntegrationTest {
     std::string why;
     root_ = env().ensure_systemd_root(&why);
     ASSERT_FALSE(root_.empty()) << why;
+    // A test that powered it off (or failed to) leaves it down: boot again.
+    if (booted_ && !booted_->running()) booted_.reset();
     if (!booted_) {
       ASSERT_NO_FATAL_FAILURE(boot());
       // A short watchdog, for the test of a hung berthd.
@@ -45,7 +47,10 @@ class BootedSystemdTest : public IntegrationTest {
 
   static void TearDownTestSuite() { booted_.reset(); }
 
+  // Boots the root; the container before it, if any, is gone first (its
+  // cleanup removes cgroups by the same name).
   void boot() {
+    booted_.reset();
     std::string why;
     booted_ = BootedSystemd::boot(root_, kName, env().dir() + "/" + kName + ".log", &why);
     ASSERT_TRUE(booted_) << why;

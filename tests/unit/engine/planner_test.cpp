@@ -121,6 +121,23 @@ TEST(Planner, ANodeShutdownStopsEssentialContainersLast) {
   EXPECT_TRUE(has(task.next(), "signal container 0"));
 }
 
+TEST(Planner, AnEssentialContainerWaitsAtMostHalfTheOthersStopTimeout) {
+  auto side = container("side", false);
+  side.stop_timeout_seconds = 10;
+  Task task(definition({container("main"), side}), NetworkMode::kNone);
+  task.run_all();
+  task.now = 1000;
+  task.apply(StopRequested{std::string(kNodeShutdownStopCode), "Node is shutting down"});
+  EXPECT_EQ(task.next(), std::vector<std::string>{"signal container 1"});
+  task.step(signal(1));
+  auto plan = task.plan();
+  EXPECT_EQ(plan.wake_at_ms, 6000) << "half of side's 10 s";
+  task.now = 5999;
+  EXPECT_FALSE(has(task.next(), "signal container 0"));
+  task.now = 6000;
+  EXPECT_TRUE(has(task.next(), "signal container 0")) << "side ignores its signal: main goes on";
+}
+
 TEST(Planner, AUserStopSignalsEssentialAndOtherContainersAlike) {
   Task task(definition({container("main"), container("side", false)}), NetworkMode::kNone);
   task.run_all();

@@ -321,6 +321,7 @@ int run(berth::agent::AgentConfig config) {
   parts.exec = &exec;
   parts.clock = &clock;
   parts.metrics = &agent_metrics;
+  parts.failpoints = failpoints.get();
   agent::Engine engine(engine_config, parts);
   // Events go to the engine from now on; those that come while it
   // recovers wait in its queue.

@@ -43,6 +43,7 @@
 #include "agent/state/store.h"
 #include "cgroups/manager.h"
 #include "common/clock.h"
+#include "common/failpoint.h"
 #include "runtime/containerd.h"
 #include "runtime/events.h"
 #include "runtime/exec_process.h"
@@ -82,6 +83,9 @@ struct EngineParts {
   runtime::ExecService* exec = nullptr;       // health checks; null: none
   const Clock* clock = nullptr;
   metrics::AgentMetrics* metrics = nullptr;  // task start and health check figures; null: none
+  // Test seams on the owner thread (engine.remove_task: a removal stalls
+  // the owner loop, as a hung engine would); null: none.
+  const Failpoints* failpoints = nullptr;
 };
 
 // The node's capacity as `berthctl node info` shows it.

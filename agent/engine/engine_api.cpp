@@ -215,6 +215,7 @@ Status Engine::stop_task(const std::string& id_or_name, const std::string& stop_
 Status Engine::remove_task(const std::string& id_or_name) {
   std::future<Status> done;
   auto asked = call([&]() -> Status {
+    if (parts_.failpoints) BERTH_TRY(parts_.failpoints->at("engine.remove_task"));
     if (TaskRuntime* task = find(id_or_name)) {
       if (task->record.known != TaskStatus::kStopped) {
         return fail(ErrorCode::kFailedPrecondition,

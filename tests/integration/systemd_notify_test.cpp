@@ -105,6 +105,48 @@ TEST_F(SystemdNotifyTest, ReadyAfterAdoptionThenStatusKeepAlivesAndStopping) {
             container(running, "app").value("pid", 0));
 }
 
+// A berthd whose engine stops answering withholds WATCHDOG=1 (so systemd
+// restarts it) and says why in its status; once the engine answers again,
+// the keep-alives come back. The stall: a failpoint holds the engine's
+// owner loop for 9 s inside a task removal.
+TEST_F(SystemdNotifyTest, AHungEngineWithholdsTheKeepAliveUntilItAnswersAgain) {
+  berthd_->kill(SIGKILL);
+  std::string path = berthd_->dir() + "/manager.sock";
+  ASSERT_TRUE(bind_manager(path));
+  std::vector<std::string> argv = berthd_->argv();
+  argv[0] = BERTHD_FAILPOINTS_PATH;
+  auto service =
+      Process::start(argv, berthd_->dir() + "/service.log", false, std::chrono::seconds(30),
+                     {{"NOTIFY_SOCKET", path},
+                      {"WATCHDOG_USEC", "2000000"},
+                      {"BERTH_FAILPOINTS", "engine.remove_task=delay:9000"}});
+  ASSERT_TRUE(service);
+  ASSERT_TRUE(await_message("READY=1", std::chrono::seconds(60)))
+      << read_file(berthd_->dir() + "/service.log");
+  ASSERT_TRUE(await_message("WATCHDOG=1", std::chrono::seconds(5)));
+
+  auto stalled_at = std::chrono::steady_clock::now();
+  auto removal = LineReader::spawn(berthd_->ctl_argv({"rm", "no-such-task"}));
+  ASSERT_TRUE(removal);
+  auto unwell = await_message("the task engine does not answer", std::chrono::seconds(15));
+  ASSERT_TRUE(unwell) << read_file(berthd_->dir() + "/service.log");
+  EXPECT_NE(unwell->find("STATUS="), std::string::npos) << *unwell;
+  EXPECT_EQ(unwell->find("WATCHDOG=1"), std::string::npos) << *unwell;
+  // The next keep-alive comes only once the stall is over.
+  ASSERT_TRUE(await_message("WATCHDOG=1", std::chrono::seconds(15)));
+  EXPECT_GE(std::chrono::steady_clock::now() - stalled_at, std::chrono::milliseconds(8500))
+      << "a keep-alive went while the engine did not answer";
+  EXPECT_NE(removal->wait(), 0);  // the removal itself finds no such task
+  ASSERT_TRUE(await_message("running; containerd reachable", std::chrono::seconds(5)));
+
+  ::kill(service->pid(), SIGTERM);
+  std::optional<int> exit_code;
+  while (!(exit_code = service->wait_for(std::chrono::milliseconds(100)))) {
+    drain();
+  }
+  EXPECT_EQ(*exit_code, 0);
+}
+
 TEST(SystemdUnitTest, TheUnitFilePassesSystemdAnalyzeVerify) {
   // The unit as packaged, but for ExecStart's binary: this build's, since
   // verify checks that it exists and is executable.

@@ -157,6 +157,11 @@ class Round {
       ids_.insert(id);
       if (task["status"] != "QUARANTINED") berthd_->ctl({"stop", id});
       auto rm = berthd_->ctl({"rm", id});
+      // An error injected into the removal itself (engine.remove_task)
+      // fails that request only, once: a user asks again.
+      if (rm.exit_code != 0 && rm.err.find("injected an error") != std::string::npos) {
+        rm = berthd_->ctl({"rm", id});
+      }
       if (rm.exit_code != 0) return "rm " + id + ": " + rm.err;
     }
     berthd_->own_rules_of(ids_);

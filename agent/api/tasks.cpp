@@ -205,6 +205,20 @@ grpc::Status ApiService::TaskLogs(grpc::ServerContext* ctx, const v1::TaskLogsRe
   };
   std::vector<Source> sources;
   bool client_gone = false;
+  // One line to the client, from the journal or a file, unless it is older
+  // than asked for.
+  auto send = [&](const std::string& container, bool from_stderr,
+                  std::chrono::system_clock::time_point time, const std::string& text) {
+    int64_t nanos =
+        std::chrono::duration_cast<std::chrono::nanoseconds>(time.time_since_epoch()).count();
+    if (nanos < request->since_unix_nanos() || client_gone) return;
+    v1::LogEntry entry;
+    entry.set_container(container);
+    entry.set_stream(from_stderr ? "stderr" : "stdout");
+    entry.set_time_unix_nanos(nanos);
+    entry.set_text(text);
+    if (!writer->Write(entry)) client_gone = true;
+  };
   bool read_journal = false;
   for (size_t i = 0; i < view->record.containers.size(); ++i) {
     const auto& c = view->record.containers[i];
@@ -220,17 +234,7 @@ grpc::Status ApiService::TaskLogs(grpc::ServerContext* ctx, const v1::TaskLogsRe
       }
     }
     if (journaled) {
-      for (const auto& e : *journaled) {
-        int64_t nanos =
-            std::chrono::duration_cast<std::chrono::nanoseconds>(e.time.time_since_epoch()).count();
-        if (nanos < request->since_unix_nanos()) continue;
-        v1::LogEntry entry;
-        entry.set_container(c.name);
-        entry.set_stream(e.priority <= 3 ? "stderr" : "stdout");
-        entry.set_time_unix_nanos(nanos);
-        entry.set_text(e.line);
-        if (!client_gone && !writer->Write(entry)) client_gone = true;
-      }
+      for (const auto& e : *journaled) send(c.name, e.priority <= 3, e.time, e.line);
       read_journal = true;
       continue;
     }
@@ -253,16 +257,7 @@ grpc::Status ApiService::TaskLogs(grpc::ServerContext* ctx, const v1::TaskLogsRe
   auto drain_all = [&] {
     for (auto& source : sources) {
       (void)source.follower->drain([&](const runtime::LogRecord& record) -> berth::Status {
-        int64_t nanos =
-            std::chrono::duration_cast<std::chrono::nanoseconds>(record.time.time_since_epoch())
-                .count();
-        if (nanos < request->since_unix_nanos()) return {};
-        v1::LogEntry entry;
-        entry.set_container(source.name);
-        entry.set_stream(record.stream == runtime::LogStream::kStderr ? "stderr" : "stdout");
-        entry.set_time_unix_nanos(nanos);
-        entry.set_text(record.text);
-        if (!client_gone && !writer->Write(entry)) client_gone = true;
+        send(source.name, record.stream == runtime::LogStream::kStderr, record.time, record.text);
         return {};
       });
     }

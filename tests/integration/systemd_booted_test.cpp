@@ -12,6 +12,7 @@
 
 #include "fixtures/booted_systemd.h"
 #include "fixtures/integration_test.h"
+#include "fixtures/task_fixture.h"
 
 namespace berth::testing {
 namespace {
@@ -66,14 +67,9 @@ class BootedSystemdTest : public IntegrationTest {
     return shown.exit_code == 0 ? json::parse(shown.out) : json{{"error", shown.err}};
   }
   static json container(const json& task, const std::string& name) {
-    for (const auto& c : task.value("containers", json::array())) {
-      if (c["name"] == name) return c;
-    }
-    return json::object();
+    return TaskTest::container(task, name);
   }
-  static int64_t ms(const json& value) {
-    return value.is_string() ? std::stoll(value.get<std::string>()) : value.get<int64_t>();
-  }
+  static int64_t ms(const json& value) { return TaskTest::ms(value); }
   static std::string journal() {
     return "\n" + booted_->run({"journalctl", "--no-pager", "-u", "berthd"}).out;
   }

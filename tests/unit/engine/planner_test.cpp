@@ -107,11 +107,16 @@ TEST(Planner, DependentsStopBeforeWhatTheyDependOn) {
   EXPECT_EQ(task.next(), (std::vector<std::string>{"signal container 0", "release container 1"}));
 }
 
+// The stop a node shutdown asks of every task.
+void shut_down(Task& task) {
+  task.apply(StopRequested{std::string(kNodeShutdownStopCode), "Node is shutting down"});
+}
+
 TEST(Planner, ANodeShutdownStopsEssentialContainersLast) {
   Task task(definition({container("main"), container("side", false), container("log", false)}),
             NetworkMode::kNone);
   task.run_all();
-  task.apply(StopRequested{std::string(kNodeShutdownStopCode), "Node is shutting down"});
+  shut_down(task);
   EXPECT_EQ(task.next(), (std::vector<std::string>{"signal container 1", "signal container 2"}));
   task.step(signal(1));
   task.step(signal(2));
@@ -127,7 +132,7 @@ TEST(Planner, AnEssentialContainerWaitsAtMostHalfTheOthersStopTimeout) {
   Task task(definition({container("main"), side}), NetworkMode::kNone);
   task.run_all();
   task.now = 1000;
-  task.apply(StopRequested{std::string(kNodeShutdownStopCode), "Node is shutting down"});
+  shut_down(task);
   EXPECT_EQ(task.next(), std::vector<std::string>{"signal container 1"});
   task.step(signal(1));
   auto plan = task.plan();
@@ -152,7 +157,7 @@ TEST(Planner, EssentialLastNeverWaitsInACircleWithDependsOn) {
   main.depends_on = {{"side", DependencyCondition::kStart}};
   Task task(definition({main, container("side", false)}), NetworkMode::kNone);
   task.run_all();
-  task.apply(StopRequested{std::string(kNodeShutdownStopCode), "Node is shutting down"});
+  shut_down(task);
   EXPECT_EQ(task.next(), std::vector<std::string>{"signal container 0"});
 }
 

@@ -13,6 +13,7 @@
 #include "fixtures/booted_systemd.h"
 #include "fixtures/integration_test.h"
 #include "fixtures/task_fixture.h"
+#include "systemd/units.h"
 
 namespace berth::testing {
 namespace {
@@ -188,6 +189,46 @@ TEST_F(BootedSystemdTest, StopAndRestartOfBerthdLeaveTasksRunning) {
   EXPECT_EQ(task.value("status", ""), "RUNNING") << task.dump(2);
   EXPECT_EQ(container(task, "kept").value("pid", 0), pid) << task.dump(2);
   EXPECT_EQ(ctl({"stop", "kept"}).exit_code, 0);
+}
+
+// The systemd cgroup driver's sd-bus calls, against the container's own
+// manager (its bus socket, through /proc/<its PID 1>/root): a transient
+// slice with limits that the kernel enforces, listed, then stopped.
+TEST_F(BootedSystemdTest, TransientSliceCarriesItsLimitsIntoTheCgroupAndGoesAtStop) {
+  std::string bus =
+      "unix:path=/proc/" + std::to_string(booted_->init_pid()) + "/root/run/dbus/system_bus_socket";
+  auto units = systemd::Units::connect(bus);
+  ASSERT_TRUE(units) << units.error().message();
+  std::string slice = "berth-0123456789ab.slice";
+  auto started = (*units)->start_transient(slice,
+                                           {{"Description", std::string("berth test slice")},
+                                            {"MemoryLimit", uint64_t{64} << 20},
+                                            {"CPUQuotaPerSecUSec", uint64_t{250000}},
+                                            {"TasksMax", uint64_t{40}}},
+                                           std::chrono::seconds(10));
+  ASSERT_TRUE(started) << started.error().message();
+  EXPECT_EQ((*units)->property(slice, "org.freedesktop.systemd1.Slice", "MemoryLimit").value_or(""),
+            std::to_string(uint64_t{64} << 20));
+  EXPECT_EQ((*units)->property(slice, "org.freedesktop.systemd1.Unit", "ActiveState").value_or(""),
+            "active");
+  EXPECT_EQ(booted_->property(slice, "CPUQuotaPerSecUSec"), "250ms");
+  // What the kernel holds (the container's cgroups, under its subtree).
+  std::string dir = "/berth-nspawn-" + std::string(kName) + "/berth.slice/" + slice;
+  EXPECT_EQ(read_file("/sys/fs/cgroup/memory" + dir + "/memory.limit_in_bytes"), "67108864\n");
+  EXPECT_EQ(read_file("/sys/fs/cgroup/cpu" + dir + "/cpu.cfs_quota_us"), "25000\n");
+  EXPECT_EQ(read_file("/sys/fs/cgroup/pids" + dir + "/pids.max"), "40\n");
+  auto listed = (*units)->list("berth-*.slice");
+  ASSERT_TRUE(listed) << listed.error().message();
+  EXPECT_EQ(*listed, std::vector<std::string>{slice});
+
+  auto again = (*units)->start_transient(slice, {}, std::chrono::seconds(10));
+  ASSERT_FALSE(again);
+  EXPECT_NE(again.error().message().find(slice), std::string::npos) << again.error().message();
+
+  ASSERT_TRUE((*units)->stop(slice, std::chrono::seconds(10)));
+  EXPECT_FALSE(std::filesystem::exists("/sys/fs/cgroup/memory" + dir));
+  EXPECT_TRUE((*units)->list("berth-*.slice").value_or(std::vector<std::string>{"?"}).empty());
+  EXPECT_TRUE((*units)->stop(slice, std::chrono::seconds(10))) << "a second stop is no error";
 }
 
 // logDriver journald: every line goes to the journal with the container's

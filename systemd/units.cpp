@@ -26,7 +26,11 @@ struct Message {
 std::unexpected<Error> bus_failure(const std::string& what, const BusError& error, int r) {
   std::string why =
       error.error.message != nullptr ? error.error.message : std::system_category().message(-r);
-  return fail(ErrorCode::kUnavailable, what + ": " + why);
+  ErrorCode code = ErrorCode::kUnavailable;
+  if (error.is("org.freedesktop.systemd1.UnitExists")) code = ErrorCode::kAlreadyExists;
+  if (error.is("org.freedesktop.systemd1.NoSuchUnit")) code = ErrorCode::kNotFound;
+  if (error.is("org.freedesktop.DBus.Error.InvalidArgs")) code = ErrorCode::kInvalidArgument;
+  return fail(code, what + ": " + why);
 }
 
 uint64_t usec(std::chrono::milliseconds timeout) {

@@ -10,9 +10,12 @@
 #include <sstream>
 #include <thread>
 
+#include "cgroups/layout.h"
+#include "cgroups/manager.h"
 #include "fixtures/booted_systemd.h"
 #include "fixtures/integration_test.h"
 #include "fixtures/task_fixture.h"
+#include "systemd/cgroup_driver.h"
 #include "systemd/units.h"
 
 namespace berth::testing {
@@ -229,6 +232,44 @@ TEST_F(BootedSystemdTest, TransientSliceCarriesItsLimitsIntoTheCgroupAndGoesAtSt
   EXPECT_FALSE(std::filesystem::exists("/sys/fs/cgroup/memory" + dir));
   EXPECT_TRUE((*units)->list("berth-*.slice").value_or(std::vector<std::string>{"?"}).empty());
   EXPECT_TRUE((*units)->stop(slice, std::chrono::seconds(10))) << "a second stop is no error";
+}
+
+// The driver over that client: a task's slice with the task's limits,
+// listed as the task, its counters read, and gone at removal.
+TEST_F(BootedSystemdTest, TheSystemdDriverMakesListsReadsAndRemovesATaskSlice) {
+  std::string bus =
+      "unix:path=/proc/" + std::to_string(booted_->init_pid()) + "/root/run/dbus/system_bus_socket";
+  auto units = systemd::Units::connect(bus);
+  ASSERT_TRUE(units) << units.error().message();
+  auto layout = cgroups::detect_host_layout();
+  ASSERT_TRUE(layout) << layout.error().message();
+  // The container's cgroups, as this host sees them.
+  auto cgroupfs =
+      cgroups::make_manager(*layout, "berth-nspawn-" + std::string(kName) + "/berth.slice");
+  ASSERT_TRUE(cgroupfs) << cgroupfs.error().message();
+  systemd::SystemdCgroupManager driver(std::move(*cgroupfs), **units, false);
+  std::string task = "aaaabbbbcccc";
+  ASSERT_TRUE(driver.create_task(task, {256, uint64_t{64} << 20, 40}));
+  ASSERT_TRUE(driver.create_task(task, {256, uint64_t{64} << 20, 40})) << "an existing slice";
+  EXPECT_EQ(booted_->property("berth-aaaabbbbcccc.slice", "MemoryLimit"), "67108864");
+  EXPECT_EQ(booted_->property("berth-aaaabbbbcccc.slice", "CPUQuotaPerSecUSec"), "250ms");
+  auto stats = driver.stats(task);
+  ASSERT_TRUE(stats) << stats.error().message();
+  EXPECT_EQ(stats->memory_limit_bytes, uint64_t{64} << 20);
+  EXPECT_EQ(stats->cpu_quota_us, 25000);
+  EXPECT_EQ(stats->pids_limit, 40u);
+  EXPECT_EQ(driver.list_tasks().value_or(std::vector<std::string>{}),
+            std::vector<std::string>{task});
+  EXPECT_EQ(driver.container_cgroups_path(task, "web"),
+            "berth-aaaabbbbcccc.slice:berth:aaaabbbbcccc-web");
+  auto dashed = driver.create_task("with-dash", {});
+  ASSERT_FALSE(dashed);
+  EXPECT_NE(dashed.error().message().find("has a '-'"), std::string::npos);
+
+  ASSERT_TRUE(driver.remove_task(task));
+  EXPECT_TRUE(driver.list_tasks().value_or(std::vector<std::string>{"?"}).empty());
+  EXPECT_EQ(booted_->property("berth-aaaabbbbcccc.slice", "ActiveState"), "inactive");
+  EXPECT_TRUE(driver.remove_task(task)) << "removing it again";
 }
 
 // logDriver journald: every line goes to the journal with the container's

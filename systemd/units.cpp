@@ -2,7 +2,7 @@
 
 #include <systemd/sd-bus.h>
 
-#include <map>
+#include <optional>
 
 namespace berth::systemd {
 
@@ -42,7 +42,10 @@ uint64_t usec(std::chrono::milliseconds timeout) {
 struct Units::Bus {
   sd_bus* bus = nullptr;
   sd_bus_slot* removed_match = nullptr;
-  std::map<std::string, std::string> removed;  // job path -> result
+  // The job being waited for and, once JobRemoved named it, its result.
+  // Other clients' jobs (runc's scopes) are not kept.
+  std::string waiting_for;
+  std::optional<std::string> result;
 
   ~Bus() {
     sd_bus_slot_unref(removed_match);
@@ -55,12 +58,15 @@ struct Units::Bus {
     const char* unit = nullptr;
     const char* result = nullptr;
     if (sd_bus_message_read(m, "uoss", &id, &job, &unit, &result) < 0) return 0;
-    static_cast<Bus*>(userdata)->removed[job] = result;
+    auto* self = static_cast<Bus*>(userdata);
+    if (self->waiting_for == job) self->result = result;
     return 0;
   }
+
+  static Result<std::unique_ptr<Bus>> open(const std::string& bus_address);
 };
 
-Result<std::unique_ptr<Units>> Units::connect(const std::string& bus_address) {
+Result<std::unique_ptr<Units::Bus>> Units::Bus::open(const std::string& bus_address) {
   auto bus = std::make_unique<Bus>();
   int r = 0;
   if (bus_address.empty()) {
@@ -82,21 +88,42 @@ Result<std::unique_ptr<Units>> Units::connect(const std::string& bus_address) {
   if (r < 0 && !error.is("org.freedesktop.systemd1.AlreadySubscribed")) {
     return bus_failure("systemd: Subscribe", error, r);
   }
-  return std::unique_ptr<Units>(new Units(std::move(bus)));
+  return bus;
 }
 
-Units::Units(std::unique_ptr<Bus> bus) : bus_(std::move(bus)) {}
+Result<std::unique_ptr<Units>> Units::connect(const std::string& bus_address) {
+  auto bus = BERTH_TRY(Bus::open(bus_address));
+  return std::unique_ptr<Units>(new Units(bus_address, std::move(bus)));
+}
+
+Units::Units(std::string bus_address, std::unique_ptr<Bus> bus)
+    : bus_address_(std::move(bus_address)), bus_(std::move(bus)) {}
 Units::~Units() = default;
+
+Status Units::reopen_if_closed() {
+  // A restarted D-Bus daemon (or systemd re-executing) closes the
+  // connection; the next call opens a new one rather than failing forever.
+  if (sd_bus_is_open(bus_->bus) > 0) return {};
+  bus_ = BERTH_TRY(Bus::open(bus_address_));
+  return {};
+}
 
 Status Units::run_job(const std::string& what, const std::function<Result<std::string>()>& call,
                       std::chrono::milliseconds timeout) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
+  BERTH_TRY(reopen_if_closed());
   std::string job = BERTH_TRY(call());
   if (job.empty()) return {};  // nothing to wait for
+  // The job's JobRemoved comes after the call's reply: it is still queued.
+  bus_->waiting_for = job;
+  bus_->result.reset();
+  struct Done {
+    Bus& bus;
+    ~Done() { bus.waiting_for.clear(); }
+  } done{*bus_};
   for (;;) {
-    if (auto done = bus_->removed.find(job); done != bus_->removed.end()) {
-      std::string result = done->second;
-      bus_->removed.erase(done);
+    if (bus_->result) {
+      std::string result = *bus_->result;
       if (result == "done") return {};
       return fail(ErrorCode::kInternal, what + ": the job ended '" + result + "'");
     }
@@ -173,6 +200,7 @@ Status Units::stop(const std::string& name, std::chrono::milliseconds timeout) {
 Result<std::string> Units::property(const std::string& unit, const std::string& interface,
                                     const std::string& name) {
   std::lock_guard lock(mu_);
+  BERTH_TRY(reopen_if_closed());
   char* path = nullptr;
   int r = sd_bus_path_encode("/org/freedesktop/systemd1/unit", unit.c_str(), &path);
   if (r < 0) return fail_errno("systemd: the path of " + unit, -r);
@@ -209,6 +237,7 @@ Result<std::string> Units::property(const std::string& unit, const std::string& 
 
 Result<std::vector<std::string>> Units::list(const std::string& pattern) {
   std::lock_guard lock(mu_);
+  BERTH_TRY(reopen_if_closed());
   BusError error;
   Message reply;
   Message m;

@@ -1,7 +1,8 @@
 // systemd's service manager over sd-bus (org.freedesktop.systemd1), for
 // the systemd cgroup driver: transient slices made with StartTransientUnit
 // and stopped with StopUnit, each call waiting for its job to finish.
-// Calls from several threads are serialized on one bus connection.
+// Calls from several threads are serialized on one bus connection, which
+// is opened again when the bus closed it.
 #pragma once
 
 #include <chrono>
@@ -50,10 +51,12 @@ class Units {
   struct Bus;
 
  private:
-  explicit Units(std::unique_ptr<Bus> bus);
+  Units(std::string bus_address, std::unique_ptr<Bus> bus);
+  Status reopen_if_closed();
   Status run_job(const std::string& what, const std::function<Result<std::string>()>& call,
                  std::chrono::milliseconds timeout);
   std::mutex mu_;
+  std::string bus_address_;
   std::unique_ptr<Bus> bus_;
 };
 

@@ -1,7 +1,7 @@
 // The cgroup manager: one task cgroup "<parent>/<task-id>" holding the
 // cgroups of every container of the task. One implementation per backend
-// (cgroupfs v1, cgroupfs v2; a systemd driver can be one more), chosen at
-// start from the host layout by make_manager().
+// (cgroupfs v1, cgroupfs v2, chosen from the host layout by make_manager();
+// the systemd driver, systemd/cgroup_driver.h, over one of them).
 #pragma once
 
 #include <cstdint>
@@ -107,11 +107,21 @@ class CgroupManager {
   virtual Status create_task(std::string_view task_id, const TaskLimits& limits) = 0;
 
   // The OCI linux.cgroupsPath of a container (or sandbox) of the task, in
-  // the backend's own form: "/berth/<task-id>/<container>" for cgroupfs (a
-  // systemd driver would give "slice:prefix:name"). The engine never
-  // composes one itself.
+  // the backend's own form: "/berth/<task-id>/<container>" for cgroupfs,
+  // "slice:prefix:name" for systemd's. The engine never composes one itself.
   virtual std::string container_cgroups_path(std::string_view task_id,
                                              std::string_view container) const = 0;
+
+  // The cgroupfs paths (from a hierarchy's root) of the task's and of a
+  // container's cgroup, as cAdvisor's `id` label names them:
+  // "/berth/<task-id>" and "/berth/<task-id>/<container>" for cgroupfs.
+  virtual std::string task_cgroup(std::string_view task_id) const {
+    std::string path = container_cgroups_path(task_id, "-");
+    return path.substr(0, path.rfind('/'));
+  }
+  virtual std::string container_cgroup(std::string_view task_id, std::string_view container) const {
+    return container_cgroups_path(task_id, container);
+  }
 
   // Creates (if needed) the container cgroup under the task cgroup and
   // writes its limits. The engine normally passes container limits to the

@@ -6,22 +6,43 @@ namespace berth::systemd {
 
 namespace {
 
-constexpr std::string_view kSlicePrefix = "berth-";
 constexpr std::string_view kSliceSuffix = ".slice";
-constexpr std::chrono::seconds kJobTimeout{30};
+constexpr std::string_view kScopeSuffix = ".scope";
+constexpr std::chrono::milliseconds kJobTimeout{30'000};
 
 }  // namespace
 
-SystemdCgroupManager::SystemdCgroupManager(std::unique_ptr<cgroups::CgroupManager> cgroupfs,
-                                           Units& units, bool unified)
-    : cgroupfs_(std::move(cgroupfs)), units_(units), unified_(unified) {}
-
-std::string SystemdCgroupManager::slice_name(std::string_view task_id) {
-  return std::string(kSlicePrefix) + std::string(task_id) + std::string(kSliceSuffix);
+Result<std::string> slice_prefix(std::string_view ns) {
+  std::string prefix;
+  for (char c : ns) {
+    bool allowed = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                   c == '_' || c == '-';
+    if (!allowed) {
+      return fail(ErrorCode::kInvalidArgument,
+                  "namespace '" + std::string(ns) + "': '" + std::string(1, c) +
+                      "' cannot be in a systemd slice name (the systemd cgroup driver allows "
+                      "letters, digits, '_' and '-')");
+    }
+    prefix.push_back(c == '-' ? '_' : c);
+  }
+  if (prefix.empty()) return fail(ErrorCode::kInvalidArgument, "namespace: empty");
+  return prefix;
 }
 
-std::string SystemdCgroupManager::scope_name(std::string_view task_id, std::string_view container) {
-  return "berth-" + std::string(task_id) + "-" + std::string(container) + ".scope";
+SystemdCgroupManager::SystemdCgroupManager(std::string prefix,
+                                           std::unique_ptr<cgroups::CgroupManager> cgroupfs,
+                                           std::shared_ptr<Units> units, bool unified)
+    : prefix_(std::move(prefix)),
+      cgroupfs_(std::move(cgroupfs)),
+      units_(std::move(units)),
+      unified_(unified) {}
+
+std::string SystemdCgroupManager::slice_name(std::string_view task_id) const {
+  return prefix_ + "-" + std::string(task_id) + std::string(kSliceSuffix);
+}
+
+std::string SystemdCgroupManager::scope_name(std::string_view container) const {
+  return prefix_ + "-" + std::string(container) + std::string(kScopeSuffix);
 }
 
 std::vector<UnitProperty> SystemdCgroupManager::slice_properties(std::string_view task_id,
@@ -59,32 +80,53 @@ Status SystemdCgroupManager::create_task(std::string_view task_id,
   }
   BERTH_TRY_CTX(cgroups::validate_task_limits(limits), context);
   auto started =
-      units_.start_transient(slice, slice_properties(task_id, limits, unified_),
-                             std::chrono::duration_cast<std::chrono::milliseconds>(kJobTimeout));
+      units_->start_transient(slice, slice_properties(task_id, limits, unified_), kJobTimeout);
   // An existing slice is reused (a retried step, an adopted task).
   if (!started && started.error().code() != ErrorCode::kAlreadyExists) {
     return fail(started.error().with_context(context));
+  }
+  // systemd makes the slice's directory only in the hierarchies it
+  // manages; where it does not (a v1 cpuacct mounted apart from cpu), the
+  // cgroupfs manager makes it, as runc does for a scope. It writes no limit.
+  if (auto made = cgroupfs_->create_task(slice, {}); !made) {
+    if (started) (void)units_->stop(slice, kJobTimeout);
+    return fail(made.error().with_context(context));
   }
   return {};
 }
 
 std::string SystemdCgroupManager::container_cgroups_path(std::string_view task_id,
                                                          std::string_view container) const {
-  return slice_name(task_id) + ":berth:" + std::string(task_id) + "-" + std::string(container);
+  return slice_name(task_id) + ":" + prefix_ + ":" + std::string(container);
+}
+
+std::string SystemdCgroupManager::task_cgroup(std::string_view task_id) const {
+  return "/" + prefix_ + std::string(kSliceSuffix) + "/" + slice_name(task_id);
+}
+
+std::string SystemdCgroupManager::container_cgroup(std::string_view task_id,
+                                                   std::string_view container) const {
+  return task_cgroup(task_id) + "/" + scope_name(container);
 }
 
 Status SystemdCgroupManager::set_container_limits(std::string_view task_id,
                                                   std::string_view container,
                                                   const cgroups::ContainerLimits& limits) {
-  return cgroupfs_->set_container_limits(slice_name(task_id), scope_name(task_id, container),
-                                         limits);
+  return cgroupfs_->set_container_limits(slice_name(task_id), scope_name(container), limits);
 }
 
 Status SystemdCgroupManager::remove_task(std::string_view task_id) {
   std::string slice = slice_name(task_id);
-  BERTH_TRY_CTX(
-      units_.stop(slice, std::chrono::duration_cast<std::chrono::milliseconds>(kJobTimeout)),
-      "remove task slice '" + slice + "'");
+  std::string context = "remove task slice '" + slice + "'";
+  BERTH_TRY_CTX(cgroups::validate_cgroup_name("task id", task_id), context);
+  // Stopping a slice kills what runs in it; cgroupfs's removal refuses a
+  // cgroup with processes instead, and so does this driver.
+  if (auto tasks = units_->property(slice, "org.freedesktop.systemd1.Slice", "TasksCurrent");
+      tasks && *tasks != "infinity" && *tasks != "0") {
+    return fail(ErrorCode::kFailedPrecondition,
+                context + ": " + *tasks + " process(es) still run in it");
+  }
+  BERTH_TRY_CTX(units_->stop(slice, kJobTimeout), context);
   // systemd removes the directories of the controllers it manages; the
   // rest (and a check that all are gone) is cgroupfs's.
   return cgroupfs_->remove_task(slice);
@@ -92,11 +134,12 @@ Status SystemdCgroupManager::remove_task(std::string_view task_id) {
 
 Result<std::vector<std::string>> SystemdCgroupManager::list_tasks() const {
   std::vector<std::string> tasks;
+  std::string prefix = prefix_ + "-";
   for (const std::string& child : BERTH_TRY(cgroupfs_->list_tasks())) {
-    if (child.size() > kSlicePrefix.size() + kSliceSuffix.size() &&
-        child.starts_with(kSlicePrefix) && child.ends_with(kSliceSuffix)) {
-      tasks.push_back(child.substr(kSlicePrefix.size(),
-                                   child.size() - kSlicePrefix.size() - kSliceSuffix.size()));
+    if (child.size() > prefix.size() + kSliceSuffix.size() && child.starts_with(prefix) &&
+        child.ends_with(kSliceSuffix)) {
+      tasks.push_back(
+          child.substr(prefix.size(), child.size() - prefix.size() - kSliceSuffix.size()));
     }
   }
   return tasks;
@@ -108,7 +151,19 @@ Result<cgroups::TaskStats> SystemdCgroupManager::stats(std::string_view task_id)
 
 Result<cgroups::TaskStats> SystemdCgroupManager::container_stats(std::string_view task_id,
                                                                  std::string_view container) const {
-  return cgroupfs_->container_stats(slice_name(task_id), scope_name(task_id, container));
+  return cgroupfs_->container_stats(slice_name(task_id), scope_name(container));
+}
+
+Result<std::unique_ptr<SystemdCgroupManager>> make_cgroup_manager(const cgroups::Layout& layout,
+                                                                  std::string_view ns,
+                                                                  const std::string& bus_address) {
+  std::string prefix = BERTH_TRY_CTX(slice_prefix(ns), "systemd cgroup driver");
+  auto cgroupfs = BERTH_TRY(cgroups::make_manager(layout, prefix + std::string(kSliceSuffix)));
+  std::shared_ptr<Units> units =
+      BERTH_TRY_CTX(Units::connect(bus_address), "systemd cgroup driver");
+  bool unified = layout.kind == cgroups::LayoutKind::kV2;
+  return std::make_unique<SystemdCgroupManager>(std::move(prefix), std::move(cgroupfs),
+                                                std::move(units), unified);
 }
 
 }  // namespace berth::systemd

@@ -88,10 +88,7 @@ std::shared_ptr<const UsageSample> UsageSampler::take(const UsageSample* previou
   for (auto& view : engine_.list(false)) {
     if (!view.spec) continue;  // quarantined
     TaskUsage task;
-    {
-      std::string path = cgroups_.container_cgroups_path(view.record.id, "-");
-      task.cgroup_path = path.substr(0, path.rfind('/'));
-    }
+    task.cgroup_path = cgroups_.task_cgroup(view.record.id);
     if (auto stats = cgroups_.stats(view.record.id); stats) {
       task.sampled = true;
       task.cgroup = *stats;
@@ -102,7 +99,7 @@ std::shared_ptr<const UsageSample> UsageSampler::take(const UsageSample* previou
       ContainerUsage c;
       c.name = record.name;
       c.containerd_id = record.containerd_id;
-      c.cgroup_path = cgroups_.container_cgroups_path(view.record.id, record.containerd_id);
+      c.cgroup_path = cgroups_.container_cgroup(view.record.id, record.containerd_id);
       if (auto stats = cgroups_.container_stats(view.record.id, record.containerd_id); stats) {
         c.sampled = true;
         c.cgroup = *stats;

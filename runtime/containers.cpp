@@ -123,6 +123,18 @@ Status mount_snapshot(const google::protobuf::RepeatedPtrField<containerd::types
   return {};
 }
 
+// The runc shim's options: berth-runc as runc for an interactive container,
+// and runc's systemd cgroup mode for a "slice:prefix:name" cgroups path.
+void set_runc_options(cd_tasks::CreateTaskRequest& task, const std::string& binary_name,
+                      const std::string& cgroups_path) {
+  containerd::runc::v1::Options options;
+  options.set_binary_name(binary_name);
+  options.set_systemd_cgroup(!cgroups_path.empty() && cgroups_path.front() != '/');
+  if (options.ByteSizeLong() == 0) return;
+  task.mutable_options()->set_type_url(std::string(kRuncOptionsTypeUrl));
+  task.mutable_options()->set_value(options.SerializeAsString());
+}
+
 }  // namespace
 
 std::string_view process_state_name(ProcessState state) {
@@ -236,6 +248,10 @@ Result<std::pair<std::string, std::string>> ContainerService::read_passwd_group(
 // A container that is not a task's (berthctl run): beside the task cgroups'
 // parent "/<namespace>", never in it, which holds only task cgroups.
 std::string ContainerService::default_cgroups_path(const std::string& id) const {
+  if (!config_.systemd_slice_prefix.empty()) {
+    std::string run = config_.systemd_slice_prefix + "_run";
+    return run + ".slice:" + run + ":" + id;
+  }
   return "/" + containerd_.ns() + "-run/" + id;
 }
 
@@ -327,6 +343,7 @@ Result<uint32_t> ContainerService::create(const CreateContainerRequest& request)
     task.set_stdin(request.stdio->in);
     task.set_stdout(request.stdio->out);
     task.set_stderr(request.stdio->err);
+    set_runc_options(task, "", inputs.cgroups_path);
     auto pid = create_task(task, request.after_interrupted_create);
     if (!pid) return undo(pid.error());
     return *pid;
@@ -349,11 +366,8 @@ Result<uint32_t> ContainerService::create(const CreateContainerRequest& request)
     if (!request.settings.stdin_once) log_uri += "&stdin=" + stdin_path(id);
     log_uri += "&partial=flush";  // a prompt shows before its line ends
     task.set_stdin(stdin_path(id));
-    containerd::runc::v1::Options options;
-    options.set_binary_name(wrapper);
-    task.mutable_options()->set_type_url(std::string(kRuncOptionsTypeUrl));
-    task.mutable_options()->set_value(options.SerializeAsString());
   }
+  set_runc_options(task, interactive ? wrapper : "", inputs.cgroups_path);
   task.set_stdout(log_uri);
   task.set_stderr(log_uri);
   auto pid = create_task(task, request.after_interrupted_create);
@@ -408,6 +422,7 @@ Result<uint32_t> ContainerService::create_without_image(
   if (!status.ok()) return fail(grpc_error(status, "create container '" + id + "'"));
   cd_tasks::CreateTaskRequest task;
   task.set_container_id(id);
+  set_runc_options(task, "", spec["linux"]["cgroupsPath"].get<std::string>());
   auto pid = create_task(task, after_interrupted_create);
   if (!pid) (void)delete_container_record(id);
   return pid;
@@ -433,6 +448,19 @@ Status ContainerService::kill(const std::string& id, int signal, bool all) {
   auto status = containerd_.stubs().tasks->Kill(ctx.get(), request, &response);
   if (!status.ok())
     return fail(grpc_error(status, "signal " + std::to_string(signal) + " to '" + id + "'"));
+  if (all && signal == SIGKILL) {
+    // runc finds "every process" through the container's cgroup, and in
+    // its systemd mode on cgroup v1 through the devices hierarchy, where
+    // systemd has been seen to leave the first container after boot in the
+    // parent slice: runc then signals no one. The main process is signalled
+    // by its pid; its end ends the container's PID namespace.
+    request.set_all(false);
+    auto again = containerd_.context(std::chrono::seconds(30));
+    status = containerd_.stubs().tasks->Kill(again.get(), request, &response);
+    if (!status.ok() && status.error_code() != grpc::StatusCode::NOT_FOUND) {
+      return fail(grpc_error(status, "signal 9 to the main process of '" + id + "'"));
+    }
+  }
   return {};
 }
 

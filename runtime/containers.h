@@ -46,6 +46,10 @@ struct ContainerRuntimeConfig {
   std::string runc_wrapper_path;
   // Every container's default seccomp profile (Docker's format); null: none.
   std::shared_ptr<const nlohmann::json> seccomp_profile;
+  // The systemd cgroup driver's slice prefix (systemd/cgroup_driver.h);
+  // empty: cgroupfs. A container that is not a task's then runs in a scope
+  // of "<prefix>_run.slice".
+  std::string systemd_slice_prefix;
 };
 
 struct CreateContainerRequest {
@@ -54,7 +58,9 @@ struct CreateContainerRequest {
   ContainerOverrides overrides;
   std::map<std::string, std::string> labels;
   std::string netns_path;  // empty: a new network namespace
-  // linux.cgroupsPath, e.g. "/berth/<task-id>/<id>"; empty: "/<namespace>-run/<id>".
+  // linux.cgroupsPath, e.g. "/berth/<task-id>/<id>" or systemd's
+  // "slice:prefix:name" (runc then runs in its systemd cgroup mode); empty:
+  // "/<namespace>-run/<id>" (systemd: "<prefix>_run.slice:<prefix>_run:<id>").
   std::string cgroups_path;
   ContainerSettings settings;
   // An earlier Create of this id was cut off by a berthd crash: containerd

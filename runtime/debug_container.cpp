@@ -8,10 +8,15 @@ namespace fs = std::filesystem;
 
 Result<std::string> sibling_cgroups_path(const std::string& target_cgroups_path,
                                          const std::string& id) {
-  if (target_cgroups_path.find(':') != std::string::npos) {
-    return fail(ErrorCode::kFailedPrecondition,
-                "debug: the target's cgroup '" + target_cgroups_path +
-                    "' is a systemd unit; debug containers need the cgroupfs driver");
+  if (!target_cgroups_path.empty() && target_cgroups_path.front() != '/') {
+    // systemd's "slice:prefix:name": a scope of its own in the same slice.
+    auto colon = target_cgroups_path.rfind(':');
+    if (colon == std::string::npos || target_cgroups_path.find(':') == colon) {
+      return fail(ErrorCode::kFailedPrecondition,
+                  "debug: the target's cgroup '" + target_cgroups_path +
+                      "' is neither a cgroupfs path nor systemd's slice:prefix:name");
+    }
+    return target_cgroups_path.substr(0, colon + 1) + id;
   }
   auto slash = target_cgroups_path.rfind('/');
   if (slash == std::string::npos || slash == 0) {

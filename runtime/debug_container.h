@@ -44,8 +44,8 @@ Result<std::unique_ptr<ExecSession>> create_debug_session(ContainerService& cont
                                                           const DebugRequest& request);
 
 // The cgroup of a new container beside `target_cgroups_path` (a sibling in
-// the same parent, the task's cgroup): cgroupfs paths only; an error for a
-// systemd "slice:prefix:name" path or a path with no parent.
+// the same parent, the task's cgroup; for systemd's "slice:prefix:name", a
+// scope in the same slice); an error for a path with no parent.
 Result<std::string> sibling_cgroups_path(const std::string& target_cgroups_path,
                                          const std::string& id);
 

@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 
+#include "github.com/containerd/containerd/runtime/v2/runc/options/oci.pb.h"
 #include "runtime/containerd.h"
 #include "runtime/containerd_stubs.h"
 #include "runtime/containers.h"
@@ -170,6 +171,21 @@ TEST_F(ContainerServiceTest, CreateDoesNotRetryOtherFailures) {
   ASSERT_FALSE(pid);
   EXPECT_EQ(pid.error().code(), ErrorCode::kInvalidArgument);
   EXPECT_EQ(fake_->create_calls(), 1);
+}
+
+TEST_F(ContainerServiceTest, ASystemdCgroupsPathRunsRuncInItsSystemdCgroupMode) {
+  auto spec = nlohmann::json::object();
+  ASSERT_TRUE(containers_->create_without_image("c1", spec, {}, false,
+                                                "berth-0123456789ab.slice:berth:c1"));
+  auto options = fake_->last_create_options();
+  EXPECT_EQ(options.type_url(), "containerd.runc.v1.Options");
+  containerd::runc::v1::Options runc;
+  ASSERT_TRUE(runc.ParseFromString(options.value()));
+  EXPECT_TRUE(runc.systemd_cgroup());
+  EXPECT_EQ(runc.binary_name(), "") << "plain runc";
+
+  ASSERT_TRUE(containers_->create_without_image("c2", spec, {}, false, "/berth/t/c2"));
+  EXPECT_EQ(fake_->last_create_options().type_url(), "") << "cgroupfs: the shim's defaults";
 }
 
 }  // namespace

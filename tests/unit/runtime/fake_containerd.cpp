@@ -62,6 +62,7 @@ class TasksService final : public cd_tasks::Tasks::Service {
                       cd_tasks::CreateTaskResponse* response) override {
     std::lock_guard lock(state_.mu);
     ++state_.create_calls;
+    state_.last_create_options = request->options();
     if (!state_.create_results.empty()) {
       grpc::Status result = state_.create_results.front();
       state_.create_results.pop_front();
@@ -185,6 +186,11 @@ void FakeContainerd::set_task(const std::string& id,
 void FakeContainerd::queue_create_results(const std::vector<grpc::Status>& results) {
   std::lock_guard lock(state_.mu);
   state_.create_results.insert(state_.create_results.end(), results.begin(), results.end());
+}
+
+google::protobuf::Any FakeContainerd::last_create_options() const {
+  std::lock_guard lock(state_.mu);
+  return state_.last_create_options;
 }
 
 int FakeContainerd::create_calls() const {

@@ -40,6 +40,8 @@ class FakeContainerd {
   void queue_create_results(const std::vector<grpc::Status>& results);
   static constexpr uint32_t kCreatedPid = 4242;
   int create_calls() const;
+  // The options (a runc shim's, serialized) of the last Tasks.Create.
+  google::protobuf::Any last_create_options() const;
   int delete_task_calls() const;
 
   // Sends an event to every subscriber, as containerd forwards a shim's.
@@ -57,6 +59,7 @@ class FakeContainerd {
     std::map<std::string, containerd::v1::types::Process> tasks;
     std::deque<grpc::Status> create_results;
     int create_calls = 0;
+    google::protobuf::Any last_create_options;
     int delete_task_calls = 0;
     std::vector<std::deque<containerd::services::events::v1::Envelope>*> subscribers;
   };

@@ -181,22 +181,25 @@ void Engine::on_written(const WriteOutcome& outcome) {
 void Engine::on_task_event(const runtime::TaskEvent& event) {
   if (!event.exec_id.empty() && event.exec_id != event.container_id) return;
   const std::string cid = event.container_id;
+  // The kernel's own count of OOM kills in the container's cgroup decides,
+  // not the event: on cgroup v1 a task-level OOM notifies every container
+  // of the task. It is read at the OOM event and again at the exit: with
+  // cgroupfs the cgroup stays until the container is deleted, but systemd
+  // removes a scope as soon as it is empty. Read here, off the owner thread.
+  auto oom_counted = [&] {
+    if (!parts_.cgroups) return false;
+    auto stats = parts_.cgroups->container_stats(task_id_of(cid), cid);
+    return stats && stats->oom_kills > 0;
+  };
   if (event.kind == runtime::TaskEvent::Kind::kOom) {
     spdlog::warn("container '{}' was killed for lack of memory", cid);
-    return;  // the exit decides, with the kernel's own count
+    if (oom_counted()) post([this, cid] { oom_killed_.insert(cid); });
+    return;
   }
-  // The kernel's own count of OOM kills in the container's cgroup decides
-  // (the runtime removes that cgroup only when the container is deleted):
-  // on cgroup v1 a task-level OOM notifies every container of the task.
-  // Read here, off the owner thread.
-  bool oom = false;
-  if (parts_.cgroups) {
-    if (auto stats = parts_.cgroups->container_stats(task_id_of(cid), cid); stats) {
-      oom = stats->oom_kills > 0;
-    }
-  }
+  bool oom = oom_counted();
   post([this, cid, code = static_cast<int>(event.exit_status), pid = event.pid, oom] {
-    handle_exit(cid, code, pid, oom);
+    bool counted = oom_killed_.erase(cid) > 0;
+    handle_exit(cid, code, pid, oom || counted);
   });
 }
 
@@ -281,6 +284,7 @@ void Engine::unindex(const TaskRuntime& task) {
   for (const auto& c : task.record.containers) {
     by_containerd_id_.erase(c.containerd_id);
     early_exits_.erase(c.containerd_id);
+    oom_killed_.erase(c.containerd_id);
   }
   if (task.record.sandbox) sandbox_owner_.erase(task.record.sandbox_id);
 }

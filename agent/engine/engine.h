@@ -305,6 +305,9 @@ class Engine final : public runtime::EventSink {
     bool oom = false;
   };
   std::map<std::string, EarlyExit> early_exits_;
+  // Containers whose own cgroup counted an OOM kill when the OOM event came
+  // (the systemd driver's scope may be gone by the time the exit is read).
+  std::set<std::string> oom_killed_;
   std::map<int, std::function<void(const EngineEvent&)>> subscribers_;
   int next_subscriber_ = 1;
   size_t control_busy_ = 0;  // steps dispatched or waiting to be, per pool

@@ -41,6 +41,7 @@
 #include "runtime/manifest.h"
 #include "runtime/sandbox.h"
 #include "runtime/seccomp.h"
+#include "systemd/cgroup_driver.h"
 #include "systemd/journal.h"
 #include "systemd/notify.h"
 #include "systemd/shutdown_inhibitor.h"
@@ -99,25 +100,26 @@ berth::Result<std::unique_ptr<berth::etcd::Client>> fleet_client(berth::agent::A
 // Takes logind's shutdown lock for the engine's tasks (see
 // agent/shutdown/node_shutdown.h); null, having said why, when it cannot.
 std::unique_ptr<berth::systemd::ShutdownInhibitor> hold_shutdown_lock(
-    berth::agent::Engine& engine, berth::systemd::ServiceNotifier* notifier,
-    int64_t grace_seconds) {
+    berth::agent::Engine& engine, berth::systemd::ServiceNotifier* notifier, int64_t grace_seconds,
+    const std::function<void()>& node_changed) {
   using namespace berth;
   // Read on the inhibitor's thread, cut to logind's limit below.
   auto grace_ms = std::make_shared<std::atomic<int64_t>>(grace_seconds * 1000);
   systemd::ShutdownInhibitor::Hooks hooks;
-  hooks.shutting_down = [&engine, notifier, grace_ms] {
+  hooks.shutting_down = [&engine, notifier, grace_ms, node_changed] {
     std::chrono::milliseconds grace(grace_ms->load());
     spdlog::info("the node is shutting down: stopping every task within {} ms", grace.count());
     if (notifier) (void)notifier->status("the node is shutting down: stopping every task");
-    auto outcome = agent::stop_tasks_for_shutdown(engine, grace);
+    auto outcome = agent::stop_tasks_for_shutdown(engine, grace, node_changed);
     spdlog::info("node shutdown: {} task(s) asked to stop, {} not stopped in time ({} ms)",
                  outcome.asked, outcome.left, outcome.took.count());
   };
-  hooks.cancelled = [&engine](const Status& relocked) {
+  hooks.cancelled = [&engine, node_changed](const Status& relocked) {
     spdlog::info("the node's shutdown was called off: taking tasks again");
     if (!relocked)
       spdlog::warn("no graceful node shutdown from now: {}", relocked.error().message());
     engine.end_shutdown();
+    node_changed();
   };
   auto taken = systemd::ShutdownInhibitor::take("berthd", "stopping tasks before the node goes",
                                                 std::move(hooks));
@@ -152,6 +154,19 @@ int run(berth::agent::AgentConfig config) {
   if (::access(config.logger_path.c_str(), X_OK) != 0) {
     spdlog::critical("berth-logger '{}' is not an executable file", config.logger_path);
     return 1;
+  }
+  // The cgroup driver, checked before anything is made.
+  bool use_systemd_cgroups =
+      config.cgroup_driver == "systemd" || (config.cgroup_driver.empty() && systemd::booted());
+  if (use_systemd_cgroups && !systemd::booted()) {
+    spdlog::critical(
+        "cgroup-driver: systemd asked for, but systemd is not this host's init system (no "
+        "/run/systemd/system); use --cgroup-driver cgroupfs");
+    return 2;
+  }
+  if (auto prefix = systemd::slice_prefix(config.ns); use_systemd_cgroups && !prefix) {
+    spdlog::critical("cgroup-driver systemd: {}", prefix.error().message());
+    return 2;
   }
   std::string armed;
   auto failpoints = agent::failpoints_from_environment(&armed);
@@ -195,6 +210,7 @@ int run(berth::agent::AgentConfig config) {
 
   runtime::ImageService images(**containerd, *registry, runtime::host_platform());
   runtime::ContainerRuntimeConfig runtime_config{config.logger_path, paths.log_dir(), config.state};
+  if (use_systemd_cgroups) runtime_config.systemd_slice_prefix = *systemd::slice_prefix(config.ns);
   if (!config.seccomp_profile.empty()) {
     auto profile = runtime::load_seccomp_profile(config.seccomp_profile);
     if (!profile) {
@@ -223,7 +239,8 @@ int run(berth::agent::AgentConfig config) {
   } else if (*removed > 0) {
     spdlog::info("removed {} debug container(s) left by an earlier berthd", *removed);
   }
-  // Task cgroups: the backend for the host's layout, under "/<namespace>".
+  // Task cgroups: the backend for the host's layout, under "/<namespace>",
+  // or systemd's driver over it, under "<namespace>.slice".
   // berthd itself stays where its service manager put it: it never joins a
   // task cgroup, and every container is created in its task's.
   auto layout = cgroups::detect_host_layout();
@@ -231,7 +248,10 @@ int run(berth::agent::AgentConfig config) {
     spdlog::critical("cgroups: {}", layout.error().message());
     return 1;
   }
-  auto cgroup_manager = cgroups::make_manager(*layout, config.ns);
+  Result<std::unique_ptr<cgroups::CgroupManager>> cgroup_manager =
+      use_systemd_cgroups ? Result<std::unique_ptr<cgroups::CgroupManager>>(
+                                systemd::make_cgroup_manager(*layout, config.ns))
+                          : cgroups::make_manager(*layout, config.ns);
   if (!cgroup_manager) {
     spdlog::critical("cgroups: {}", cgroup_manager.error().message());
     return 1;
@@ -472,7 +492,9 @@ int run(berth::agent::AgentConfig config) {
   // berthd alone stops no task.
   std::unique_ptr<systemd::ShutdownInhibitor> inhibitor;
   if (config.shutdown_grace_seconds > 0 && systemd::booted()) {
-    inhibitor = hold_shutdown_lock(engine, notifier.get(), config.shutdown_grace_seconds);
+    inhibitor = hold_shutdown_lock(engine, notifier.get(), config.shutdown_grace_seconds, [&fleet] {
+      if (fleet) fleet->node_changed();
+    });
   }
   std::optional<systemd::Watchdog> watchdog;
   if (notifier) {

@@ -107,6 +107,10 @@ std::optional<int> parse_command_line(int argc, char** argv, AgentConfig& config
       app.add_option("--shutdown-grace", config.shutdown_grace_seconds,
                      "seconds to stop every task in when the node shuts down, under systemd "
                      "(a logind delay lock; 0: none)");
+  auto* cgroup_driver =
+      app.add_option("--cgroup-driver", config.cgroup_driver,
+                     "how task cgroups are made: systemd (transient slices) or cgroupfs "
+                     "(default: systemd when it is the init system)");
   CLI11_PARSE(app, argc, argv);
 
   if (!config_file.empty()) {
@@ -163,6 +167,7 @@ std::optional<int> parse_command_line(int argc, char** argv, AgentConfig& config
     take(task_metadata, config.task_metadata_endpoint, from_file.task_metadata_endpoint);
     take(exec_policy, config.exec_policy, from_file.exec_policy);
     take(shutdown_grace, config.shutdown_grace_seconds, from_file.shutdown_grace_seconds);
+    take(cgroup_driver, config.cgroup_driver, from_file.cgroup_driver);
   }
   return std::nullopt;
 }

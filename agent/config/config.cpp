@@ -172,6 +172,8 @@ Status apply_toml(std::string_view toml_text, std::string_view source_name, Agen
       status = read_string(node, ctx, config.exec_policy);
     else if (key == "shutdown_grace_seconds")
       status = read_seconds(node, ctx, config.shutdown_grace_seconds);
+    else if (key == "cgroup_driver")
+      status = read_string(node, ctx, config.cgroup_driver);
     else if (key == "etcd_endpoints")
       status = read_string_array(node, ctx, config.etcd_endpoints);
     else if (key == "cluster")
@@ -344,6 +346,11 @@ Status validate(const AgentConfig& config) {
       return fail(ErrorCode::kInvalidArgument,
                   "allowed-host-path: '" + path + "' is not an absolute path");
     }
+  }
+  if (!config.cgroup_driver.empty() && config.cgroup_driver != "systemd" &&
+      config.cgroup_driver != "cgroupfs") {
+    return fail(ErrorCode::kInvalidArgument,
+                "cgroup-driver: '" + config.cgroup_driver + "' is not one of systemd, cgroupfs");
   }
   if (config.shutdown_grace_seconds < 0) {
     return fail(ErrorCode::kInvalidArgument, "shutdown-grace: must be 0 or more seconds");

@@ -87,6 +87,10 @@ struct AgentConfig {
   // logind delay lock and, when the node shuts down, stops every task within
   // this many seconds before letting the shutdown go on; 0 takes no lock.
   int64_t shutdown_grace_seconds = 30;
+  // How task cgroups are made (docs/systemd.md): "systemd" (transient
+  // slices over sd-bus, runc's systemd cgroup mode), "cgroupfs" (written
+  // directly), or "" for systemd when it is the host's init system.
+  std::string cgroup_driver;
 
   std::string log_dir() const { return root + "/logs"; }
   std::string effective_credentials_file() const {

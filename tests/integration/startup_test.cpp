@@ -73,6 +73,28 @@ TEST_F(StartupTest, BadFlagsAreRefusedBeforeAnythingStarts) {
   EXPECT_NE(result.out.find("log-level: 'loud'"), std::string::npos) << result.out;
 }
 
+// An unknown cgroup driver, and the systemd driver on a host whose init is
+// not systemd (this one's), stop berthd at once with one line and nothing
+// made: not even its root directory.
+TEST_F(StartupTest, ACgroupDriverThatCannotBeIsRefusedAndNothingIsMade) {
+  std::string root = env().dir() + "/startup/root";
+  std::filesystem::remove_all(root);
+  auto unknown = berthd({"--cgroup-driver", "cgroupsfs"});
+  EXPECT_EQ(unknown.exit_code, 2);
+  EXPECT_NE(unknown.out.find("cgroup-driver: 'cgroupsfs' is not one of systemd, cgroupfs"),
+            std::string::npos)
+      << unknown.out;
+  ASSERT_FALSE(std::filesystem::exists("/run/systemd/system"))
+      << "this test needs a non-systemd host";
+  auto systemd = berthd({"--cgroup-driver", "systemd"});
+  EXPECT_EQ(systemd.exit_code, 2);
+  EXPECT_NE(systemd.out.find("cgroup-driver: systemd asked for, but systemd is not this host's "
+                             "init system"),
+            std::string::npos)
+      << systemd.out;
+  EXPECT_FALSE(std::filesystem::exists(root)) << "berthd made its root before refusing";
+}
+
 TEST_F(StartupTest, SocketIsPrivateAndConfigFileYieldsToFlags) {
   std::string config = env().dir() + "/berthd.toml";
   std::ofstream(config) << "namespace = \"from-file\"\nlog_level = \"warn\"\n";

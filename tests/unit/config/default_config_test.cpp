@@ -14,6 +14,20 @@ TEST(DefaultConfigTest, ThePackagedConfigParsesAndValidates) {
   EXPECT_EQ(config.exec_policy, "allow");
   EXPECT_EQ(config.socket, AgentConfig{}.socket);
   EXPECT_EQ(config.shutdown_grace_seconds, 30);
+  EXPECT_EQ(config.cgroup_driver, "") << "chosen at start from the init system";
+}
+
+TEST(DefaultConfigTest, TheCgroupDriverIsSystemdOrCgroupfs) {
+  AgentConfig config;
+  ASSERT_TRUE(apply_toml(R"(cgroup_driver = "cgroupfs")", "test", config));
+  EXPECT_EQ(config.cgroup_driver, "cgroupfs");
+  EXPECT_TRUE(validate(config));
+  config.cgroup_driver = "systemd";
+  EXPECT_TRUE(validate(config));
+  config.cgroup_driver = "cgroupsfs";
+  auto typo = validate(config);
+  ASSERT_FALSE(typo);
+  EXPECT_EQ(typo.error().message(), "cgroup-driver: 'cgroupsfs' is not one of systemd, cgroupfs");
 }
 
 TEST(DefaultConfigTest, TheShutdownGraceIsSecondsAndNotNegative) {

@@ -7,7 +7,8 @@
 
 namespace berth::agent {
 
-ShutdownOutcome stop_tasks_for_shutdown(Engine& engine, std::chrono::milliseconds grace) {
+ShutdownOutcome stop_tasks_for_shutdown(Engine& engine, std::chrono::milliseconds grace,
+                                        const std::function<void()>& node_changed) {
   auto started = std::chrono::steady_clock::now();
   auto deadline = started + grace;
   // Every state change wakes the wait below; the count is then read again.
@@ -24,6 +25,7 @@ ShutdownOutcome stop_tasks_for_shutdown(Engine& engine, std::chrono::millisecond
   });
   ShutdownOutcome outcome;
   outcome.asked = engine.begin_shutdown("Node is shutting down");
+  if (node_changed) node_changed();
   for (;;) {
     uint64_t seen = 0;
     {

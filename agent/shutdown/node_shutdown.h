@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <functional>
 
 #include "agent/engine/engine.h"
 
@@ -18,7 +19,10 @@ struct ShutdownOutcome {
 };
 
 // Stops every task and waits, on the engine's events, until none is left
-// that has not stopped, or until `grace` has passed.
-ShutdownOutcome stop_tasks_for_shutdown(Engine& engine, std::chrono::milliseconds grace);
+// that has not stopped, or until `grace` has passed. `node_changed` is
+// called once the engine says it shuts down (the fleet's record then says
+// so at once).
+ShutdownOutcome stop_tasks_for_shutdown(Engine& engine, std::chrono::milliseconds grace,
+                                        const std::function<void()>& node_changed = {});
 
 }  // namespace berth::agent

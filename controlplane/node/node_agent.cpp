@@ -87,6 +87,21 @@ bool NodeAgent::pause(std::chrono::milliseconds delay) {
   return !cv_.wait_for(lock, delay, [&] { return stopping_; });
 }
 
+bool NodeAgent::pause_session(std::chrono::milliseconds delay) {
+  std::unique_lock lock(mu_);
+  bool stopped = cv_.wait_for(lock, delay, [&] { return stopping_ || node_changed_; }) && stopping_;
+  node_changed_ = false;
+  return !stopped;
+}
+
+void NodeAgent::node_changed() {
+  {
+    std::lock_guard lock(mu_);
+    node_changed_ = true;
+  }
+  cv_.notify_all();
+}
+
 void NodeAgent::mark_dirty() {
   {
     std::lock_guard lock(mu_);
@@ -204,7 +219,7 @@ void NodeAgent::session_loop() {
       lease = lease_;
     }
     auto last_refresh = std::chrono::steady_clock::now();
-    while (pause(config_.keepalive_interval)) {
+    while (pause_session(config_.keepalive_interval)) {
       auto ttl = client_->keep_alive(lease);
       if (!ttl) {
         if (ttl.error().code() == ErrorCode::kNotFound) {

@@ -65,6 +65,9 @@ class NodeAgent {
   // Stops the threads and revokes the lease (the node turns NOTREADY at
   // once); tasks keep running.
   void stop();
+  // The node's own state changed (it shuts down): its record is written now,
+  // not at the next keep-alive.
+  void node_changed();
 
   // For /metrics and introspection.
   struct Health {
@@ -90,6 +93,8 @@ class NodeAgent {
   Status write_statuses(const std::map<std::string, TaskStatusRecord>& statuses);
   // Waits up to `delay` or until stop(); false once stopping.
   bool pause(std::chrono::milliseconds delay);
+  // pause() that node_changed() also ends.
+  bool pause_session(std::chrono::milliseconds delay);
   void mark_dirty();
   // Logs an error once per distinct message (a retry loop's failure).
   void log_failure(const std::string& what, const Error& error);
@@ -105,6 +110,7 @@ class NodeAgent {
   std::condition_variable cv_;
   bool stopping_ = false;
   bool dirty_ = true;
+  bool node_changed_ = false;  // the session loop writes the record now
   // The session's lease (0: not registered) and how often the node
   // registered: a new session rewrites every status.
   int64_t lease_ = 0;

@@ -10,108 +10,12 @@
 #include <sstream>
 #include <thread>
 
-#include "cgroups/layout.h"
-#include "cgroups/manager.h"
-#include "fixtures/booted_systemd.h"
-#include "fixtures/integration_test.h"
-#include "fixtures/task_fixture.h"
-#include "systemd/cgroup_driver.h"
-#include "systemd/units.h"
+#include "fixtures/booted_systemd_test.h"
 
 namespace berth::testing {
 namespace {
 
 using json = nlohmann::json;
-
-class BootedSystemdTest : public IntegrationTest {
- protected:
-  static constexpr const char* kName = "berth-booted";
-
-  void SetUp() override {
-    IntegrationTest::SetUp();
-    if (HasFatalFailure() || IsSkipped()) return;
-    std::string why;
-    root_ = env().ensure_systemd_root(&why);
-    ASSERT_FALSE(root_.empty()) << why;
-    // A test that powered it off (or failed to) leaves it down: boot again.
-    if (booted_ && !booted_->running()) booted_.reset();
-    if (!booted_) {
-      ASSERT_NO_FATAL_FAILURE(boot());
-      // A short watchdog, for the test of a hung berthd.
-      ASSERT_TRUE(booted_->write("/etc/systemd/system/berthd.service.d/test.conf",
-                                 "[Service]\nWatchdogSec=3\nRestartSec=1\n"));
-      ASSERT_EQ(booted_->run({"systemctl", "daemon-reload"}).exit_code, 0);
-      auto enabled = booted_->run({"systemctl", "enable", "--now", "berthd"});
-      ASSERT_EQ(enabled.exit_code, 0) << enabled.err << journal();
-      auto imported = ctl({"image", "import", "/var/lib/berth-test/busybox-oci.tar"});
-      ASSERT_EQ(imported.exit_code, 0) << imported.err;
-    }
-    auto started = booted_->run({"systemctl", "start", "berthd"});
-    ASSERT_EQ(started.exit_code, 0) << started.err << journal();
-  }
-
-  static void TearDownTestSuite() { booted_.reset(); }
-
-  // Boots the root; the container before it, if any, is gone first (its
-  // cleanup removes cgroups by the same name).
-  void boot() {
-    booted_.reset();
-    std::string why;
-    booted_ = BootedSystemd::boot(root_, kName, env().dir() + "/" + kName + ".log", &why);
-    ASSERT_TRUE(booted_) << why;
-  }
-
-  static CommandResult ctl(const std::vector<std::string>& args) {
-    std::vector<std::string> argv = {"berthctl"};
-    argv.insert(argv.end(), args.begin(), args.end());
-    return booted_->run(argv);
-  }
-  static json describe(const std::string& task) {
-    auto shown = ctl({"-o", "json", "describe", task});
-    return shown.exit_code == 0 ? json::parse(shown.out) : json{{"error", shown.err}};
-  }
-  static json container(const json& task, const std::string& name) {
-    return TaskTest::container(task, name);
-  }
-  static int64_t ms(const json& value) { return TaskTest::ms(value); }
-  static std::string journal() {
-    return "\n" + booted_->run({"journalctl", "--no-pager", "-u", "berthd"}).out;
-  }
-  // A running one-container task whose main process waits (and ends at
-  // SIGTERM); its pid.
-  static int64_t run_sleeper(const std::string& name) {
-    auto ran = ctl({"run", "-d", "--name", name, "berth.test/busybox:latest", "--", "sh", "-c",
-                    "trap 'exit 0' TERM; sleep 3600 & wait"});
-    EXPECT_EQ(ran.exit_code, 0) << ran.err << journal();
-    json task;
-    EXPECT_TRUE(await(
-        [&] {
-          task = describe(name);
-          return task.value("status", "") == "RUNNING";
-        },
-        std::chrono::seconds(30)))
-        << task.dump(2);
-    return container(task, name).value("pid", 0);
-  }
-  // Whether a process of the container's PID namespace lives.
-  static bool alive(int64_t pid) {
-    return booted_->sh("kill -0 " + std::to_string(pid)).exit_code == 0;
-  }
-  // Waits until `done()` holds, reading systemd's state again every 100 ms.
-  static bool await(const std::function<bool()>& done, std::chrono::seconds timeout) {
-    auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (!done()) {
-      if (std::chrono::steady_clock::now() >= deadline) return false;
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    return true;
-  }
-
-  std::string root_;
-  static std::unique_ptr<BootedSystemd> booted_;
-};
-
-std::unique_ptr<BootedSystemd> BootedSystemdTest::booted_;
 
 // Type=notify: `systemctl start` returns once berthd said READY=1, which it
 // says only after its API socket answers; the status line is berthd's.
@@ -192,84 +96,6 @@ TEST_F(BootedSystemdTest, StopAndRestartOfBerthdLeaveTasksRunning) {
   EXPECT_EQ(task.value("status", ""), "RUNNING") << task.dump(2);
   EXPECT_EQ(container(task, "kept").value("pid", 0), pid) << task.dump(2);
   EXPECT_EQ(ctl({"stop", "kept"}).exit_code, 0);
-}
-
-// The systemd cgroup driver's sd-bus calls, against the container's own
-// manager (its bus socket, through /proc/<its PID 1>/root): a transient
-// slice with limits that the kernel enforces, listed, then stopped.
-TEST_F(BootedSystemdTest, TransientSliceCarriesItsLimitsIntoTheCgroupAndGoesAtStop) {
-  std::string bus =
-      "unix:path=/proc/" + std::to_string(booted_->init_pid()) + "/root/run/dbus/system_bus_socket";
-  auto units = systemd::Units::connect(bus);
-  ASSERT_TRUE(units) << units.error().message();
-  std::string slice = "berth-0123456789ab.slice";
-  auto started = (*units)->start_transient(slice,
-                                           {{"Description", std::string("berth test slice")},
-                                            {"MemoryLimit", uint64_t{64} << 20},
-                                            {"CPUQuotaPerSecUSec", uint64_t{250000}},
-                                            {"TasksMax", uint64_t{40}}},
-                                           std::chrono::seconds(10));
-  ASSERT_TRUE(started) << started.error().message();
-  EXPECT_EQ((*units)->property(slice, "org.freedesktop.systemd1.Slice", "MemoryLimit").value_or(""),
-            std::to_string(uint64_t{64} << 20));
-  EXPECT_EQ((*units)->property(slice, "org.freedesktop.systemd1.Unit", "ActiveState").value_or(""),
-            "active");
-  EXPECT_EQ(booted_->property(slice, "CPUQuotaPerSecUSec"), "250ms");
-  // What the kernel holds (the container's cgroups, under its subtree).
-  std::string dir = "/berth-nspawn-" + std::string(kName) + "/berth.slice/" + slice;
-  EXPECT_EQ(read_file("/sys/fs/cgroup/memory" + dir + "/memory.limit_in_bytes"), "67108864\n");
-  EXPECT_EQ(read_file("/sys/fs/cgroup/cpu" + dir + "/cpu.cfs_quota_us"), "25000\n");
-  EXPECT_EQ(read_file("/sys/fs/cgroup/pids" + dir + "/pids.max"), "40\n");
-  auto listed = (*units)->list("berth-*.slice");
-  ASSERT_TRUE(listed) << listed.error().message();
-  EXPECT_EQ(*listed, std::vector<std::string>{slice});
-
-  auto again = (*units)->start_transient(slice, {}, std::chrono::seconds(10));
-  ASSERT_FALSE(again);
-  EXPECT_NE(again.error().message().find(slice), std::string::npos) << again.error().message();
-
-  ASSERT_TRUE((*units)->stop(slice, std::chrono::seconds(10)));
-  EXPECT_FALSE(std::filesystem::exists("/sys/fs/cgroup/memory" + dir));
-  EXPECT_TRUE((*units)->list("berth-*.slice").value_or(std::vector<std::string>{"?"}).empty());
-  EXPECT_TRUE((*units)->stop(slice, std::chrono::seconds(10))) << "a second stop is no error";
-}
-
-// The driver over that client: a task's slice with the task's limits,
-// listed as the task, its counters read, and gone at removal.
-TEST_F(BootedSystemdTest, TheSystemdDriverMakesListsReadsAndRemovesATaskSlice) {
-  std::string bus =
-      "unix:path=/proc/" + std::to_string(booted_->init_pid()) + "/root/run/dbus/system_bus_socket";
-  auto units = systemd::Units::connect(bus);
-  ASSERT_TRUE(units) << units.error().message();
-  auto layout = cgroups::detect_host_layout();
-  ASSERT_TRUE(layout) << layout.error().message();
-  // The container's cgroups, as this host sees them.
-  auto cgroupfs =
-      cgroups::make_manager(*layout, "berth-nspawn-" + std::string(kName) + "/berth.slice");
-  ASSERT_TRUE(cgroupfs) << cgroupfs.error().message();
-  systemd::SystemdCgroupManager driver(std::move(*cgroupfs), **units, false);
-  std::string task = "aaaabbbbcccc";
-  ASSERT_TRUE(driver.create_task(task, {256, uint64_t{64} << 20, 40}));
-  ASSERT_TRUE(driver.create_task(task, {256, uint64_t{64} << 20, 40})) << "an existing slice";
-  EXPECT_EQ(booted_->property("berth-aaaabbbbcccc.slice", "MemoryLimit"), "67108864");
-  EXPECT_EQ(booted_->property("berth-aaaabbbbcccc.slice", "CPUQuotaPerSecUSec"), "250ms");
-  auto stats = driver.stats(task);
-  ASSERT_TRUE(stats) << stats.error().message();
-  EXPECT_EQ(stats->memory_limit_bytes, uint64_t{64} << 20);
-  EXPECT_EQ(stats->cpu_quota_us, 25000);
-  EXPECT_EQ(stats->pids_limit, 40u);
-  EXPECT_EQ(driver.list_tasks().value_or(std::vector<std::string>{}),
-            std::vector<std::string>{task});
-  EXPECT_EQ(driver.container_cgroups_path(task, "web"),
-            "berth-aaaabbbbcccc.slice:berth:aaaabbbbcccc-web");
-  auto dashed = driver.create_task("with-dash", {});
-  ASSERT_FALSE(dashed);
-  EXPECT_NE(dashed.error().message().find("has a '-'"), std::string::npos);
-
-  ASSERT_TRUE(driver.remove_task(task));
-  EXPECT_TRUE(driver.list_tasks().value_or(std::vector<std::string>{"?"}).empty());
-  EXPECT_EQ(booted_->property("berth-aaaabbbbcccc.slice", "ActiveState"), "inactive");
-  EXPECT_TRUE(driver.remove_task(task)) << "removing it again";
 }
 
 // logDriver journald: every line goes to the journal with the container's

@@ -158,7 +158,7 @@ int run(berth::agent::AgentConfig config) {
   // The cgroup driver, checked before anything is made.
   bool use_systemd_cgroups =
       config.cgroup_driver == "systemd" || (config.cgroup_driver.empty() && systemd::booted());
-  if (use_systemd_cgroups && !systemd::booted()) {
+  if (config.cgroup_driver == "systemd" && !systemd::booted()) {
     spdlog::critical(
         "cgroup-driver: systemd asked for, but systemd is not this host's init system (no "
         "/run/systemd/system); use --cgroup-driver cgroupfs");
@@ -210,7 +210,24 @@ int run(berth::agent::AgentConfig config) {
 
   runtime::ImageService images(**containerd, *registry, runtime::host_platform());
   runtime::ContainerRuntimeConfig runtime_config{config.logger_path, paths.log_dir(), config.state};
-  if (use_systemd_cgroups) runtime_config.systemd_slice_prefix = *systemd::slice_prefix(config.ns);
+  // Task cgroups: the backend for the host's layout, under "/<namespace>",
+  // or systemd's driver over it, under "<namespace>.slice". berthd itself
+  // stays where its service manager put it: it never joins a task cgroup,
+  // and every container is created in its task's.
+  auto layout = cgroups::detect_host_layout();
+  if (!layout) {
+    spdlog::critical("cgroups: {}", layout.error().message());
+    return 1;
+  }
+  auto driver =
+      systemd::choose_cgroup_driver(*layout, config.ns, config.cgroup_driver, use_systemd_cgroups);
+  if (!driver) {
+    spdlog::critical("cgroups: {}", driver.error().message());
+    return 1;
+  }
+  if (!driver->note.empty()) spdlog::warn("{}", driver->note);
+  std::unique_ptr<cgroups::CgroupManager> cgroup_manager = std::move(driver->manager);
+  if (driver->systemd) runtime_config.systemd_slice_prefix = *systemd::slice_prefix(config.ns);
   if (!config.seccomp_profile.empty()) {
     auto profile = runtime::load_seccomp_profile(config.seccomp_profile);
     if (!profile) {
@@ -238,23 +255,6 @@ int run(berth::agent::AgentConfig config) {
     spdlog::warn("{}", removed.error().message());
   } else if (*removed > 0) {
     spdlog::info("removed {} debug container(s) left by an earlier berthd", *removed);
-  }
-  // Task cgroups: the backend for the host's layout, under "/<namespace>",
-  // or systemd's driver over it, under "<namespace>.slice".
-  // berthd itself stays where its service manager put it: it never joins a
-  // task cgroup, and every container is created in its task's.
-  auto layout = cgroups::detect_host_layout();
-  if (!layout) {
-    spdlog::critical("cgroups: {}", layout.error().message());
-    return 1;
-  }
-  Result<std::unique_ptr<cgroups::CgroupManager>> cgroup_manager =
-      use_systemd_cgroups ? Result<std::unique_ptr<cgroups::CgroupManager>>(
-                                systemd::make_cgroup_manager(*layout, config.ns))
-                          : cgroups::make_manager(*layout, config.ns);
-  if (!cgroup_manager) {
-    spdlog::critical("cgroups: {}", cgroup_manager.error().message());
-    return 1;
   }
   auto host = agent::host_resources();
   if (!host) {
@@ -299,12 +299,12 @@ int run(berth::agent::AgentConfig config) {
                                       &agent_metrics);
   agent::NetworkResource task_network(agent::ResourceKind::kTaskNetwork, network);
   agent::NetworkResource container_network(agent::ResourceKind::kContainerNetwork, network);
-  agent::CgroupResource cgroup(**cgroup_manager, static_cast<uint64_t>(config.task_pids_limit),
+  agent::CgroupResource cgroup(*cgroup_manager, static_cast<uint64_t>(config.task_pids_limit),
                                failpoints.get());
-  agent::SandboxResource sandbox(sandboxes, containers, events, **cgroup_manager, failpoints.get());
+  agent::SandboxResource sandbox(sandboxes, containers, events, *cgroup_manager, failpoints.get());
   agent::ContainerResource container({paths, "/usr/bin/tini-static", "/etc/resolv.conf",
                                       task_metadata ? &*task_metadata : nullptr},
-                                     containers, images, sandboxes, events, **cgroup_manager,
+                                     containers, images, sandboxes, events, *cgroup_manager,
                                      image_gc, failpoints.get());
 
   agent::EngineConfig engine_config;
@@ -323,7 +323,7 @@ int run(berth::agent::AgentConfig config) {
                                  static_cast<uint64_t>(config.reserved_memory_mib) << 20};
   engine_config.eni_pool = network_config.eni_pool;
   spdlog::info("{}; {} for tasks: {} CPU units, {} MiB of memory", engine_config.cgroup_layout,
-               (*cgroup_manager)->name(), engine_config.node.allocatable().cpu_units,
+               cgroup_manager->name(), engine_config.node.allocatable().cpu_units,
                engine_config.node.allocatable().memory_bytes >> 20);
 
   agent::EngineParts parts;
@@ -336,7 +336,7 @@ int run(berth::agent::AgentConfig config) {
   parts.containers = &container;
   parts.store = store->get();
   parts.image_gc = &image_gc;
-  parts.cgroups = cgroup_manager->get();
+  parts.cgroups = cgroup_manager.get();
   parts.containerd = containerd->get();
   parts.exec = &exec;
   parts.clock = &clock;
@@ -396,7 +396,7 @@ int run(berth::agent::AgentConfig config) {
     spdlog::info("fleet: node '{}' of cluster '{}', etcd at {}", config.node_name, config.cluster,
                  fmt::join(config.etcd_endpoints, ","));
   }
-  sampler.emplace(engine, **cgroup_manager, clock);
+  sampler.emplace(engine, *cgroup_manager, clock);
   if (task_metadata) task_metadata->start(engine, *sampler);
   std::string metrics_at;
   std::string introspection_at;

@@ -23,7 +23,8 @@ Result<std::string> slice_prefix(std::string_view ns) {
                       "' cannot be in a systemd slice name (the systemd cgroup driver allows "
                       "letters, digits, '_' and '-')");
     }
-    prefix.push_back(c == '-' ? '_' : c);
+    // As systemd-escape does: a '-' would nest the slice in another's.
+    prefix += c == '-' ? std::string("\\x2d") : std::string(1, c);
   }
   if (prefix.empty()) return fail(ErrorCode::kInvalidArgument, "namespace: empty");
   return prefix;
@@ -79,10 +80,16 @@ Status SystemdCgroupManager::create_task(std::string_view task_id,
                 context + ": task id '" + std::string(task_id) + "' has a '-'");
   }
   BERTH_TRY_CTX(cgroups::validate_task_limits(limits), context);
-  auto started =
-      units_->start_transient(slice, slice_properties(task_id, limits, unified_), kJobTimeout);
-  // An existing slice is reused (a retried step, an adopted task).
-  if (!started && started.error().code() != ErrorCode::kAlreadyExists) {
+  auto properties = slice_properties(task_id, limits, unified_);
+  auto started = units_->start_transient(slice, properties, kJobTimeout);
+  if (!started && started.error().code() == ErrorCode::kAlreadyExists) {
+    // An existing slice is reused (a retried step, an adopted task), with
+    // the limits asked now.
+    BERTH_TRY_CTX(units_->set_properties(slice, properties), context);
+  } else if (!started) {
+    // A job that failed or did not finish may leave the unit loaded, or
+    // let it start later: it is stopped, so that nothing stays.
+    (void)units_->stop(slice, kJobTimeout);
     return fail(started.error().with_context(context));
   }
   // systemd makes the slice's directory only in the hierarchies it
@@ -121,8 +128,12 @@ Status SystemdCgroupManager::remove_task(std::string_view task_id) {
   BERTH_TRY_CTX(cgroups::validate_cgroup_name("task id", task_id), context);
   // Stopping a slice kills what runs in it; cgroupfs's removal refuses a
   // cgroup with processes instead, and so does this driver.
-  if (auto tasks = units_->property(slice, "org.freedesktop.systemd1.Slice", "TasksCurrent");
-      tasks && *tasks != "infinity" && *tasks != "0") {
+  // ("infinity": systemd does not know, without a pids controller.)
+  auto tasks = units_->property(slice, "org.freedesktop.systemd1.Slice", "TasksCurrent");
+  if (!tasks && tasks.error().code() != ErrorCode::kNotFound) {
+    return fail(tasks.error().with_context(context));
+  }
+  if (tasks && *tasks != "infinity" && *tasks != "0") {
     return fail(ErrorCode::kFailedPrecondition,
                 context + ": " + *tasks + " process(es) still run in it");
   }
@@ -164,6 +175,59 @@ Result<std::unique_ptr<SystemdCgroupManager>> make_cgroup_manager(const cgroups:
   bool unified = layout.kind == cgroups::LayoutKind::kV2;
   return std::make_unique<SystemdCgroupManager>(std::move(prefix), std::move(cgroupfs),
                                                 std::move(units), unified);
+}
+
+namespace {
+
+std::string joined(const std::vector<std::string>& tasks) {
+  std::string out;
+  for (const auto& task : tasks) out += (out.empty() ? "" : ", ") + task;
+  return out;
+}
+
+}  // namespace
+
+Result<CgroupDriverChoice> choose_cgroup_driver(const cgroups::Layout& layout, std::string_view ns,
+                                                std::string_view requested, bool booted) {
+  bool want_systemd = requested == "systemd" || (requested.empty() && booted);
+  auto cgroupfs = BERTH_TRY(cgroups::make_manager(layout, std::string(ns)));
+  // Tasks of the other driver, from its cgroupfs directories (no bus call).
+  std::vector<std::string> cgroupfs_tasks =
+      cgroupfs->list_tasks().value_or(std::vector<std::string>{});
+  std::vector<std::string> slice_tasks;
+  if (auto prefix = slice_prefix(ns); prefix) {
+    auto slices = cgroups::make_manager(layout, *prefix + std::string(kSliceSuffix));
+    if (slices) {
+      for (const auto& child : (*slices)->list_tasks().value_or(std::vector<std::string>{})) {
+        std::string head = *prefix + "-";
+        if (child.starts_with(head) && child.ends_with(kSliceSuffix)) {
+          slice_tasks.push_back(
+              child.substr(head.size(), child.size() - head.size() - kSliceSuffix.size()));
+        }
+      }
+    }
+  }
+  CgroupDriverChoice choice;
+  const auto& others = want_systemd ? cgroupfs_tasks : slice_tasks;
+  if (!others.empty()) {
+    std::string other = want_systemd ? "cgroupfs" : "systemd";
+    if (!requested.empty()) {
+      return fail(ErrorCode::kFailedPrecondition,
+                  "cgroup-driver " + std::string(requested) + ": task(s) " + joined(others) +
+                      " have cgroups of the " + other +
+                      " driver; stop them first, or use --cgroup-driver " + other);
+    }
+    choice.note = "cgroup driver: keeping " + other + ", which task(s) " + joined(others) +
+                  " use; the default driver takes over once none is left";
+    want_systemd = !want_systemd;
+  }
+  choice.systemd = want_systemd;
+  if (want_systemd) {
+    choice.manager = BERTH_TRY(make_cgroup_manager(layout, ns));
+  } else {
+    choice.manager = std::move(cgroupfs);
+  }
+  return choice;
 }
 
 }  // namespace berth::systemd

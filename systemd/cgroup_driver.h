@@ -4,8 +4,8 @@
 // unit properties, and each container a scope inside it that runc makes in
 // its systemd cgroup mode (cgroupsPath "<P>-<task>.slice:<P>:<container
 // id>", the scope "<P>-<container id>.scope"). P is the containerd
-// namespace with '-' as '_' (slice_prefix), so that every namespace's slice
-// sits at the top, never inside another's. Counters are read from the
+// namespace with '-' escaped as systemd-escape does (slice_prefix), so that
+// every namespace's slice sits at the top, never inside another's. Counters are read from the
 // slice's cgroupfs directories, by the host layout's cgroupfs manager rooted
 // at "<P>.slice".
 #pragma once
@@ -21,8 +21,8 @@
 namespace berth::systemd {
 
 // The slice prefix of a containerd namespace: '-' (which nests slices)
-// becomes '_'. kInvalidArgument, naming the namespace, for a character
-// other than [A-Za-z0-9_-].
+// becomes "\x2d", as systemd-escape writes it. kInvalidArgument, naming the
+// namespace, for a character other than [A-Za-z0-9_-].
 Result<std::string> slice_prefix(std::string_view ns);
 
 class SystemdCgroupManager : public cgroups::CgroupManager {
@@ -69,5 +69,18 @@ class SystemdCgroupManager : public cgroups::CgroupManager {
 // failed (the namespace, the bus).
 Result<std::unique_ptr<SystemdCgroupManager>> make_cgroup_manager(
     const cgroups::Layout& layout, std::string_view ns, const std::string& bus_address = {});
+
+// berthd's cgroup driver. `requested`: "systemd", "cgroupfs" or "" (systemd
+// when `booted`, systemd being the init system). Tasks whose cgroups the
+// other driver made keep their driver: asked for by name, the other one is
+// refused (kFailedPrecondition, naming the tasks); chosen by default, the
+// driver that has tasks stays, and `note` says why.
+struct CgroupDriverChoice {
+  std::unique_ptr<cgroups::CgroupManager> manager;
+  bool systemd = false;
+  std::string note;
+};
+Result<CgroupDriverChoice> choose_cgroup_driver(const cgroups::Layout& layout, std::string_view ns,
+                                                std::string_view requested, bool booted);
 
 }  // namespace berth::systemd

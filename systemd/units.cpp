@@ -33,6 +33,25 @@ std::unexpected<Error> bus_failure(const std::string& what, const BusError& erro
   return fail(code, what + ": " + why);
 }
 
+// Appends `properties` as the a(sv) that StartTransientUnit and
+// SetUnitProperties take; a negative errno on failure.
+int append_properties(sd_bus_message* m, const std::vector<UnitProperty>& properties) {
+  int r = sd_bus_message_open_container(m, 'a', "(sv)");
+  for (const auto& p : properties) {
+    if (r < 0) return r;
+    if (const auto* number = std::get_if<uint64_t>(&p.value)) {
+      r = sd_bus_message_append(m, "(sv)", p.name.c_str(), "t", *number);
+    } else if (const auto* text = std::get_if<std::string>(&p.value)) {
+      r = sd_bus_message_append(m, "(sv)", p.name.c_str(), "s", text->c_str());
+    } else {
+      int flag = std::get<bool>(p.value) ? 1 : 0;
+      r = sd_bus_message_append(m, "(sv)", p.name.c_str(), "b", flag);
+    }
+  }
+  if (r < 0) return r;
+  return sd_bus_message_close_container(m);
+}
+
 uint64_t usec(std::chrono::milliseconds timeout) {
   return static_cast<uint64_t>(timeout.count()) * 1000;
 }
@@ -150,19 +169,7 @@ Status Units::start_transient(const std::string& name, const std::vector<UnitPro
         int r = sd_bus_message_new_method_call(bus_->bus, &m.m, kSystemd, kPath, kManager,
                                                "StartTransientUnit");
         if (r >= 0) r = sd_bus_message_append(m.m, "ss", name.c_str(), "fail");
-        if (r >= 0) r = sd_bus_message_open_container(m.m, 'a', "(sv)");
-        for (const auto& p : properties) {
-          if (r < 0) break;
-          if (const auto* number = std::get_if<uint64_t>(&p.value)) {
-            r = sd_bus_message_append(m.m, "(sv)", p.name.c_str(), "t", *number);
-          } else if (const auto* text = std::get_if<std::string>(&p.value)) {
-            r = sd_bus_message_append(m.m, "(sv)", p.name.c_str(), "s", text->c_str());
-          } else {
-            int flag = std::get<bool>(p.value) ? 1 : 0;
-            r = sd_bus_message_append(m.m, "(sv)", p.name.c_str(), "b", flag);
-          }
-        }
-        if (r >= 0) r = sd_bus_message_close_container(m.m);
+        if (r >= 0) r = append_properties(m.m, properties);
         if (r >= 0) r = sd_bus_message_append(m.m, "a(sa(sv))", 0);
         if (r < 0) return fail_errno(what + ": building the call", -r);
         BusError error;
@@ -175,6 +182,22 @@ Status Units::start_transient(const std::string& name, const std::vector<UnitPro
         return std::string(job);
       },
       timeout);
+}
+
+Status Units::set_properties(const std::string& name, const std::vector<UnitProperty>& properties) {
+  std::lock_guard lock(mu_);
+  BERTH_TRY(reopen_if_closed());
+  std::string what = "systemd: set the properties of " + name;
+  Message m;
+  int r = sd_bus_message_new_method_call(bus_->bus, &m.m, kSystemd, kPath, kManager,
+                                         "SetUnitProperties");
+  if (r >= 0) r = sd_bus_message_append(m.m, "sb", name.c_str(), 1);
+  if (r >= 0) r = append_properties(m.m, properties);
+  if (r < 0) return fail_errno(what + ": building the call", -r);
+  BusError error;
+  r = sd_bus_call(bus_->bus, m.m, 0, &error.error, nullptr);
+  if (r < 0) return bus_failure(what, error, r);
+  return {};
 }
 
 Status Units::stop(const std::string& name, std::chrono::milliseconds timeout) {

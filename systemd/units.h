@@ -37,6 +37,9 @@ class Units {
   // waits for its job; an error names the unit and the job's result.
   Status start_transient(const std::string& name, const std::vector<UnitProperty>& properties,
                          std::chrono::milliseconds timeout);
+  // Sets `properties` on the running unit `name` (SetUnitProperties,
+  // runtime only: nothing is written to /etc).
+  Status set_properties(const std::string& name, const std::vector<UnitProperty>& properties);
   // Stops `name` and waits for its job; a unit that is not loaded is not
   // an error.
   Status stop(const std::string& name, std::chrono::milliseconds timeout);

@@ -97,9 +97,9 @@ TEST_F(SystemdCgroupDriverTest, TransientSliceCarriesItsLimitsIntoTheCgroupAndGo
   EXPECT_TRUE((*units)->stop(slice, std::chrono::seconds(10))) << "a second stop is no error";
 }
 
-// The driver over that client: a task's slice with the task's limits,
-// listed as the task, its counters read (before any process ran in it),
-// kept while a process runs in it, and gone at removal.
+// The driver over that client: a task's slice with the task's limits (again
+// when it is made again), listed as the task, its counters read (before any
+// process ran in it), kept while a process runs in it, and gone at removal.
 TEST_F(SystemdCgroupDriverTest, TheDriverMakesListsReadsAndRemovesATaskSlice) {
   auto units = systemd::Units::connect(bus());
   ASSERT_TRUE(units) << units.error().message();
@@ -113,7 +113,10 @@ TEST_F(SystemdCgroupDriverTest, TheDriverMakesListsReadsAndRemovesATaskSlice) {
                                        false);
   std::string task = "aaaabbbbcccc";
   std::string slice = "drivertest-aaaabbbbcccc.slice";
-  ASSERT_TRUE(driver.create_task(task, {256, uint64_t{64} << 20, 40}));
+  ASSERT_TRUE(driver.create_task(task, {512, uint64_t{96} << 20, 20}));
+  EXPECT_EQ(booted_->property(slice, "MemoryLimit"), "100663296");
+  // Made again (a retried step, an adopted task): the slice is reused with
+  // the limits asked now.
   ASSERT_TRUE(driver.create_task(task, {256, uint64_t{64} << 20, 40})) << "an existing slice";
   EXPECT_EQ(booted_->property(slice, "MemoryLimit"), "67108864");
   EXPECT_EQ(booted_->property(slice, "CPUQuotaPerSecUSec"), "250ms");

@@ -193,12 +193,22 @@ void Engine::on_task_event(const runtime::TaskEvent& event) {
   };
   if (event.kind == runtime::TaskEvent::Kind::kOom) {
     spdlog::warn("container '{}' was killed for lack of memory", cid);
-    if (oom_counted()) post([this, cid] { oom_killed_.insert(cid); });
+    if (!oom_counted()) return;
+    post([this, cid] {
+      size_t index = 0;
+      TaskRuntime* task = owner_of(cid, &index);
+      uint32_t pid = task ? task->record.containers[index].pid : 0;
+      if (pid != 0) oom_killed_[cid] = pid;
+    });
     return;
   }
   bool oom = oom_counted();
   post([this, cid, code = static_cast<int>(event.exit_status), pid = event.pid, oom] {
-    bool counted = oom_killed_.erase(cid) > 0;
+    bool counted = false;
+    if (auto it = oom_killed_.find(cid); it != oom_killed_.end()) {
+      counted = it->second == pid;
+      oom_killed_.erase(it);
+    }
     handle_exit(cid, code, pid, oom || counted);
   });
 }

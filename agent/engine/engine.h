@@ -306,8 +306,10 @@ class Engine final : public runtime::EventSink {
   };
   std::map<std::string, EarlyExit> early_exits_;
   // Containers whose own cgroup counted an OOM kill when the OOM event came
-  // (the systemd driver's scope may be gone by the time the exit is read).
-  std::set<std::string> oom_killed_;
+  // (the systemd driver's scope may be gone by the time the exit is read),
+  // with the pid that ran then: only that pid's exit is an OOM kill, not a
+  // restarted instance's under the same containerd id.
+  std::map<std::string, uint32_t> oom_killed_;
   std::map<int, std::function<void(const EngineEvent&)>> subscribers_;
   int next_subscriber_ = 1;
   size_t control_busy_ = 0;  // steps dispatched or waiting to be, per pool

@@ -52,6 +52,14 @@ int append_properties(sd_bus_message* m, const std::vector<UnitProperty>& proper
   return sd_bus_message_close_container(m);
 }
 
+// The job object path a StartTransientUnit or StopUnit reply carries.
+Result<std::string> job_of(sd_bus_message* reply, const std::string& what) {
+  const char* job = nullptr;
+  int r = sd_bus_message_read(reply, "o", &job);
+  if (r < 0) return fail_errno(what + ": reading its job", -r);
+  return std::string(job);
+}
+
 uint64_t usec(std::chrono::milliseconds timeout) {
   return static_cast<uint64_t>(timeout.count()) * 1000;
 }
@@ -176,10 +184,7 @@ Status Units::start_transient(const std::string& name, const std::vector<UnitPro
         Message reply;
         r = sd_bus_call(bus_->bus, m.m, usec(timeout), &error.error, &reply.m);
         if (r < 0) return bus_failure(what, error, r);
-        const char* job = nullptr;
-        r = sd_bus_message_read(reply.m, "o", &job);
-        if (r < 0) return fail_errno(what + ": reading its job", -r);
-        return std::string(job);
+        return job_of(reply.m, what);
       },
       timeout);
 }
@@ -212,10 +217,7 @@ Status Units::stop(const std::string& name, std::chrono::milliseconds timeout) {
                                    &reply.m, "ss", name.c_str(), "fail");
         if (r < 0 && error.is("org.freedesktop.systemd1.NoSuchUnit")) return std::string();
         if (r < 0) return bus_failure(what, error, r);
-        const char* job = nullptr;
-        r = sd_bus_message_read(reply.m, "o", &job);
-        if (r < 0) return fail_errno(what + ": reading its job", -r);
-        return std::string(job);
+        return job_of(reply.m, what);
       },
       timeout);
 }

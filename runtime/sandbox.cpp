@@ -8,6 +8,8 @@
 #include <cstring>
 #include <filesystem>
 
+#include "common/file.h"
+
 namespace berth::runtime {
 
 namespace {
@@ -74,20 +76,19 @@ Status SandboxService::prepare_rootfs() {
     fs::create_directories(root + dir, ec);
     if (ec) return fail(ErrorCode::kInternal, "create '" + root + dir + "': " + ec.message());
   }
-  // Replaced by rename, so a running sandbox keeps the binary it started with.
+  // Written through O_CLOEXEC descriptors and replaced by rename, so a
+  // running sandbox keeps the binary it started with, and no child berthd
+  // spawns meanwhile (a CNI plugin) inherits a descriptor open for writing
+  // on it: the kernel would refuse to exec it (ETXTBSY), and the sandbox
+  // would exit with 1 at its start. std::filesystem::copy_file's are not
+  // O_CLOEXEC.
   std::string target = root + "/" + std::string(kPauseName);
-  std::string temporary = target + ".new";
-  fs::copy_file(config_.pause_path, temporary, fs::copy_options::overwrite_existing, ec);
-  if (ec) {
+  auto binary = read_file(config_.pause_path);
+  if (!binary) {
     return fail(ErrorCode::kFailedPrecondition,
-                "copy '" + config_.pause_path + "' into the sandbox root: " + ec.message());
+                "read '" + config_.pause_path + "': " + binary.error().message());
   }
-  fs::permissions(temporary,
-                  fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
-                      fs::perms::others_read | fs::perms::others_exec,
-                  ec);
-  fs::rename(temporary, target, ec);
-  if (ec) return fail(ErrorCode::kInternal, "install '" + target + "': " + ec.message());
+  BERTH_TRY_CTX(write_atomically(target, *binary, 0755), "install the sandbox's pause binary");
   rootfs_ready_ = true;
   return {};
 }

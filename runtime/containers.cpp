@@ -296,6 +296,10 @@ Result<uint32_t> ContainerService::create(const CreateContainerRequest& request)
     spec["annotations"][std::string(kStdinFifoAnnotation)] = stdin_path(id);
   }
 
+  auto mark = [&](std::string_view phase) {
+    if (request.times) request.times->mark(phase);
+  };
+  mark("spec");
   auto lease = BERTH_TRY(Lease::create(containerd_, "container"));
   cd_snapshots::PrepareSnapshotRequest prepare;
   prepare.set_snapshotter(std::string(kSnapshotter));
@@ -308,6 +312,7 @@ Result<uint32_t> ContainerService::create(const CreateContainerRequest& request)
     return fail(ErrorCode::kAlreadyExists, "container '" + id + "' already exists");
   }
   if (!status.ok()) return fail(grpc_error(status, "prepare rootfs of '" + id + "'"));
+  mark("snapshot");
 
   // From here on, a failure must undo what was made.
   auto undo = [&](Error error) -> Result<uint32_t> {
@@ -333,6 +338,7 @@ Result<uint32_t> ContainerService::create(const CreateContainerRequest& request)
   if (!status.ok()) return undo(grpc_error(status, "create container '" + id + "'"));
   // The container record now holds the snapshot.
   if (auto released = lease.release(); !released) return undo(released.error());
+  mark("record");
 
   cd_tasks::CreateTaskRequest task;
   // The shim allocates the pseudo-terminal that the spec's process asks for.
@@ -346,6 +352,7 @@ Result<uint32_t> ContainerService::create(const CreateContainerRequest& request)
     set_runc_options(task, "", inputs.cgroups_path);
     auto pid = create_task(task, request.after_interrupted_create);
     if (!pid) return undo(pid.error());
+    mark("task");
     return *pid;
   }
   std::error_code ec;
@@ -371,7 +378,10 @@ Result<uint32_t> ContainerService::create(const CreateContainerRequest& request)
   task.set_stdout(log_uri);
   task.set_stderr(log_uri);
   auto pid = create_task(task, request.after_interrupted_create);
-  if (pid) return *pid;
+  if (pid) {
+    mark("task");
+    return *pid;
+  }
   std::filesystem::remove(log_path(id), ec);
   return undo(pid.error());
 }

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "common/error.h"
+#include "common/phase_times.h"
 #include "runtime/containerd.h"
 #include "runtime/images.h"
 #include "runtime/oci_spec.h"
@@ -77,6 +78,9 @@ struct CreateContainerRequest {
     std::string err;
   };
   std::optional<Stdio> stdio;
+  // Where create() marks its phases (spec, snapshot, record, task); null:
+  // not timed.
+  PhaseTimes* times = nullptr;
 };
 
 struct ExitStatus {

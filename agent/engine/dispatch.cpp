@@ -96,7 +96,7 @@ void Engine::reconcile_all() {
     // A release leaves no mark of its own: the task's stop is its intent.
     if (action.step != StepKind::kRelease) changed(*task, std::move(changes));
     task->in_flight.insert(action.resource);
-    task->pending.push_back({action, task->seq});
+    task->pending.push_back({action, task->seq, Clock::now()});
     touched.insert(task);
   }
   for (TaskRuntime* task : touched) start_ready_steps(*task);
@@ -163,7 +163,7 @@ void Engine::start_ready_steps(TaskRuntime& task) {
                                       [&](const Pending& p) { return p.seq > task.durable_seq; });
   std::vector<Pending> go(ready.begin(), ready.end());
   task.pending.erase(ready.begin(), ready.end());
-  for (const auto& pending : go) dispatch(task, pending.action);
+  for (const auto& pending : go) dispatch(task, pending);
 }
 
 StepInput Engine::step_input(const TaskRuntime& task, const ResourceKey& key) const {
@@ -202,12 +202,13 @@ bool Engine::containerd_away() {
   return !parts_.containerd->query_version();
 }
 
-void Engine::dispatch(TaskRuntime& task, const Action& action) {
+void Engine::dispatch(TaskRuntime& task, const Pending& pending) {
+  const Action& action = pending.action;
   StepInput input = step_input(task, action.resource);
   TaskResource* resource = parts_.resources.at(action.resource.kind);
   std::string task_id = task.record.id;
   (pool_for(action) == Pool::kSlow ? slow_ : control_)
-      .submit([this, task_id, action, input, resource] {
+      .submit([this, task_id, action, input, resource, planned = pending.planned] {
         auto began = Clock::now();
         Result<StepOutput> result = StepOutput{};
         switch (action.step) {
@@ -227,17 +228,36 @@ void Engine::dispatch(TaskRuntime& task, const Action& action) {
           }
         }
         int64_t took = ms_since(began);
+        const bool timed = parts_.metrics && action.step == StepKind::kEnsure && result;
+        if (timed) observe_set_up(action, *result, began - planned, Clock::now() - began);
         // A step that failed because containerd is away waits for it; one that
         // failed with containerd there failed for good.
         bool away = !result && needs_containerd(action) &&
                     (result.error().code() == ErrorCode::kUnavailable ||
                      result.error().code() == ErrorCode::kDeadlineExceeded) &&
                     containerd_away();
-        post([this, task_id, action, result = std::move(result), away, took]() mutable {
+        post([this, task_id, action, result = std::move(result), away, took, timed,
+              posted = Clock::now()]() mutable {
+          if (timed) {
+            parts_.metrics->observe_start_step(
+                "report", std::chrono::duration<double>(Clock::now() - posted).count());
+          }
           if (result) result->took_ms = took;
           step_done(task_id, action, std::move(result), away);
         });
       });
+}
+
+void Engine::observe_set_up(const Action& action, const StepOutput& output, Clock::duration queued,
+                            Clock::duration ran) {
+  using Seconds = std::chrono::duration<double>;
+  std::string step(resource_kind_name(action.resource.kind));
+  std::ranges::replace(step, ' ', '_');
+  parts_.metrics->observe_start_step("queued", Seconds(queued).count());
+  parts_.metrics->observe_start_step(step, Seconds(ran).count());
+  for (const auto& [phase, seconds] : output.phases) {
+    parts_.metrics->observe_start_step(step + "." + phase, seconds);
+  }
 }
 
 void Engine::step_done(const std::string& task_id, const Action& action, Result<StepOutput> result,

@@ -206,7 +206,8 @@ class Engine final : public runtime::EventSink {
   };
   struct Pending {
     Action action;
-    uint64_t seq = 0;  // dispatched once this sequence is durable
+    uint64_t seq = 0;                               // dispatched once this sequence is durable
+    std::chrono::steady_clock::time_point planned;  // for the step's "queued" time
   };
   struct TaskRuntime {
     TaskRecord record;
@@ -257,9 +258,15 @@ class Engine final : public runtime::EventSink {
   // dispatch.cpp: the reconciler and the steps.
   void reconcile_all();
   bool reconcile(TaskRuntime& task, std::vector<std::pair<TaskRuntime*, Action>>& wanted);
-  void dispatch(TaskRuntime& task, const Action& action);
+  void dispatch(TaskRuntime& task, const Pending& pending);
   void start_ready_steps(TaskRuntime& task);
   StepInput step_input(const TaskRuntime& task, const ResourceKey& key) const;
+  // A set-up step's figures for berth_task_start_step_duration_seconds:
+  // its wait from being planned to running (the checkpoint and a worker),
+  // its run, and its own phases.
+  void observe_set_up(const Action& action, const StepOutput& output,
+                      std::chrono::steady_clock::duration queued,
+                      std::chrono::steady_clock::duration ran);
   void step_done(const std::string& task_id, const Action& action, Result<StepOutput> result,
                  bool containerd_away);
   static Pool pool_for(const Action& action);

@@ -183,6 +183,22 @@ TEST_F(MetricsTest, ScrapeHasCadvisorNamesPassesPromtoolAndMatchesTheCgroup) {
   EXPECT_NE(page.body.find("berth_task_start_duration_seconds_count{network_mode=\"awsvpc\"} 1"),
             std::string::npos);
   EXPECT_NE(page.body.find("\nprocess_resident_memory_bytes "), std::string::npos);
+  // Where the start's time went: each step of the set-up, each phase of a
+  // container's start (two containers: two of each), and the waits.
+  for (const char* step :
+       {"network", "cgroup", "image", "container", "container.image_resolve", "container.snapshot",
+        "container.record", "container.task", "container.start", "queued", "report"}) {
+    auto n = series(page.body, "berth_task_start_step_duration_seconds_count",
+                    {"step=\"" + std::string(step) + "\""});
+    ASSERT_TRUE(n) << step << "\n" << page.body;
+    if (std::string_view(step).starts_with("container")) {
+      EXPECT_EQ(*n, 2) << step;
+    }
+    auto sum = series(page.body, "berth_task_start_step_duration_seconds_sum",
+                      {"step=\"" + std::string(step) + "\""});
+    ASSERT_TRUE(sum) << step;
+    EXPECT_GT(*sum, 0) << step;
+  }
 
   // The idle filler's CPU counter is the cgroup's own.
   auto cpu = series(http_get(metrics_url()).body, "container_cpu_usage_seconds_total",

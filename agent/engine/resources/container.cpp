@@ -10,6 +10,7 @@
 #include "agent/engine/container_spec.h"
 #include "agent/volumes/volume_mounts.h"
 #include "common/file.h"
+#include "common/phase_times.h"
 
 namespace berth::agent {
 
@@ -115,6 +116,8 @@ Result<StepOutput> ContainerResource::ensure(const StepInput& input) {
   const ContainerDefinition& c = definition.containers[index];
   const std::string& cid = input.containerd_id;
   std::shared_lock gate(gc_.gate());
+  StepOutput out;
+  PhaseTimes times;
 
   const NetworkMode mode = container_network_mode(c, input.network_mode);
   ContainerContext context;
@@ -168,9 +171,12 @@ Result<StepOutput> ContainerResource::ensure(const StepInput& input) {
                                 "ECS_CONTAINER_METADATA_URI_V4=" + uri);
   }
 
+  times.mark("context");
   runtime::CreateContainerRequest request;
   request.id = cid;
   request.image = BERTH_TRY(images_.resolve(input.image));
+  times.mark("image_resolve");
+  request.times = &times;
   request.overrides = std::move(launch.overrides);
   request.labels = std::move(launch.labels);
   request.settings = std::move(launch.settings);
@@ -198,6 +204,7 @@ Result<StepOutput> ContainerResource::ensure(const StepInput& input) {
   if (auto injected = failpoint(failpoints_, "container.create.before"); !injected) {
     return undo(injected.error());
   }
+  times.mark("files");
   if (auto created = containers_.create(request); !created) return undo(created.error());
   if (auto injected = failpoint(failpoints_, "container.create.after"); !injected) {
     return undo(injected.error());
@@ -205,13 +212,15 @@ Result<StepOutput> ContainerResource::ensure(const StepInput& input) {
   if (auto injected = failpoint(failpoints_, "container.start.before"); !injected) {
     return undo(injected.error());
   }
+  times.restart();
   auto pid = containers_.start(cid);
   if (!pid) return undo(pid.error());
+  times.mark("start");
   if (auto injected = failpoint(failpoints_, "container.start.after"); !injected) {
     return undo(injected.error());
   }
-  StepOutput out;
   out.pid = *pid;
+  out.phases = times.phases();
   return out;
 }
 

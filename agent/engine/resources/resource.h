@@ -23,6 +23,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "agent/engine/spec.h"
@@ -56,6 +57,9 @@ struct StepOutput {
   std::optional<NetworkAttachment> network;
   uint32_t pid = 0;
   int64_t took_ms = 0;  // set by the engine
+  // The step's own phases, (name, seconds), where it times them (a
+  // container's start: spec, snapshot, record, task, start).
+  std::vector<std::pair<std::string, double>> phases;
 };
 
 // A resource that a checkpoint holds (CREATING or READY) at start.

@@ -63,6 +63,8 @@ TEST(AgentMetricsTest, RendersWhatWasObserved) {
   metrics.observe_task_start("awsvpc", 0.2);
   metrics.observe_task_start("bridge", 0.3);
   metrics.observe_image_pull("ok", 1.5);
+  metrics.observe_start_step("container.task", 0.0007);
+  metrics.observe_start_step("container.task", 0.03);
   metrics.count_health_check(true);
   metrics.count_health_check(false);
   metrics.count_health_check(false);
@@ -76,6 +78,13 @@ TEST(AgentMetricsTest, RendersWhatWasObserved) {
       text.find("berth_task_start_duration_seconds_bucket{network_mode=\"bridge\",le=\"0.5\"} 1\n"),
       std::string::npos);
   EXPECT_NE(text.find("berth_image_pull_duration_seconds_sum{result=\"ok\"} 1.5\n"),
+            std::string::npos);
+  // Set-up steps have buckets below a millisecond.
+  EXPECT_NE(text.find("berth_task_start_step_duration_seconds_bucket{step=\"container.task\","
+                      "le=\"0.001\"} 1\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("berth_task_start_step_duration_seconds_count{step=\"container.task\"} 2\n"),
             std::string::npos);
   EXPECT_NE(text.find("berth_health_checks_total{result=\"passed\"} 1\n"), std::string::npos);
   EXPECT_NE(text.find("berth_health_checks_total{result=\"failed\"} 2\n"), std::string::npos);

@@ -1,7 +1,5 @@
 #include "runtime/registry.h"
 
-#include <curl/curl.h>
-
 #include <algorithm>
 #include <memory>
 #include <mutex>
@@ -9,16 +7,12 @@
 
 #include "common/base64.h"
 #include "common/strings.h"
+#include "runtime/curl_api.h"
 #include "runtime/manifest.h"
 
 namespace berth::runtime {
 
 namespace {
-
-void init_curl_once() {
-  static std::once_flag once;
-  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
 
 bool is_insecure(const RegistryConfig& config, std::string_view host) {
   return std::find(config.insecure_registries.begin(), config.insecure_registries.end(), host) !=
@@ -36,13 +30,6 @@ std::string registry_error_message(const HttpResponse& response) {
     if (!code.empty() || !message.empty()) return code + (message.empty() ? "" : ": " + message);
   }
   return "HTTP " + std::to_string(response.status);
-}
-
-std::string escape(std::string_view s) {
-  char* escaped = curl_easy_escape(nullptr, s.data(), static_cast<int>(s.size()));
-  std::string out = escaped ? escaped : "";
-  curl_free(escaped);
-  return out;
 }
 
 }  // namespace
@@ -107,41 +94,42 @@ RegistryClient::RegistryClient(Endpoint endpoint, std::string repository,
                                std::optional<Credentials> credentials)
     : endpoint_(std::move(endpoint)),
       repository_(std::move(repository)),
-      credentials_(std::move(credentials)) {
-  init_curl_once();
-}
+      credentials_(std::move(credentials)) {}
 
 Result<HttpResponse> RegistryClient::perform_once(Request& request) {
+  const CurlApi& api = *BERTH_TRY(curl_api());
   struct CurlFree {
-    void operator()(CURL* c) const { curl_easy_cleanup(c); }
+    const CurlApi* api;
+    void operator()(CURL* c) const { api->easy_cleanup(c); }
   };
   struct SlistFree {
-    void operator()(curl_slist* l) const { curl_slist_free_all(l); }
+    const CurlApi* api;
+    void operator()(curl_slist* l) const { api->slist_free_all(l); }
   };
-  std::unique_ptr<CURL, CurlFree> curl(curl_easy_init());
+  std::unique_ptr<CURL, CurlFree> curl(api.easy_init(), CurlFree{&api});
   if (!curl) return fail(ErrorCode::kInternal, "curl_easy_init failed");
-  std::unique_ptr<curl_slist, SlistFree> headers;
+  std::unique_ptr<curl_slist, SlistFree> headers(nullptr, SlistFree{&api});
   for (const auto& h : request.headers)
-    headers.reset(curl_slist_append(headers.release(), h.c_str()));
+    headers.reset(api.slist_append(headers.release(), h.c_str()));
   if (!authorization_.empty()) {
     headers.reset(
-        curl_slist_append(headers.release(), ("Authorization: " + authorization_).c_str()));
+        api.slist_append(headers.release(), ("Authorization: " + authorization_).c_str()));
   }
   request.response = HttpResponse{};
   request.www_authenticate.clear();
 
   CURL* c = curl.get();
-  curl_easy_setopt(c, CURLOPT_URL, request.url.c_str());
-  curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers.get());
-  curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
-  curl_easy_setopt(c, CURLOPT_MAXREDIRS, 5L);
-  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(c, CURLOPT_USERAGENT, "berth/0.1");
-  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L);
+  api.easy_setopt(c, CURLOPT_URL, request.url.c_str());
+  api.easy_setopt(c, CURLOPT_HTTPHEADER, headers.get());
+  api.easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
+  api.easy_setopt(c, CURLOPT_MAXREDIRS, 5L);
+  api.easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  api.easy_setopt(c, CURLOPT_USERAGENT, "berth/0.1");
+  api.easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L);
   // A registry that stops sending for 30 s is treated as gone.
-  curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
-  curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, 30L);
-  if (!request.bulk) curl_easy_setopt(c, CURLOPT_TIMEOUT, 120L);
+  api.easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
+  api.easy_setopt(c, CURLOPT_LOW_SPEED_TIME, 30L);
+  if (!request.bulk) api.easy_setopt(c, CURLOPT_TIMEOUT, 120L);
 
   auto header_cb = +[](char* data, size_t size, size_t n, void* user) -> size_t {
     auto* req = static_cast<Request*>(user);
@@ -167,17 +155,18 @@ Result<HttpResponse> RegistryClient::perform_once(Request& request) {
       req->www_authenticate = value;
     return size * n;
   };
-  curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, header_cb);
-  curl_easy_setopt(c, CURLOPT_HEADERDATA, &request);
+  api.easy_setopt(c, CURLOPT_HEADERFUNCTION, header_cb);
+  api.easy_setopt(c, CURLOPT_HEADERDATA, &request);
 
   struct WriteState {
     Request* request;
     CURL* curl;
-  } state{&request, c};
+    const CurlApi* api;
+  } state{&request, c, &api};
   auto write_cb = +[](char* data, size_t size, size_t n, void* user) -> size_t {
     auto* st = static_cast<WriteState*>(user);
     long code = 0;
-    curl_easy_getinfo(st->curl, CURLINFO_RESPONSE_CODE, &code);
+    st->api->easy_getinfo(st->curl, CURLINFO_RESPONSE_CODE, &code);
     std::string_view chunk(data, size * n);
     if (code >= 200 && code < 300 && st->request->sink) {
       auto status = (*st->request->sink)(chunk);
@@ -196,15 +185,15 @@ Result<HttpResponse> RegistryClient::perform_once(Request& request) {
     st->request->response.body.append(chunk);
     return chunk.size();
   };
-  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, write_cb);
-  curl_easy_setopt(c, CURLOPT_WRITEDATA, &state);
+  api.easy_setopt(c, CURLOPT_WRITEFUNCTION, write_cb);
+  api.easy_setopt(c, CURLOPT_WRITEDATA, &state);
 
   char errbuf[CURL_ERROR_SIZE] = {0};
-  curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
-  CURLcode rc = curl_easy_perform(c);
+  api.easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+  CURLcode rc = api.easy_perform(c);
   if (request.sink_error) return fail(*request.sink_error);
   if (rc != CURLE_OK) {
-    std::string why = errbuf[0] ? errbuf : curl_easy_strerror(rc);
+    std::string why = errbuf[0] ? errbuf : api.easy_strerror(rc);
     ErrorCode code = ErrorCode::kUnavailable;
     if (rc == CURLE_OPERATION_TIMEDOUT) code = ErrorCode::kDeadlineExceeded;
     std::string hint;
@@ -214,7 +203,7 @@ Result<HttpResponse> RegistryClient::perform_once(Request& request) {
     }
     return fail(code, "registry " + endpoint_.url() + " unreachable: " + why + hint);
   }
-  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &request.response.status);
+  api.easy_getinfo(c, CURLINFO_RESPONSE_CODE, &request.response.status);
   return request.response;
 }
 
@@ -273,9 +262,9 @@ Result<std::string> RegistryClient::fetch_token(const AuthChallenge& challenge) 
   std::string url = realm->second;
   url += url.find('?') == std::string::npos ? '?' : '&';
   if (auto service = challenge.params.find("service"); service != challenge.params.end()) {
-    url += "service=" + escape(service->second) + "&";
+    url += "service=" + percent_encode(service->second) + "&";
   }
-  url += "scope=" + escape("repository:" + repository_ + ":pull");
+  url += "scope=" + percent_encode("repository:" + repository_ + ":pull");
 
   // The token server is another host: reuse the machinery, not the
   // registry's Authorization header.

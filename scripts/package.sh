@@ -27,7 +27,8 @@ install -D -m 0644 systemd/berthd.toml "$root/etc/berth/berthd.toml"
 install -D -m 0644 systemd/berth-logind.conf "$root/usr/lib/systemd/logind.conf.d/berth.conf"
 install -D -m 0644 README.md "$root/usr/share/doc/berth/README.md"
 
-# The shared libraries' packages, as dpkg-shlibdeps finds them.
+# The shared libraries' packages, as dpkg-shlibdeps finds them; and libcurl4,
+# which berthd loads when it first pulls (runtime/curl_api.h).
 mkdir -p "$stage/debian"
 printf 'Source: berth\n\nPackage: berth\nArchitecture: any\n' >"$stage/debian/control"
 shlibs=$(cd "$stage" && dpkg-shlibdeps -O -e"$root/usr/bin/berthd" -e"$root/usr/bin/berthctl" \
@@ -46,7 +47,7 @@ Architecture: $arch
 Maintainer: berth developers <berth@localhost>
 Section: admin
 Priority: optional
-Depends: $shlibs, containerd, runc, containernetworking-plugins, iptables, golang-github-containers-common
+Depends: $shlibs, libcurl4, containerd, runc, containernetworking-plugins, iptables, golang-github-containers-common
 Description: node agent that runs Amazon ECS task definitions on containerd
  berthd takes tasks (ECS task definitions) from its local API, a manifest
  directory or an etcd control plane, runs their containers through

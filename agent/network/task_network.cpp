@@ -56,7 +56,7 @@ void NetworkManager::reserve_ports(const std::string& id, const std::vector<Port
   ports_.reserve(id, ports);
 }
 
-cni::NetworkList NetworkManager::default_network_list() const {
+cni::NetworkList NetworkManager::default_network_list(bool publishes_ports) const {
   cni::NetworkList list;
   list.cni_version = "1.0.0";
   list.name = std::string(kDefaultNetwork);
@@ -72,15 +72,18 @@ cni::NetworkList NetworkManager::default_network_list() const {
         {"routes", {{{"dst", "0.0.0.0/0"}}}},
         {"dataDir", config_.cni_networks_dir}}},
   });
-  list.plugins.push_back(
-      {{"type", "portmap"}, {"capabilities", {{"portMappings", true}}}, {"snat", true}});
+  if (publishes_ports) {
+    list.plugins.push_back(
+        {{"type", "portmap"}, {"capabilities", {{"portMappings", true}}}, {"snat", true}});
+  }
   return list;
 }
 
-Result<cni::NetworkList> NetworkManager::network_list(NetworkMode mode) const {
+Result<cni::NetworkList> NetworkManager::network_list(NetworkMode mode,
+                                                      bool publishes_ports) const {
   const std::string& name =
       mode == NetworkMode::kAwsvpc ? config_.awsvpc_network : config_.bridge_network;
-  if (name.empty()) return default_network_list();
+  if (name.empty()) return default_network_list(publishes_ports);
   return cni::load_network_list(config_.conf_dir, name);
 }
 
@@ -120,7 +123,7 @@ Result<NetworkAttachment> NetworkManager::setup(const NetworkRequest& request) {
     return record;
   }
 
-  auto list = network_list(request.mode);
+  auto list = network_list(request.mode, !request.ports.empty());
   if (!list) return undo(list.error());
   auto ports = ports_.take(id, request.ports);
   if (!ports) return undo(ports.error());

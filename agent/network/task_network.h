@@ -84,8 +84,13 @@ class NetworkManager {
   const NetworkConfig& config() const { return config_; }
 
  private:
-  Result<cni::NetworkList> network_list(NetworkMode mode) const;
-  cni::NetworkList default_network_list() const;
+  // The CNI list a task's network is made with; berth's own (no list
+  // configured for the mode) has the portmap plugin only when the task
+  // publishes ports: without, portmap does nothing but cost an exec at ADD
+  // and a scan of its iptables chains at DEL. A DEL runs with the list its
+  // ADD used (the CNI cache), whatever this says now.
+  Result<cni::NetworkList> network_list(NetworkMode mode, bool publishes_ports) const;
+  cni::NetworkList default_network_list(bool publishes_ports = true) const;
   Status setup_eni(const std::string& id, const std::string& netns, const EniSpec& eni,
                    NetworkAttachment& attachment);
   Status teardown_eni(const std::string& id, const std::string& netns);

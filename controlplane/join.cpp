@@ -1,10 +1,9 @@
 #include "controlplane/join.h"
 
-#include <openssl/rand.h>
-
 #include <nlohmann/json.hpp>
 
 #include "common/file.h"
+#include "common/random.h"
 #include "controlplane/records.h"
 
 namespace berth::controlplane {
@@ -17,9 +16,7 @@ constexpr size_t kSecretLength = 16;
 Result<std::string> random_text(size_t length) {
   static constexpr char kAlphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789";
   std::string bytes(length, '\0');
-  if (RAND_bytes(reinterpret_cast<unsigned char*>(bytes.data()), static_cast<int>(length)) != 1) {
-    return fail(ErrorCode::kInternal, "no random bytes from OpenSSL");
-  }
+  BERTH_TRY(random_bytes(reinterpret_cast<unsigned char*>(bytes.data()), length));
   std::string out;
   for (unsigned char c : bytes) out += kAlphabet[c % 36];
   return out;

@@ -1,12 +1,12 @@
 #include "agent/metadata/endpoint.h"
 
 #include <openssl/hmac.h>
-#include <openssl/rand.h>
 #include <sys/stat.h>
 
 #include <nlohmann/json.hpp>
 
 #include "common/file.h"
+#include "common/random.h"
 #include "netns/listen.h"
 
 namespace berth::agent::metadata {
@@ -42,9 +42,7 @@ std::string hex(const unsigned char* data, size_t n) {
 Result<std::string> load_or_create_secret(const std::string& path) {
   if (auto text = read_file(path); text && text->size() == kSecretBytes * 2) return *text;
   unsigned char bytes[kSecretBytes];
-  if (RAND_bytes(bytes, sizeof(bytes)) != 1) {
-    return fail(ErrorCode::kInternal, "task metadata secret: no random bytes");
-  }
+  BERTH_TRY_CTX(random_bytes(bytes, sizeof(bytes)), "task metadata secret");
   std::string secret = hex(bytes, sizeof(bytes));
   BERTH_TRY_CTX(write_atomically(path, secret, 0600), "task metadata secret");
   return secret;

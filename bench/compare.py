@@ -388,8 +388,9 @@ def main():
             ready_ms, running, berthd_pid = restart_berthd(args, berth, handles)
             restart = (ready_ms, running, rss_kib(berthd_pid))
         else:
-            shim_cost = shim_per_container(args)
-            results.setdefault(("shim", tool.name), []).append(shim_cost)
+            helper = "conmon" if tool.name == "podman" else "containerd-shim"
+            results.setdefault(("shim", tool.name), []).append(
+                (helper, helper_per_container(args, helper)))
         tool.remove_many(handles, args.clients)
 
     report(args, tools, results, steps, idle_rss, fleet_rss, restart, per_task)
@@ -408,9 +409,10 @@ def per_task_overhead(args, berthd_pid, idle_rss):
             "loggers": len(loggers), "shim": shim_pss / n}
 
 
-def shim_per_container(args):
-    shims = processes("containerd-shim", args.dir)
-    return sum(pss_kib(p) for p in shims) / max(1, len(shims))
+def helper_per_container(args, name):
+    """PSS of one per-container helper process (a shim, podman's conmon)."""
+    helpers = processes(name, args.dir)
+    return sum(pss_kib(p) for p in helpers) / max(1, len(helpers))
 
 
 def report(args, tools, results, steps, idle_rss, fleet_rss, restart, per_task):
@@ -456,7 +458,8 @@ def report(args, tools, results, steps, idle_rss, fleet_rss, restart, per_task):
     for peer in peers:
         shim = results.get(("shim", peer))
         if shim:
-            print(f"  {peer}: its containers' shims (containerd-shim) {shim[0]:.0f} KiB each")
+            helper, kib = shim[0]
+            print(f"  {peer}: its per-container helper ({helper}) {kib:.0f} KiB each")
     for case, rows in steps.items():
         print(f"\nwhere berth's time went ({case}): mean ms per step")
         for step, mean, count in rows:

@@ -63,8 +63,16 @@ remove_docker_rules() {
     done
   done
 }
+# podman's firewall plugin makes shared chains once and never removes them:
+# the bench removes them if it made them.
+had_cni_forward=$(iptables -S FORWARD 2>/dev/null | grep -c -- '-j CNI-FORWARD' || true)
 cleanup() {
   set +e
+  if ((had_cni_forward == 0)) && iptables -S FORWARD 2>/dev/null | grep -q -- '-j CNI-FORWARD'; then
+    iptables -D FORWARD -m comment --comment "CNI firewall plugin rules" -j CNI-FORWARD
+    iptables -F CNI-FORWARD; iptables -X CNI-FORWARD
+    iptables -F CNI-ADMIN; iptables -X CNI-ADMIN
+  fi 2>/dev/null
   [[ -f $dir/berthd.pid ]] && berth_daemon_pids+=("$(cat "$dir/berthd.pid")")
   pkill -f -- "berthctl --socket $dir/berth.sock" 2>/dev/null
   if [[ -S $dir/docker.sock ]]; then

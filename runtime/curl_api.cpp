@@ -2,7 +2,6 @@
 
 #include <dlfcn.h>
 
-#include <mutex>
 #include <string>
 
 namespace berth::runtime {
@@ -11,11 +10,11 @@ namespace {
 
 constexpr const char* kLibrary = "libcurl.so.4";
 
+// Looks `name` up; a missing one is added to `missing`.
 template <typename Fn>
-bool bind(void* library, const char* name, Fn& fn, std::string& missing) {
+void bind(void* library, const char* name, Fn& fn, std::string& missing) {
   fn = reinterpret_cast<Fn>(::dlsym(library, name));
   if (!fn) missing += std::string(missing.empty() ? "" : ", ") + name;
-  return fn != nullptr;
 }
 
 // The one loaded copy: what a process loads is the process's.
